@@ -1,0 +1,126 @@
+"""Credentials: which accounts are logged in, read from pi's ``auth.json`` (never written).
+
+``auth.json`` maps a provider name to a credential (``{"type": "oauth", "access": ...}`` or
+``{"type": "api_key", "key": ...}``). Only the *presence* of a credential is used; no token
+ever leaves this module, not in errors and not in explanations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["AuthFile", "AuthSource", "StaticAuth", "as_auth_source"]
+
+_SECRET_KEYS = ("access", "refresh", "key", "token", "id_token", "apiKey")
+
+
+@runtime_checkable
+class AuthSource(Protocol):
+    """Answers whether an account has stored credentials."""
+
+    def has(self, provider: str) -> bool:
+        """True when ``provider`` has a credential."""
+        ...
+
+    def providers(self) -> frozenset[str]:
+        """Every provider with a credential."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticAuth:
+    """A fixed set of logged-in providers (tests, embedding)."""
+
+    names: frozenset[str]
+
+    def has(self, provider: str) -> bool:
+        """True when ``provider`` is in the set."""
+        return provider in self.names
+
+    def providers(self) -> frozenset[str]:
+        """The set itself."""
+        return self.names
+
+
+@dataclass
+class AuthFile:
+    """pi's ``auth.json``, read once; unreadable files count as "no credentials" with a warning."""
+
+    path: Path
+    warnings: list[str] = field(default_factory=list)
+    _names: frozenset[str] | None = None
+    _expires: dict[str, float] = field(default_factory=dict)
+
+    def _load(self) -> frozenset[str]:
+        if self._names is not None:
+            return self._names
+        names: set[str] = set()
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raw = None
+        except OSError as exc:
+            self.warnings.append(
+                f"{self.path}: cannot read credentials ({exc.strerror}); no account counts as logged in"
+            )
+            raw = None
+        if raw is not None and raw.strip():
+            try:
+                data = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                # Never echo the content: it holds tokens.
+                self.warnings.append(
+                    f"{self.path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); "
+                    "no account counts as logged in"
+                )
+                data = {}
+            if not isinstance(data, dict):
+                self.warnings.append(f"{self.path}: expected a JSON object of provider -> credential")
+                data = {}
+            for name, cred in data.items():
+                if _is_credential(cred):
+                    names.add(str(name))
+                    expires = cred.get("expires")
+                    if isinstance(expires, int | float) and not isinstance(expires, bool):
+                        self._expires[str(name)] = float(expires) / 1000.0
+        self._names = frozenset(names)
+        return self._names
+
+    def has(self, provider: str) -> bool:
+        """True when ``auth.json`` holds a credential for ``provider``."""
+        return provider in self._load()
+
+    def providers(self) -> frozenset[str]:
+        """Every provider with a stored credential."""
+        return self._load()
+
+    def expires_at(self, provider: str) -> float | None:
+        """The OAuth access-token expiry (epoch seconds) when stored; never the token itself."""
+        self._load()
+        return self._expires.get(provider)
+
+
+def _is_credential(cred: Any) -> bool:
+    if not isinstance(cred, dict):
+        return False
+    return any(isinstance(cred.get(k), str) and cred.get(k) for k in _SECRET_KEYS) or cred.get("type") in {
+        "oauth",
+        "api_key",
+    }
+
+
+def as_auth_source(auth: AuthSource | Iterable[str] | None, agent_dir: Path) -> AuthSource:
+    """Turn what a caller passed (a source, a collection of names, or None) into an :class:`AuthSource`."""
+    if auth is None:
+        return AuthFile(agent_dir / "auth.json")
+    if isinstance(auth, AuthSource):
+        return auth
+    if isinstance(auth, str):
+        return StaticAuth(frozenset([auth]))
+    if isinstance(auth, Collection | Iterable):
+        return StaticAuth(frozenset(auth))
+    raise TypeError(f"auth must be an AuthSource or a collection of provider names, not {type(auth).__name__}")

@@ -1,0 +1,114 @@
+"""Whole-policy checks for ``mp-policy validate``: schema, merge and compile diagnostics together."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from policy_engine.compile import compile_policy, policy_revision
+from policy_engine.diagnostics import Diagnostic, PolicyError, sort_diagnostics
+from policy_engine.loader import LoadedDocument, load_file
+from policy_engine.locations import agent_dir as default_agent_dir
+from policy_engine.locations import find_project_file, global_policy_file
+from policy_engine.merge import merge_policy
+from policy_engine.plugins import get_registry
+from policy_engine.timezones import local_zone
+from policy_engine.validation import validate_document
+
+__all__ = ["Kind", "check_effective", "check_file", "guess_kind"]
+
+Kind = Literal["policy", "project", "test"]
+
+
+def guess_kind(path: Path) -> Kind:
+    """``*.test.yaml`` is a test, a file in a ``.pi`` folder a project overlay, anything else a policy."""
+    name = path.name
+    if name.endswith((".test.yaml", ".test.yml")):
+        return "test"
+    if path.parent.name == ".pi":
+        return "project"
+    return "policy"
+
+
+def _load(path: Path, kind: Kind) -> tuple[LoadedDocument | None, list[Diagnostic]]:
+    try:
+        doc = load_file(path)
+    except PolicyError as exc:
+        return None, list(exc.diagnostics)
+    return doc, validate_document(doc, kind)
+
+
+def _compile(global_doc: LoadedDocument | None, project_doc: LoadedDocument | None, env: Mapping[str, str],
+             base_dir: str | None) -> list[Diagnostic]:
+    registry = get_registry()
+    merged = merge_policy(global_doc, project_doc, env, registry.bases)
+    try:
+        graph = compile_policy(merged, registry, revision=policy_revision("check"), default_tz=local_zone(),
+                               base_dir=base_dir, use_cache=False)
+    except PolicyError as exc:
+        return list(exc.diagnostics)
+    return list(graph.diagnostics)
+
+
+def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] | None = None,
+               agent: Path | None = None) -> list[Diagnostic]:
+    """Every problem in one file (and, for a test file, in the policy it names)."""
+    env = dict(os.environ) if env is None else env
+    kind = kind or guess_kind(path)
+    doc, diags = _load(path, kind)
+    if doc is None or any(d.severity == "error" for d in diags):
+        return sort_diagnostics(diags)
+    if kind == "policy":
+        diags += _compile(doc, None, env, str(path.parent))
+    elif kind == "project":
+        global_path = global_policy_file(agent or default_agent_dir(None, env))
+        global_doc = None
+        if global_path is not None:
+            global_doc, global_diags = _load(global_path, "policy")
+            if any(d.severity == "error" for d in global_diags):
+                return sort_diagnostics(diags + global_diags)
+        diags += _compile(global_doc, doc, env, str(path.parent))
+    else:
+        parts: dict[str, LoadedDocument | None] = {}
+        base = path.parent
+        for key, part_kind in (("policy", "policy"), ("project", "project")):
+            value = doc.data.get(key) if isinstance(doc.data, Mapping) else None
+            if isinstance(value, str):
+                part, part_diags = _load(base / value, part_kind)  # type: ignore[arg-type]
+                diags += part_diags
+                parts[key] = part
+            elif isinstance(value, Mapping):
+                parts[key] = doc.subdocument((key,))
+        if not any(d.severity == "error" for d in diags) and parts.get("policy") is not None:
+            test_env = {}
+            given = doc.data.get("given") if isinstance(doc.data, Mapping) else None
+            if isinstance(given, Mapping) and isinstance(given.get("env"), Mapping):
+                test_env = {str(k): str(v) for k, v in given["env"].items()}
+            diags += _compile(parts["policy"], parts.get("project"), test_env, str(base))
+    return sort_diagnostics(diags)
+
+
+def check_effective(*, agent: Path | None, project: Path | None, policy: Path | None,
+                    env: Mapping[str, str] | None = None) -> tuple[list[Path], list[Diagnostic]]:
+    """The effective policy of the current set-up: which files it reads, and every problem."""
+    env = dict(os.environ) if env is None else env
+    directory = default_agent_dir(agent, env)
+    global_path = policy or global_policy_file(directory)
+    project_path = find_project_file(project, search_up=project is None, exclude=global_path)
+    files: list[Path] = []
+    diags: list[Diagnostic] = []
+    global_doc = project_doc = None
+    if global_path is not None:
+        files.append(global_path)
+        global_doc, d = _load(global_path, "policy")
+        diags += d
+    if project_path is not None:
+        files.append(project_path)
+        project_doc, d = _load(project_path, "project")
+        diags += d
+    if not any(x.severity == "error" for x in diags):
+        base = str(global_path.parent) if global_path else str(directory)
+        diags += _compile(global_doc, project_doc, env, base)
+    return files, sort_diagnostics(diags)

@@ -1,0 +1,79 @@
+"""Options every command shares, and the helpers that turn them into an engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from policy_engine.diagnostics import Diagnostic, PolicyError
+
+__all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "common_options", "emit_json", "load_engine",
+           "print_diagnostics"]
+
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def common_options(func: F) -> F:
+    """``--policy``, ``--project``, ``--agent-dir``, ``--state``, ``--format``."""
+    options = [
+        click.option("--policy", "policy", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Policy file to use instead of <agent-dir>/multi-pass.yaml (or .json)."),
+        click.option("--project", "project", type=click.Path(path_type=Path),
+                     help="Project directory (or overlay file); default: search from the current directory up."),
+        click.option("--agent-dir", "agent_dir", type=click.Path(file_okay=False, path_type=Path),
+                     envvar="PI_CODING_AGENT_DIR",
+                     help="pi's agent directory (default: $PI_CODING_AGENT_DIR, else ~/.pi/agent)."),
+        click.option("--state", "state", envvar="MP_POLICY_STATE", metavar="URL",
+                     help="State store: memory://, sqlite:///path.db (default: SQLite in the agent directory)."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                     help="Output format; JSON goes to stdout, diagnostics to stderr."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def emit_json(data: Any) -> None:
+    """Print JSON to stdout."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def print_diagnostics(diagnostics: list[Diagnostic], *, err: bool = True) -> None:
+    """Print diagnostics, one per line (with hints)."""
+    for d in diagnostics:
+        text = d.format()
+        if d.severity == "error":
+            text = click.style(text.split(": ", 1)[0], bold=True) + ": " + text.split(": ", 1)[1] \
+                if ": " in text else text
+        click.echo(text, err=err)
+
+
+def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | None, state: str | None,
+                fmt: str, readonly: bool, **kwargs: Any) -> Any:
+    """Build an engine from the command's options; an invalid policy exits 1 with every diagnostic."""
+    from policy_engine.engine import Engine
+    from policy_engine.state import StateError
+
+    try:
+        engine = Engine.load(agent_dir=agent_dir, project=project, policy=policy, state=state, readonly=readonly,
+                             **kwargs)
+    except PolicyError as exc:
+        if fmt == "json":
+            emit_json({"valid": False, "diagnostics": [d.to_dict() for d in exc.diagnostics]})
+        else:
+            print_diagnostics(exc.diagnostics)
+            click.echo(f"invalid policy: {len(exc.errors)} error(s)", err=True)
+        sys.exit(EXIT_FAIL)
+    except StateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAIL)
+    for warning in engine.auth_warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return engine

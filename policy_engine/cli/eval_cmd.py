@@ -1,0 +1,101 @@
+"""``mp-policy eval``: what would the engine do now (a dry run that writes nothing)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+
+from policy_engine.cli.common import EXIT_USAGE, common_options, emit_json, load_engine
+from policy_engine.cli.render import render_decision
+
+__all__ = ["eval_command"]
+
+
+def _parse_fail(text: str) -> tuple[str | None, int | None, str]:
+    provider, _, rest = text.partition(":")
+    status_text, _, message = rest.partition(":")
+    status = None
+    if status_text.strip():
+        try:
+            status = int(status_text)
+        except ValueError as exc:
+            raise click.BadParameter(f"{text!r}: STATUS must be an HTTP status code, e.g. anthropic:429",
+                                     param_hint="--fail") from exc
+    return (provider.strip() or None), status, message
+
+
+@click.command("eval")
+@click.option("--provider", help="Start from this account (e.g. anthropic-2).")
+@click.option("--pool", help="Start from this pool.")
+@click.option("--chain", help="Start from this chain.")
+@click.option("--preset", help="Start from this preset.")
+@click.option("--model", help="The model requested (pool and provider routes keep it).")
+@click.option("--at", "at", metavar="TIME", help="Evaluate at this ISO-8601 time instead of now.")
+@click.option("--fail", "fails", multiple=True, metavar="P:STATUS[:MESSAGE]",
+              help="Then report this failure (repeatable; P may be empty for the current target).")
+@click.option("--turn", help="Use this turn id (default: a fresh one).")
+@click.option("--explain", is_flag=True, help="Show the route, every candidate and skip, and the reasoning.")
+@common_options
+def eval_command(provider: str | None, pool: str | None, chain: str | None, preset: str | None,
+                 model: str | None, at: str | None, fails: tuple[str, ...], turn: str | None, explain: bool,
+                 **options: Any) -> None:
+    """Show the decision for a new turn (a dry run: reads state, writes nothing).
+
+    \b
+    Examples:
+      mp-policy eval --pool codex --model gpt-5 --explain
+      mp-policy eval --provider anthropic --fail anthropic:429 --format json
+    """
+    from policy_engine.route import RouteError
+    from policy_engine.timezones import parse_instant
+
+    starts = [x for x in (provider, pool, chain, preset) if x]
+    if len(starts) != 1:
+        raise click.UsageError("name exactly one of --provider, --pool, --chain or --preset")
+    parsed_fails = [_parse_fail(f) for f in fails]
+    clock = None
+    if at:
+        try:
+            moment = parse_instant(at)
+        except ValueError as exc:
+            raise click.BadParameter(f"{at!r} is not an ISO-8601 time (e.g. 2026-04-06T10:30:00+02:00)",
+                                     param_hint="--at") from exc
+        clock = _fixed(moment)
+    engine = load_engine(readonly=True, clock=clock, **options)
+    fmt = options["fmt"]
+    try:
+        dry = engine.dry_run()
+        decision = dry.select(provider, pool=pool, chain=chain, preset=preset, model=model, turn=turn,
+                              explain=explain)
+        steps = [decision]
+        for fail_provider, status, message in parsed_fails:
+            decision = dry.fail(decision.turn, provider=fail_provider, status=status, message=message,
+                                explain=explain)
+            steps.append(decision)
+    except RouteError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    finally:
+        engine.close()
+    if fmt == "json":
+        out = decision.to_dict()
+        if len(steps) > 1:
+            out["steps"] = [s.to_dict() for s in steps[:-1]]
+        emit_json(out)
+        return
+    color = sys.stdout.isatty()
+    for i, step in enumerate(steps):
+        if len(steps) > 1:
+            label = "select" if i == 0 else f"fail {fails[i - 1]}"
+            click.echo(click.style(f"— {label}", bold=True) if color else f"— {label}")
+        click.echo(render_decision(step, explain=explain, color=color))
+
+
+def _fixed(moment: datetime) -> Any:
+    def clock() -> datetime:
+        return moment
+
+    return clock

@@ -1,0 +1,112 @@
+"""Text layouts of decisions: one line for scripts, a readable explanation for people."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+
+import click
+
+from policy_engine.decision import Decision, Target
+
+__all__ = ["render_decision", "render_target"]
+
+
+def _when(moment: datetime | None, tz: tzinfo, now: datetime | None = None) -> str:
+    if moment is None:
+        return "never"
+    local = moment.astimezone(tz)
+    text = local.strftime("%Y-%m-%d %H:%M:%S%z")
+    if now is not None:
+        delta = (moment - now).total_seconds()
+        if delta >= 0:
+            text += f" (in {_human(delta)})"
+    return text
+
+
+def _human(value: float) -> str:
+    seconds = round(value)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{s:02d}s" if s else f"{minutes}m"
+    hours, m = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{m:02d}m"
+    days, h = divmod(hours, 24)
+    return f"{days}d{h}h"
+
+
+def render_target(target: Target) -> str:
+    """``anthropic-2 · claude-sonnet-4 (pool primary, via pool)``."""
+    where = []
+    if target.pool:
+        where.append(f"pool {target.pool}")
+    if target.chain:
+        where.append(f"chain {target.chain}#{target.entry}")
+    if target.preset:
+        where.append(f"preset {target.preset}#{target.entry}")
+    where.append(f"via {target.via}")
+    model = f" · {target.model}" if target.model else ""
+    return f"{target.provider}{model} ({', '.join(where)})"
+
+
+def render_decision(decision: Decision, *, explain: bool = False, color: bool = True) -> str:
+    """The decision as text; with ``explain``, the route, every candidate and skip, and the reasoning."""
+    tz = decision.tz
+    lines: list[str] = []
+
+    def style(text: str, **kw: object) -> str:
+        return click.style(text, **kw) if color else text  # type: ignore[arg-type]
+
+    if decision.error is not None:
+        err = decision.error
+        rotate = "rotates" if err.rotate else "does not rotate"
+        lines.append(f"error: {err.kind} ({rotate}) — {err.reason}")
+        if err.retry_after is not None:
+            lines.append(f"  the error asks to retry after {_when(err.retry_after, tz, decision.at)}"
+                         + (f" [{err.retry_source}]" if err.retry_source else ""))
+        if err.cooldown_until is not None:
+            lines.append(f"  cooldown until {_when(err.cooldown_until, tz, decision.at)}")
+    if decision.target is not None:
+        lines.append(style("target: ", bold=True) + style(render_target(decision.target), fg="green", bold=True))
+    else:
+        retry = _when(decision.retry_after, tz, decision.at) if decision.retry_after else \
+            "unknown (nothing predictable would help)"
+        lines.append(style("target: none", fg="red", bold=True) + f" — retry after {retry}")
+    if not explain:
+        return "\n".join(lines)
+    lines.append(f"at {_when(decision.at, tz)} · turn {decision.turn} · policy {decision.policy_revision} · "
+                 f"{decision.elapsed_us:.0f} µs")
+    if decision.route:
+        lines.append(style("route:", bold=True))
+        lines += [f"  {i}. {step}" for i, step in enumerate(decision.route)]
+    if decision.strategy:
+        lines.append(style("strategies:", bold=True))
+        for s in decision.strategy:
+            fb = " (fallback)" if s.fallback else ""
+            lines.append(f"  {s.pool}: {s.name}{fb}" + (f" — {s.note}" if s.note else ""))
+    lines.append(style("candidates (in order):", bold=True))
+    if decision.candidates:
+        for i, c in enumerate(decision.candidates):
+            mark = "→" if i == 0 else " "
+            lines.append(f"  {mark} {render_target(c)}")
+    else:
+        lines.append("  (none)")
+    if decision.skipped:
+        lines.append(style("skipped:", bold=True))
+        for s in decision.skipped:
+            who = s.provider or s.pool or s.chain or s.preset or "?"
+            where = []
+            if s.pool and s.provider:
+                where.append(f"pool {s.pool}")
+            if s.chain:
+                where.append(f"chain {s.chain}#{s.entry}")
+            if s.preset:
+                where.append(f"preset {s.preset}#{s.entry}")
+            ctx = f" [{', '.join(where)}]" if where else ""
+            until = f"; usable again {_when(s.until, tz, decision.at)}" if s.until else ""
+            lines.append(f"  ✗ {who}{ctx}: {style(s.reason, fg='yellow')} — {s.detail}{until}")
+    if decision.target is None:
+        lines.append(f"retry after: {_when(decision.retry_after, tz, decision.at)}")
+    return "\n".join(lines)

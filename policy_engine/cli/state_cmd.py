@@ -1,0 +1,80 @@
+"""``mp-policy state show|clear``: look at or reset cooldowns, cursors, turns and quota snapshots."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from policy_engine.cli.common import EXIT_FAIL, common_options, emit_json
+
+__all__ = ["state_group"]
+
+PARTS = ("cooldowns", "cursors", "turns", "quota", "log")
+
+
+def _open(options: dict[str, Any], readonly: bool) -> Any:
+    from policy_engine.locations import agent_dir
+    from policy_engine.state import StateError, open_store
+
+    try:
+        return open_store(options["state"], agent_dir=agent_dir(options["agent_dir"]), readonly=readonly)
+    except StateError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_FAIL)
+
+
+@click.group("state")
+def state_group() -> None:
+    """Inspect or reset the routing state (cooldowns, cursors, turns, quota snapshots)."""
+
+
+@state_group.command("show")
+@common_options
+def show(**options: Any) -> None:
+    """Print the state store's content (never any credential)."""
+    store = _open(options, readonly=True)
+    try:
+        data = store.dump()
+    finally:
+        store.close()
+    if options["fmt"] == "json":
+        emit_json({"store": store.url, **data})
+        return
+    click.echo(f"store: {store.url}")
+    for part in PARTS:
+        items = data.get(part)
+        if not items:
+            click.echo(f"{part}: (none)")
+            continue
+        click.echo(f"{part}:")
+        if isinstance(items, dict):
+            for key, value in items.items():
+                click.echo(f"  {key}: {_short(value)}")
+        else:
+            for value in items:
+                click.echo(f"  {_short(value)}")
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items() if v not in (None, "", [], {}))
+    return str(value)
+
+
+@state_group.command("clear")
+@click.option("--only", "only", multiple=True, type=click.Choice(PARTS), help="Clear only these parts.")
+@common_options
+def clear(only: tuple[str, ...], **options: Any) -> None:
+    """Remove state (all of it, or --only some parts). Cooldowns end at once; cursors restart."""
+    store = _open(options, readonly=False)
+    try:
+        store.clear(list(only) if only else None)
+    finally:
+        store.close()
+    cleared = ", ".join(only) if only else "everything"
+    if options["fmt"] == "json":
+        emit_json({"store": store.url, "cleared": list(only) or list(PARTS)})
+    else:
+        click.echo(f"cleared {cleared} in {store.url}")

@@ -1,0 +1,58 @@
+"""``mp-policy test``: run policy tests (files or folders of ``*.test.yaml``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, emit_json, print_diagnostics
+
+__all__ = ["test_command"]
+
+
+@click.command("test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
+@click.option("--exclude", multiple=True, metavar="NAME", help="Leave out test files with this file name.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
+def test_command(paths: tuple[Path, ...], exclude: tuple[str, ...], fmt: str, verbose: bool) -> None:
+    """Run policy tests. PATHS are test files or folders (searched for *.test.yaml); default: policies/ or ."""
+    from policy_engine.policy_tests import run_paths
+
+    if not paths:
+        paths = (Path("policies"),) if Path("policies").is_dir() else (Path("."),)
+    results = run_paths(paths, exclude=exclude)
+    if not results:
+        click.echo(f"no test files (*.test.yaml) found in {', '.join(map(str, paths))}", err=True)
+        sys.exit(EXIT_USAGE)
+    passed = sum(r.passed for r in results)
+    failed = sum(r.failed for r in results)
+    if fmt == "json":
+        emit_json({
+            "passed": passed,
+            "failed": failed,
+            "files": [{
+                "path": r.path,
+                "diagnostics": [d.to_dict() for d in r.diagnostics],
+                "cases": [{"name": c.name, "passed": c.passed, "failures": c.failures} for c in r.cases],
+            } for r in results],
+        })
+    else:
+        color = sys.stdout.isatty()
+        for r in results:
+            status = "ok" if r.failed == 0 else "FAIL"
+            click.echo(f"{r.path}: {r.passed} passed, {r.failed} failed  {status}")
+            if r.diagnostics:
+                print_diagnostics(r.diagnostics, err=False)
+            for c in r.cases:
+                if not c.passed:
+                    click.echo(click.style(f"  FAIL {c.name}", fg="red") if color else f"  FAIL {c.name}")
+                    for line in c.failures:
+                        click.echo(f"      {line}")
+                elif verbose:
+                    click.echo(f"  ok   {c.name}")
+        click.echo(f"{passed} passed, {failed} failed")
+    if failed:
+        sys.exit(EXIT_FAIL)

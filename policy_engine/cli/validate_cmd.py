@@ -1,0 +1,54 @@
+"""``mp-policy validate``: schema and compile diagnostics as ``file:line:col: code: message``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from policy_engine.cli.common import EXIT_FAIL, common_options, emit_json, print_diagnostics
+
+__all__ = ["validate_command"]
+
+
+@click.command("validate")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--kind", type=click.Choice(["policy", "project", "test"]),
+              help="What FILES are (default: *.test.yaml = test, .pi/* = project, else policy).")
+@click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@common_options
+def validate_command(files: tuple[Path, ...], kind: str | None, strict: bool, **options: Any) -> None:
+    """Check policies: every schema error and compile warning, with file, line, column and JSON path.
+
+    Without FILES, checks the effective policy of this set-up (the global policy, the project
+    overlay found from --project or the current directory, and MULTI_SUB).
+    """
+    from policy_engine.check import check_effective, check_file
+
+    if files:
+        diagnostics = []
+        for path in files:
+            diagnostics += check_file(path, kind, agent=options["agent_dir"])  # type: ignore[arg-type]
+        checked = list(files)
+    else:
+        checked, diagnostics = check_effective(agent=options["agent_dir"], project=options["project"],
+                                               policy=options["policy"])
+    errors = [d for d in diagnostics if d.severity == "error"]
+    warnings = [d for d in diagnostics if d.severity == "warning"]
+    failed = bool(errors) or (strict and bool(warnings))
+    if options["fmt"] == "json":
+        emit_json({"valid": not failed, "files": [str(p) for p in checked],
+                   "errors": len(errors), "warnings": len(warnings),
+                   "diagnostics": [d.to_dict() for d in diagnostics]})
+    else:
+        print_diagnostics(diagnostics, err=False)
+        if not checked:
+            click.echo("no policy found (looked for <agent-dir>/multi-pass.yaml/.json and .pi/multi-pass.*); "
+                       "an empty policy is valid", err=True)
+        where = ", ".join(map(str, checked)) or "(empty policy)"
+        verdict = "invalid" if failed else "valid"
+        click.echo(f"{where}: {verdict} — {len(errors)} error(s), {len(warnings)} warning(s)")
+    if failed:
+        sys.exit(EXIT_FAIL)

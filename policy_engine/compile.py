@@ -1,0 +1,364 @@
+"""Compile an effective policy into an immutable :class:`~policy_engine.graph.Graph`.
+
+Stages, each collecting diagnostics instead of stopping at the first: settings, accounts, pools
+(strategies prepared), chains, presets, indexes (provider -> pool, pool -> chain position),
+static checks. Errors (missing references, unknown strategies, duplicate names) make the policy
+unusable; warnings (a provider in two enabled pools, an unknown pool member, an entry that can
+never be reached, a chain that is entirely disabled) do not.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import timedelta, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from policy_engine.classify import Classifier, PolicyErrorRule
+from policy_engine.diagnostics import Diagnostic, PolicyError, Severity
+from policy_engine.durations import parse_duration
+from policy_engine.graph import (
+    DEFAULT_ROTATE_ON,
+    CompiledChain,
+    CompiledEntry,
+    CompiledPool,
+    CompiledPreset,
+    Graph,
+    Settings,
+)
+from policy_engine.merge import EffectivePolicy
+from policy_engine.plugins import Registry
+
+__all__ = ["compile_policy", "policy_revision"]
+
+_CACHE: OrderedDict[str, Graph] = OrderedDict()
+_CACHE_SIZE = 64
+
+
+def policy_revision(*parts: Any) -> str:
+    """A short content hash of the inputs of a compilation (``policyRevision``)."""
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class _Collector:
+    def __init__(self, policy: EffectivePolicy) -> None:
+        self.policy = policy
+        self.items: list[Diagnostic] = []
+
+    def add(
+        self,
+        section: str,
+        path: Sequence[str | int],
+        code: str,
+        message: str,
+        severity: Severity = "error",
+        hint: str | None = None,
+    ) -> None:
+        doc = self.policy.source_of(section)
+        full = (section, *path)
+        line = col = None
+        file = None
+        root: tuple[str | int, ...] = ()
+        if doc is not None:
+            file = doc.source
+            root = tuple(doc.root)
+            pos = doc.position(full)
+            if pos is not None:
+                line, col = pos
+        self.items.append(
+            Diagnostic(code=code, message=message, severity=severity, file=file, line=line, col=col,
+                       path=root + full, hint=hint)
+        )
+
+
+def _did_you_mean(name: str, options: Sequence[str]) -> str | None:
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def _settings(raw: Mapping[str, Any], default_tz: tzinfo, out: _Collector) -> tuple[Settings, tzinfo]:
+    def dur(key: str, default: timedelta) -> timedelta:
+        if key not in raw:
+            return default
+        try:
+            return parse_duration(raw[key])
+        except ValueError as exc:
+            out.add("settings", [key], "duration", str(exc))
+            return default
+
+    tz: tzinfo = default_tz
+    tz_name = raw.get("timezone")
+    if isinstance(tz_name, str):
+        try:
+            tz = ZoneInfo(tz_name)
+        except (KeyError, ValueError, OSError):
+            out.add("settings", ["timezone"], "timezone", f"unknown time zone {tz_name!r}")
+            tz_name = None
+    rotate = raw.get("rotateOn")
+    settings = Settings(
+        cooldown=dur("cooldown", timedelta(minutes=5)),
+        timezone=tz,
+        timezone_name=tz_name if isinstance(tz_name, str) else None,
+        selector_timeout=dur("selectorTimeout", timedelta(milliseconds=250)),
+        turn_ttl=dur("turnTtl", timedelta(hours=1)),
+        quota_ttl=dur("quotaTtl", timedelta(seconds=60)),
+        quota_budget=dur("quotaBudget", timedelta(milliseconds=50)),
+        rotate_on=frozenset(rotate) if isinstance(rotate, list) else DEFAULT_ROTATE_ON,
+        state=raw.get("state") if isinstance(raw.get("state"), str) else None,
+    )
+    return settings, tz
+
+
+def _pools(
+    policy: EffectivePolicy, registry: Registry, settings: Settings, tz: tzinfo, accounts: frozenset[str],
+    out: _Collector,
+) -> dict[str, CompiledPool]:
+    pools: dict[str, CompiledPool] = {}
+    allowed = frozenset(policy.allowed) if policy.allowed else None
+    for i, raw in enumerate(policy.pools):
+        name = raw.get("name")
+        if not isinstance(name, str):
+            continue
+        if name in pools:
+            out.add("pools", [i, "name"], "duplicate-name", f"pool {name!r} is declared twice",
+                    hint="pool names must be unique; rename or remove one")
+            continue
+        written = tuple(m for m in raw.get("members") or [] if isinstance(m, str))
+        strategy_name = raw.get("strategy") or "round-robin"
+        strategy = registry.strategies.get(strategy_name)
+        if strategy is None:
+            out.add("pools", [i, "strategy"], "unknown-strategy",
+                    f"pool {name!r}: unknown strategy {strategy_name!r}",
+                    hint=_did_you_mean(strategy_name, sorted(registry.strategies))
+                    or f"known strategies: {', '.join(sorted(registry.strategies))}")
+            strategy = registry.strategies["round-robin"]
+        pool_tz = tz
+        if isinstance(raw.get("timezone"), str):
+            try:
+                pool_tz = ZoneInfo(raw["timezone"])
+            except (KeyError, ValueError, OSError):
+                out.add("pools", [i, "timezone"], "timezone", f"unknown time zone {raw['timezone']!r}")
+        cooldown = settings.cooldown
+        if "cooldown" in raw:
+            try:
+                cooldown = parse_duration(raw["cooldown"])
+            except ValueError as exc:
+                out.add("pools", [i, "cooldown"], "duration", str(exc))
+        members = tuple(dict.fromkeys(m for m in written if allowed is None or m in allowed))
+        position: dict[str, int] = {}
+        for p, m in enumerate(written):
+            position.setdefault(m, p)
+        for j, m in enumerate(written):
+            if m not in accounts:
+                out.add("pools", [i, "members", j], "unknown-member",
+                        f"pool {name!r}: {m!r} is not a known account; it will be skipped as unknown",
+                        "warning",
+                        hint=_did_you_mean(m, sorted(accounts))
+                        or "declare it under subscriptions (or via MULTI_SUB), or remove it")
+        schedule = raw.get("memberSchedule") if isinstance(raw.get("memberSchedule"), Mapping) else {}
+        for member in schedule:
+            if member not in position:
+                out.add("pools", [i, "memberSchedule", member], "unknown-schedule-member",
+                        f"pool {name!r}: memberSchedule names {member!r}, which is not a member", "warning",
+                        hint=_did_you_mean(member, written))
+        if schedule and strategy_name != "scheduled":
+            out.add("pools", [i, "memberSchedule"], "unused-schedule",
+                    f"pool {name!r}: memberSchedule is only used by the 'scheduled' strategy", "warning")
+        if strategy_name == "custom":
+            out.add("pools", [i, "strategy"], "custom-unavailable",
+                    f"pool {name!r}: custom selectors are not available in this version; "
+                    "the pool uses rotation order", "warning")
+        pool = CompiledPool(
+            name=name,
+            base=str(raw.get("baseProvider", "")),
+            members=members,
+            written_members=written,
+            enabled=raw.get("enabled", True) is not False,
+            strategy_name=strategy_name,
+            strategy=strategy,
+            cooldown=cooldown,
+            tz=pool_tz,
+            member_schedule=schedule,
+            selector_script=raw.get("selectorScript"),
+            options=raw.get("options") or {},
+            quota_ttl=settings.quota_ttl,
+            dropped=bool(written) and not members,
+            position=position,
+            member_set=frozenset(members),
+        )
+        try:
+            pool.prepared = strategy.prepare(pool)
+        except ValueError as exc:
+            out.add("pools", [i, "memberSchedule"], "strategy-options", f"pool {name!r}: {exc}")
+        pools[name] = pool
+    return pools
+
+
+def _entries(
+    kind: str, raw_list: Sequence[Mapping[str, Any]], pools: Mapping[str, CompiledPool], accounts: frozenset[str],
+    out: _Collector,
+) -> dict[str, tuple[bool, tuple[CompiledEntry, ...]]]:
+    section = "chains" if kind == "chain" else "presets"
+    result: dict[str, tuple[bool, tuple[CompiledEntry, ...]]] = {}
+    for i, raw in enumerate(raw_list):
+        name = raw.get("name")
+        if not isinstance(name, str):
+            continue
+        if name in result:
+            out.add(section, [i, "name"], "duplicate-name", f"{kind} {name!r} is declared twice")
+            continue
+        enabled = raw.get("enabled", True) is not False
+        entries: list[CompiledEntry] = []
+        for j, entry in enumerate(raw.get("entries") or []):
+            if not isinstance(entry, Mapping):
+                continue
+            entry_enabled = entry.get("enabled", True) is not False
+            model = entry.get("model") if isinstance(entry.get("model"), str) else None
+            if kind == "chain":
+                pool_name = entry.get("pool")
+                pool = pools.get(pool_name) if isinstance(pool_name, str) else None
+                if pool is None:
+                    out.add(section, [i, "entries", j, "pool"], "unknown-pool",
+                            f"chain {name!r} entry {j}: there is no pool {pool_name!r}",
+                            hint=_did_you_mean(str(pool_name), sorted(pools)) or "declare the pool or fix the name")
+                    continue
+                entries.append(CompiledEntry(j, model, entry_enabled, pool=pool.name, dropped=pool.dropped))
+                if enabled and entry_enabled:
+                    if not pool.enabled:
+                        out.add(section, [i, "entries", j], "unreachable-entry",
+                                f"chain {name!r} entry {j}: pool {pool.name!r} is disabled; "
+                                "the entry is always skipped", "warning")
+                    elif not any(m in accounts for m in pool.members) and not pool.dropped:
+                        out.add(section, [i, "entries", j], "unreachable-entry",
+                                f"chain {name!r} entry {j}: pool {pool.name!r} has no known account", "warning")
+            else:
+                provider = entry.get("provider")
+                if not isinstance(provider, str):
+                    continue
+                entries.append(CompiledEntry(j, model, entry_enabled, provider=provider))
+                if enabled and entry_enabled and provider not in accounts:
+                    out.add(section, [i, "entries", j, "provider"], "unreachable-entry",
+                            f"preset {name!r} entry {j}: {provider!r} is not a known account; "
+                            "the entry is skipped as unknown", "warning",
+                            hint=_did_you_mean(provider, sorted(accounts)))
+        if enabled and entries and not any(
+            e.enabled and (kind != "chain" or (pools[e.pool].enabled if e.pool else False)) for e in entries
+        ):
+            out.add(section, [i], "all-disabled",
+                    f"{kind} {name!r} is enabled but every entry is disabled (or points at a disabled pool)",
+                    "warning", hint=f"enable an entry, or set enabled: false on the {kind}")
+        result[name] = (enabled, tuple(entries))
+    return result
+
+
+def compile_policy(
+    policy: EffectivePolicy,
+    registry: Registry,
+    *,
+    revision: str,
+    default_tz: tzinfo,
+    models: Mapping[str, Sequence[str]] | None = None,
+    base_dir: str | None = None,
+    use_cache: bool = True,
+) -> Graph:
+    """Compile (or fetch from the cache by ``revision``) the graph; raise PolicyError on errors."""
+    if use_cache and revision in _CACHE:
+        _CACHE.move_to_end(revision)
+        return _CACHE[revision]
+    out = _Collector(policy)
+    settings, tz = _settings(policy.settings, default_tz, out)
+    bases = registry.bases
+    for j, sub in enumerate(policy.subscriptions):
+        if sub.provider not in bases and sub.position is not None:
+            out.add("subscriptions", [sub.position, "provider"], "unknown-provider",
+                    f"unknown provider {sub.provider!r}; this subscription is ignored", "warning",
+                    hint=_did_you_mean(sub.provider, sorted(bases)) or f"known: {', '.join(sorted(bases))}")
+        del j
+    names = [s.name for s in policy.subscriptions if s.provider in bases]
+    seen_names: set[str] = set()
+    for sub in policy.subscriptions:
+        if sub.name in seen_names and sub.position is not None:
+            out.add("subscriptions", [sub.position], "duplicate-subscription",
+                    f"{sub.name} is declared twice", "warning")
+        seen_names.add(sub.name)
+    accounts = frozenset(bases) | frozenset(names)
+    if policy.allowed:
+        for j, name in enumerate(policy.allowed):
+            if name not in accounts:
+                out.add("allowedSubs", [j], "unknown-account",
+                        f"allowedSubs names {name!r}, which is not a known account", "warning",
+                        hint=_did_you_mean(name, sorted(accounts)))
+    pools = _pools(policy, registry, settings, tz, accounts, out)
+    chain_data = _entries("chain", policy.chains, pools, accounts, out)
+    preset_data = _entries("preset", policy.presets, pools, accounts, out)
+    chains = {n: CompiledChain(n, en, entries) for n, (en, entries) in chain_data.items()}
+    presets = {n: CompiledPreset(n, en, entries) for n, (en, entries) in preset_data.items()}
+
+    provider_pool: dict[str, str] = {}
+    for i, raw in enumerate(policy.pools):
+        pool = pools.get(raw.get("name", ""))
+        if pool is None or pool is not pools.get(pool.name) or not pool.enabled:
+            continue
+        for j, member in enumerate(pool.written_members):
+            owner = provider_pool.get(member)
+            if owner is None:
+                provider_pool[member] = pool.name
+            elif owner != pool.name:
+                out.add("pools", [i, "members", j], "provider-in-two-pools",
+                        f"{member!r} is in enabled pools {owner!r} and {pool.name!r}; it belongs to {owner!r} "
+                        "(the first)", "warning")
+    pool_chain: dict[str, tuple[str, int]] = {}
+    for chain in chains.values():
+        if not chain.enabled:
+            continue
+        for entry in chain.entries:
+            if entry.pool is not None:
+                pool_chain.setdefault(entry.pool, (chain.name, entry.index))
+
+    rules: list[PolicyErrorRule] = []
+    for i, raw_rule in enumerate(policy.error_rules):
+        try:
+            rules.append(PolicyErrorRule.from_dict(raw_rule))
+        except (ValueError, KeyError, TypeError) as exc:
+            out.add("errorRules", [i], "error-rule", f"cannot use this error rule: {exc}")
+    classifier = Classifier(
+        policy_rules=rules,
+        provider_rules={base: tuple(spec.error_rules) for base, spec in registry.providers.items()},
+    )
+    catalogue: dict[str, frozenset[str]] = {
+        base: spec.models for base, spec in registry.providers.items() if spec.models is not None
+    }
+    for base, items in (models or {}).items():
+        catalogue[base] = frozenset(items)
+
+    errors = [d for d in out.items if d.severity == "error"]
+    if errors:
+        raise PolicyError(out.items)
+    graph = Graph(
+        revision=revision,
+        settings=settings,
+        tz=tz,
+        accounts=accounts,
+        bases=bases,
+        allowed=frozenset(policy.allowed) if policy.allowed else None,
+        pools=pools,
+        chains=chains,
+        presets=presets,
+        provider_pool=provider_pool,
+        pool_chain=pool_chain,
+        classifier=classifier,
+        models=catalogue,
+        labels={s.name: s.label for s in policy.subscriptions if s.label},
+        diagnostics=tuple(out.items),
+        base_dir=base_dir,
+    )
+    if use_cache:
+        _CACHE[revision] = graph
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return graph

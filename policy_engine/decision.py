@@ -1,0 +1,155 @@
+"""The Decision: what the engine answers for ``select`` and ``fail`` (DESIGN §4, "Decision").
+
+``Decision.to_dict()`` is the JSON that ``mp-policy eval --format json`` prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+
+from policy_engine.timezones import isoformat
+
+__all__ = ["Decision", "ErrorOutcome", "SkipRecord", "StrategyNote", "Target"]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A (provider, model) on the route, with what put it there.
+
+    ``via``: ``current`` (the provider the request named), ``pool`` (a member of the starting
+    pool, or a sibling in a pool's rotation), ``chain`` (a chain entry's pool) or ``preset`` (a
+    preset entry's own provider). ``entry`` is the 0-based index of the chain or preset entry.
+    """
+
+    provider: str
+    model: str | None
+    pool: str | None
+    via: str
+    chain: str | None = None
+    preset: str | None = None
+    entry: int | None = None
+    segment: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "pool": self.pool,
+            "chain": self.chain,
+            "preset": self.preset,
+            "entry": self.entry,
+            "via": self.via,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SkipRecord:
+    """Something on the route that was passed over, with a reason code and a human detail."""
+
+    reason: str
+    detail: str
+    provider: str | None = None
+    pool: str | None = None
+    chain: str | None = None
+    preset: str | None = None
+    entry: int | None = None
+    until: datetime | None = None
+
+    def to_dict(self, tz: tzinfo) -> dict[str, Any]:
+        """The JSON form; ``until`` only when known."""
+        out: dict[str, Any] = {
+            "provider": self.provider,
+            "pool": self.pool,
+            "chain": self.chain,
+            "preset": self.preset,
+            "entry": self.entry,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
+        if self.until is not None:
+            out["until"] = isoformat(self.until, tz)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyNote:
+    """How one pool on the route was ordered."""
+
+    pool: str
+    name: str
+    fallback: bool
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {"pool": self.pool, "name": self.name, "fallback": self.fallback, "note": self.note}
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorOutcome:
+    """How a failure was classified, whether it rotates, and the retry time it carried."""
+
+    kind: str
+    rotate: bool
+    retry_after: datetime | None
+    reason: str = ""
+    retry_source: str | None = None
+    cooldown_until: datetime | None = None
+
+    def to_dict(self, tz: tzinfo) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "kind": self.kind,
+            "rotate": self.rotate,
+            "retryAfter": isoformat(self.retry_after, tz),
+            "reason": self.reason,
+            "retrySource": self.retry_source,
+            "cooldownUntil": isoformat(self.cooldown_until, tz),
+        }
+
+
+@dataclass(slots=True)
+class Decision:
+    """The answer to one request: a target (or none, with ``retry_after``) and why."""
+
+    target: Target | None
+    candidates: list[Target]
+    skipped: list[SkipRecord]
+    retry_after: datetime | None
+    strategy: list[StrategyNote]
+    turn: str
+    at: datetime
+    policy_revision: str
+    tz: tzinfo
+    error: ErrorOutcome | None = None
+    elapsed_us: float = 0.0
+    route: list[str] = field(default_factory=list)
+    trace: list[dict[str, Any]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The Decision JSON (DESIGN §4)."""
+        tz = self.tz
+        out: dict[str, Any] = {
+            "target": self.target.to_dict() if self.target else None,
+            "candidates": [
+                {"provider": c.provider, "model": c.model, "pool": c.pool, "via": c.via,
+                 "chain": c.chain, "preset": c.preset, "entry": c.entry}
+                for c in self.candidates
+            ],
+            "skipped": [s.to_dict(tz) for s in self.skipped],
+            "retryAfter": isoformat(self.retry_after, tz),
+            "strategy": [s.to_dict() for s in self.strategy],
+            "turn": self.turn,
+            "at": isoformat(self.at, tz),
+            "policyRevision": self.policy_revision,
+            "elapsedUs": round(self.elapsed_us, 1),
+            "route": list(self.route),
+        }
+        if self.error is not None:
+            out["error"] = self.error.to_dict(tz)
+        if self.trace is not None:
+            out["trace"] = self.trace
+        return out

@@ -1,0 +1,481 @@
+"""The embedding API: :class:`Engine` (DESIGN §5).
+
+>>> engine = Engine.from_documents({"pools": [...]}, auth={"anthropic"})      # doctest: +SKIP
+>>> d = engine.select(pool="claude", model="claude-sonnet-4-5")               # doctest: +SKIP
+>>> d = engine.fail(d.turn, status=429, headers={"retry-after": "120"})       # doctest: +SKIP
+>>> engine.succeed(d.turn)                                                    # doctest: +SKIP
+
+Prepare once, evaluate many: the policy is loaded, validated and compiled when the engine is
+built (graphs are cached by content hash, ``policyRevision``); each call reads one state
+snapshot, walks the route and writes its changes (cooldown, cursor, turn) in one atomic batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+from policy_engine.auth import AuthFile, AuthSource, as_auth_source
+from policy_engine.classify import ErrorInfo
+from policy_engine.compile import compile_policy, policy_revision
+from policy_engine.decision import Decision, ErrorOutcome, Target
+from policy_engine.diagnostics import Diagnostic, PolicyError
+from policy_engine.evaluate import World, walk
+from policy_engine.graph import Graph
+from policy_engine.loader import LoadedDocument, from_object, load_file
+from policy_engine.locations import agent_dir as default_agent_dir
+from policy_engine.locations import find_project_file, global_policy_file
+from policy_engine.merge import merge_policy
+from policy_engine.plugins import Registry, get_registry
+from policy_engine.route import RouteError, Segment, build_route, describe_route
+from policy_engine.state import Cooldown, StateChanges, StateStore, TurnRecord, open_store
+from policy_engine.timezones import local_zone
+from policy_engine.validation import validate_document
+
+__all__ = ["AsyncEngine", "Engine", "PolicySources", "RouteError"]
+
+Clock = Callable[[], datetime]
+_PURGE_EVERY = 64  # writes between purges of expired turns (the first write of an engine purges too)
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class PolicySources:
+    """The documents an engine was built from (for ``validate``, ``state`` and explanations)."""
+
+    agent_dir: Path
+    global_doc: LoadedDocument | None
+    project_doc: LoadedDocument | None
+    global_path: Path | None = None
+    project_path: Path | None = None
+    warnings: tuple[Diagnostic, ...] = field(default_factory=tuple)
+
+
+def _validated(doc: LoadedDocument, kind: str) -> list[Diagnostic]:
+    return validate_document(doc, kind)  # type: ignore[arg-type]
+
+
+class Engine:
+    """Evaluates ``select`` / ``fail`` / ``succeed`` against one compiled policy and a state store."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        *,
+        store: StateStore,
+        auth: AuthSource,
+        clock: Clock = _system_clock,
+        sources: PolicySources | None = None,
+        registry: Registry | None = None,
+    ) -> None:
+        self.graph = graph
+        self.store = store
+        self.auth = auth
+        self.clock = clock
+        self.sources = sources
+        self.registry = registry or get_registry()
+        self._writes = 0
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        agent_dir: str | os.PathLike[str] | None = None,
+        project: str | os.PathLike[str] | None = None,
+        policy: str | os.PathLike[str] | None = None,
+        state: str | StateStore | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        auth: AuthSource | Iterable[str] | None = None,
+        clock: Clock | None = None,
+        search_project: bool | None = None,
+        readonly: bool = False,
+        timezone_default: tzinfo | None = None,
+    ) -> Engine:
+        """Build an engine from files: the global policy, the project overlay, ``MULTI_SUB``.
+
+        ``policy`` overrides the global policy file; ``project`` is a project directory (or an
+        overlay file); without it the current directory and its parents are searched. ``state``
+        is a store URL (default: ``$MP_POLICY_STATE``, else ``settings.state``, else the SQLite
+        file in the agent directory).
+        """
+        env = dict(os.environ) if env is None else dict(env)
+        directory = default_agent_dir(agent_dir, env)
+        global_path = Path(policy).expanduser() if policy is not None else global_policy_file(directory)
+        if search_project is None:
+            search_project = project is None
+        project_path = find_project_file(project, search_up=search_project, exclude=global_path)
+        diagnostics: list[Diagnostic] = []
+        global_doc = project_doc = None
+        if global_path is not None:
+            try:
+                global_doc = load_file(global_path)
+                diagnostics += _validated(global_doc, "policy")
+            except PolicyError as exc:
+                diagnostics += exc.diagnostics
+        if project_path is not None:
+            try:
+                project_doc = load_file(project_path)
+                diagnostics += _validated(project_doc, "project")
+            except PolicyError as exc:
+                diagnostics += exc.diagnostics
+        if any(d.severity == "error" for d in diagnostics):
+            raise PolicyError(diagnostics)
+        sources = PolicySources(directory, global_doc, project_doc, global_path, project_path, tuple(diagnostics))
+        graph = cls._compile(sources, env, timezone_default or local_zone(), None,
+                             str(global_path.parent) if global_path else str(directory))
+        auth_source = as_auth_source(auth, directory)
+        store_url = state if isinstance(state, str) else None
+        if state is None:
+            store_url = env.get("MP_POLICY_STATE") or graph.settings.state
+        store = state if isinstance(state, StateStore) else open_store(
+            store_url, agent_dir=directory, readonly=readonly)
+        return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources)
+
+    @classmethod
+    def from_documents(
+        cls,
+        policy: Mapping[str, Any] | LoadedDocument,
+        project: Mapping[str, Any] | LoadedDocument | None = None,
+        *,
+        state: str | StateStore = "memory://",
+        env: Mapping[str, str] | None = None,
+        auth: AuthSource | Iterable[str] | None = None,
+        clock: Clock | None = None,
+        models: Mapping[str, Iterable[str]] | None = None,
+        base_dir: str | None = None,
+        agent_dir: str | os.PathLike[str] | None = None,
+        timezone_default: tzinfo | None = None,
+    ) -> Engine:
+        """Build an engine from in-memory documents (validated like files). ``env`` defaults to none."""
+        global_doc = policy if isinstance(policy, LoadedDocument) else from_object(dict(policy), "<policy>")
+        project_doc = None
+        if project is not None:
+            project_doc = project if isinstance(project, LoadedDocument) else from_object(dict(project), "<project>")
+        diagnostics = _validated(global_doc, "policy")
+        if project_doc is not None:
+            diagnostics += _validated(project_doc, "project")
+        if any(d.severity == "error" for d in diagnostics):
+            raise PolicyError(diagnostics)
+        directory = default_agent_dir(agent_dir)
+        sources = PolicySources(directory, global_doc, project_doc, warnings=tuple(diagnostics))
+        graph = cls._compile(sources, dict(env or {}), timezone_default or local_zone(),
+                             {k: sorted(v) for k, v in (models or {}).items()}, base_dir)
+        store = state if isinstance(state, StateStore) else open_store(state, agent_dir=directory)
+        auth_source = as_auth_source(auth if auth is not None else frozenset(), directory)
+        return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources)
+
+    @staticmethod
+    def _compile(sources: PolicySources, env: Mapping[str, str], default_tz: tzinfo,
+                 models: Mapping[str, list[str]] | None, base_dir: str | None) -> Graph:
+        registry = get_registry()
+        revision = policy_revision(
+            sources.global_doc.data if sources.global_doc else None,
+            sources.project_doc.data if sources.project_doc else None,
+            env.get("MULTI_SUB"), str(default_tz), models, base_dir, sorted(registry.strategies),
+        )
+        merged = merge_policy(sources.global_doc, sources.project_doc, env, registry.bases)
+        return compile_policy(merged, registry, revision=revision, default_tz=default_tz, models=models,
+                              base_dir=base_dir)
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        """Schema warnings and compile warnings of the loaded policy."""
+        extra = list(self.sources.warnings) if self.sources else []
+        return extra + list(self.graph.diagnostics)
+
+    def now(self) -> datetime:
+        """The engine clock, in the policy's time zone."""
+        moment = self.clock()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=self.graph.tz)
+        return moment.astimezone(self.graph.tz)
+
+    def dry_run(self) -> Engine:
+        """A copy that reads this engine's state once and keeps its own changes in memory."""
+        memory = open_store("memory://", agent_dir=Path("."))
+        snap = self.store.snapshot()
+        memory.apply(StateChanges(cooldowns=list(snap.cooldowns.values()), cursors=dict(snap.cursors),
+                                  quota=list(snap.quota.values())))
+        return Engine(self.graph, store=memory, auth=self.auth, clock=self.clock, sources=self.sources,
+                      registry=self.registry)
+
+    def _world(self, now: datetime, attempted: Iterable[str], prompt: str | None, explain: bool,
+               extra_cooldown: Cooldown | None = None) -> World:
+        snap = self.store.snapshot()
+        cooldowns: Mapping[str, Cooldown] = snap.cooldowns
+        if extra_cooldown is not None:
+            existing = cooldowns.get(extra_cooldown.provider)
+            if existing is None or existing.until.timestamp() < extra_cooldown.until.timestamp():
+                cooldowns = {**cooldowns, extra_cooldown.provider: extra_cooldown}
+        return World(now=now, auth=self.auth, cooldowns=cooldowns, cursors=snap.cursors, quota=snap.quota,
+                     attempted=frozenset(attempted), prompt=prompt, explain=explain, base_dir=self.graph.base_dir)
+
+    def _decide(self, route: list[Segment], world: World, turn: str, phase: str, current: str | None,
+                started: float, origin: list[Segment] | None = None) -> Decision:
+        result = walk(self.graph, route, world, phase=phase, current=current)
+        target = result.candidates[0] if result.candidates else None
+        if target is None and origin is not None:
+            # retryAfter is about a *new* turn on the route this turn started with (DESIGN §4).
+            fresh = World(now=world.now, auth=world.auth, cooldowns=world.cooldowns, cursors=world.cursors,
+                          quota=world.quota, prompt=world.prompt, base_dir=world.base_dir)
+            again = walk(self.graph, origin, fresh)
+            result.retry_after = world.now if again.candidates else again.retry_after
+        trace = None
+        if world.explain:
+            trace = [{"step": "route", "segments": describe_route(route)}, *(result.trace or [])]
+        return Decision(
+            target=target, candidates=result.candidates, skipped=result.skipped, retry_after=result.retry_after,
+            strategy=result.strategy, turn=turn, at=world.now, policy_revision=self.graph.revision,
+            tz=self.graph.tz, elapsed_us=(time.perf_counter() - started) * 1e6,
+            route=describe_route(route), trace=trace,
+        )
+
+    def _turn_record(self, turn: str, route: list[Segment], origin: list[Segment], target: Target | None,
+                     attempted: list[str], visited: list[list[Any]], now: datetime,
+                     request: Mapping[str, Any]) -> TurnRecord:
+        data: dict[str, Any] = {
+            "route": [s.to_dict() for s in route],
+            "origin": [s.to_dict() for s in origin],
+            "attempted": attempted,
+            "visited": visited,
+            "request": dict(request),
+            "target": target.to_dict() | {"segment": target.segment} if target else None,
+        }
+        return TurnRecord(turn_id=turn, data=data, updated_at=now, expires_at=now + self.graph.settings.turn_ttl)
+
+    def _commit(self, decision: Decision, record: TurnRecord, cooldown: Cooldown | None, dry_run: bool) -> None:
+        if dry_run:
+            return
+        changes = StateChanges(turns={record.turn_id: record})
+        if cooldown is not None:
+            changes.cooldowns.append(cooldown)
+        target = decision.target
+        if target is not None and target.pool is not None:
+            changes.cursors[target.pool] = target.provider
+        self.store.apply(changes)
+        self._writes += 1
+        if self._writes % _PURGE_EVERY == 1:
+            self.store.purge(record.updated_at)  # expired turns and cooldowns
+
+    # -- the three calls -----------------------------------------------------------------------
+
+    def select(
+        self,
+        provider: str | None = None,
+        *,
+        pool: str | None = None,
+        chain: str | None = None,
+        preset: str | None = None,
+        model: str | None = None,
+        prompt: str | None = None,
+        turn: str | None = None,
+        explain: bool = False,
+        dry_run: bool = False,
+    ) -> Decision:
+        """Start a turn from a provider, pool, chain or preset and return the first eligible target."""
+        started = time.perf_counter()
+        now = self.now()
+        route = build_route(self.graph, provider=provider, pool=pool, chain=chain, preset=preset, model=model)
+        turn_id = turn or secrets.token_hex(8)
+        world = self._world(now, (), prompt, explain)
+        decision = self._decide(route, world, turn_id, "select", provider, started)
+        request = {k: v for k, v in (("provider", provider), ("pool", pool), ("chain", chain), ("preset", preset),
+                                     ("model", model)) if v is not None}
+        visited = _visited([], decision.target)
+        record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
+        self._commit(decision, record, None, dry_run)
+        decision.elapsed_us = (time.perf_counter() - started) * 1e6
+        return decision
+
+    def fail(
+        self,
+        turn: str | None = None,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        status: int | None = None,
+        message: str = "",
+        type: str | None = None,
+        code: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        prompt: str | None = None,
+        explain: bool = False,
+        dry_run: bool = False,
+    ) -> Decision:
+        """Report an error on the turn's current target (or ``provider``) and return where to go next."""
+        started = time.perf_counter()
+        now = self.now()
+        record = self.store.get_turn(turn, now) if turn else None
+        data = dict(record.data) if record is not None else {}
+        current = data.get("target") or None
+        failing = provider or (current or {}).get("provider")
+        if not failing:
+            raise RouteError("fail needs a provider, or a turn whose current target is known"
+                             + (f" (turn {turn!r} is unknown or expired)" if turn and record is None else ""))
+        turn_id = turn or secrets.token_hex(8)
+        graph = self.graph
+        if model is None and current and current.get("provider") == failing:
+            model = current.get("model")
+        base = graph.base_of(failing) or failing
+        classification = graph.classifier.classify(
+            ErrorInfo(provider=failing, base=base, status=status, type=type, code=code, message=message or "",
+                      headers=dict(headers or {}), body=body),
+            now,
+        )
+        rotate = classification.rotate if classification.rotate is not None else (
+            classification.kind in graph.settings.rotate_on)
+        retry_at = classification.retry_at.astimezone(graph.tz) if classification.retry_at else None
+        if not rotate:
+            return self._keep(turn_id, failing, model, current, classification, retry_at, now, started, explain)
+
+        route, origin = self._remaining_route(data, failing, model)
+        home_name = (current or {}).get("pool") if current and current.get("provider") == failing else None
+        home = graph.pools.get(home_name) if home_name else graph.pool_of(failing)
+        length = home.cooldown if home is not None else graph.settings.cooldown
+        until = now + length
+        source = f"{'pool ' + home.name if home is not None else 'default'} cooldown {_short(length)}"
+        if retry_at is not None and retry_at.timestamp() > until.timestamp():
+            until, source = retry_at, classification.retry_source or "error retry time"
+        cooldown = Cooldown(provider=failing, until=until, reason=f"{classification.kind}: {classification.reason}",
+                            since=now, source=source)
+        attempted = [*data.get("attempted", []), failing]
+        world = self._world(now, attempted, prompt, explain, extra_cooldown=cooldown)
+        decision = self._decide(route, world, turn_id, "fail", failing, started, origin)
+        existing = world.cooldowns.get(failing)
+        decision.error = ErrorOutcome(
+            kind=classification.kind, rotate=True, retry_after=retry_at, reason=classification.reason,
+            retry_source=classification.retry_source,
+            cooldown_until=max(until, existing.until, key=datetime.timestamp) if existing else until,
+        )
+        visited = _visited(data.get("visited", []), decision.target)
+        request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
+        new_record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
+        self._commit(decision, new_record, cooldown, dry_run)
+        decision.elapsed_us = (time.perf_counter() - started) * 1e6
+        return decision
+
+    def succeed(self, turn: str, *, headers: Mapping[str, str] | None = None) -> None:
+        """The turn ended well: forget its cascade (cooldowns and cursors stay)."""
+        del headers  # quota headers are read by the quota-cache feature
+        self.store.apply(StateChanges(turns={turn: None}))
+
+    # -- fail helpers --------------------------------------------------------------------------
+
+    def _remaining_route(self, data: Mapping[str, Any], failing: str, model: str | None
+                         ) -> tuple[list[Segment], list[Segment]]:
+        """The rest of the turn's route after the failing target, and the route the turn started with.
+
+        Continues from the current target's position (DESIGN §4, "Fail"); a provider that is not
+        the current target is looked up on the rest of the route; with no turn behind it (a dry
+        run) a route is started from that provider.
+        """
+        route = [Segment.from_dict(s) for s in data.get("route", [])]
+        origin = [Segment.from_dict(s) for s in data.get("origin", [])] or route
+        current = data.get("target") or {}
+        position = current.get("segment")
+        if route and isinstance(position, int) and current.get("provider") == failing and position < len(route):
+            return _after(route, position, failing), origin
+        for k, seg in enumerate(route):
+            if (seg.kind == "provider" and seg.provider == failing) or (
+                    seg.kind == "pool" and failing in self.graph.pools[seg.pool or ""].member_set):
+                return _after(route, k, failing), origin
+        fresh = build_route(self.graph, provider=failing, model=model)
+        return fresh[1:], fresh
+
+    def _keep(self, turn_id: str, failing: str, model: str | None, current: Mapping[str, Any] | None,
+              classification: Any, retry_at: datetime | None, now: datetime, started: float,
+              explain: bool) -> Decision:
+        """A non-rotating error: keep the current target, change nothing."""
+        if current and current.get("provider") == failing:
+            target = Target(failing, current.get("model"), current.get("pool"), "current", current.get("chain"),
+                            current.get("preset"), current.get("entry"), 0)
+        else:
+            home = self.graph.pool_of(failing)
+            target = Target(failing, model, home.name if home else None, "current")
+        trace = [{"step": "error", "kind": classification.kind, "rotate": False,
+                  "reason": classification.reason}] if explain else None
+        return Decision(
+            target=target, candidates=[target], skipped=[], retry_after=None, strategy=[], turn=turn_id, at=now,
+            policy_revision=self.graph.revision, tz=self.graph.tz,
+            error=ErrorOutcome(classification.kind, False, retry_at, classification.reason,
+                               classification.retry_source),
+            elapsed_us=(time.perf_counter() - started) * 1e6, route=[], trace=trace,
+        )
+
+    def close(self) -> None:
+        """Close the state store."""
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def auth_warnings(self) -> list[str]:
+        """Problems reading ``auth.json`` (never its content)."""
+        if isinstance(self.auth, AuthFile):
+            self.auth.providers()
+            return list(self.auth.warnings)
+        return []
+
+
+def _after(route: list[Segment], position: int, failing: str) -> list[Segment]:
+    """The route after ``failing`` at ``position``: the rest of its pool in rotation order, then the rest."""
+    seg = route[position]
+    rest = route[position + 1:]
+    if seg.kind != "pool":
+        return rest
+    replaced = Segment("pool", seg.model, seg.via, pool=seg.pool, chain=seg.chain, preset=seg.preset,
+                       entry=seg.entry, after=failing)
+    return [replaced, *rest]
+
+
+def _visited(previous: list[list[Any]], target: Target | None) -> list[list[Any]]:
+    visited = [list(v) for v in previous]
+    if target is not None and target.entry is not None:
+        key = ["chain" if target.chain else "preset", target.chain or target.preset, target.entry]
+        if key not in visited:
+            visited.append(key)
+    return visited
+
+
+def _short(delta: timedelta) -> str:
+    from policy_engine.durations import format_duration
+
+    return format_duration(delta)
+
+
+class AsyncEngine:
+    """An asyncio façade over :class:`Engine`: the same calls, run off the event loop."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def select(self, *args: Any, **kwargs: Any) -> Decision:
+        """See :meth:`Engine.select`."""
+        return await asyncio.to_thread(self.engine.select, *args, **kwargs)
+
+    async def fail(self, *args: Any, **kwargs: Any) -> Decision:
+        """See :meth:`Engine.fail`."""
+        return await asyncio.to_thread(self.engine.fail, *args, **kwargs)
+
+    async def succeed(self, *args: Any, **kwargs: Any) -> None:
+        """See :meth:`Engine.succeed`."""
+        await asyncio.to_thread(self.engine.succeed, *args, **kwargs)

@@ -1,0 +1,50 @@
+"""Where things live: the agent directory, the global policy, the project overlay."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["GLOBAL_NAMES", "PROJECT_NAMES", "agent_dir", "find_project_file", "global_policy_file"]
+
+GLOBAL_NAMES = ("multi-pass.yaml", "multi-pass.yml", "multi-pass.json")
+PROJECT_NAMES = (".pi/multi-pass.yaml", ".pi/multi-pass.yml", ".pi/multi-pass.json")
+
+
+def agent_dir(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
+    """``explicit``, else ``$PI_CODING_AGENT_DIR``, else ``~/.pi/agent`` (as pi does)."""
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ if env is None else env
+    if env.get("PI_CODING_AGENT_DIR"):
+        return Path(env["PI_CODING_AGENT_DIR"]).expanduser()
+    return Path.home() / ".pi" / "agent"
+
+
+def global_policy_file(directory: Path) -> Path | None:
+    """``<agentDir>/multi-pass.yaml`` if it exists, else ``.yml``, else ``.json``, else None."""
+    for name in GLOBAL_NAMES:
+        candidate = directory / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def find_project_file(start: str | os.PathLike[str] | None, *, search_up: bool, exclude: Path | None = None
+                      ) -> Path | None:
+    """The project overlay for ``start``: a file itself, or ``<dir>/.pi/multi-pass.{yaml,json}``.
+
+    With ``search_up`` (no ``--project`` given) the current directory and its parents are searched,
+    stopping at the first directory that has one. ``exclude`` (the global policy) is never taken.
+    """
+    base = Path(start) if start is not None else Path.cwd()
+    if base.is_file():
+        return base
+    directories = [base, *base.resolve().parents] if search_up else [base]
+    for directory in directories:
+        for name in PROJECT_NAMES:
+            candidate = directory / name
+            if candidate.is_file() and (exclude is None or candidate.resolve() != exclude.resolve()):
+                return candidate
+    return None

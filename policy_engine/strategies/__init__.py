@@ -1,0 +1,1 @@
+"""Pool strategies: each orders the eligible members of one pool (see :mod:`.base`)."""

@@ -1,0 +1,654 @@
+"""Schema and domain validation: every problem, at the right line, with a helpful message."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policy_engine.diagnostics import Diagnostic, PolicyError
+from policy_engine.loader import LoadedDocument, from_object, load_file, load_text
+from policy_engine.validation import (
+    KINDS,
+    Kind,
+    check_days,
+    did_you_mean,
+    expand_days,
+    require_valid,
+    schema,
+    schema_text,
+    validate_document,
+)
+
+CONFORMANCE = Path("/work/shared/conformance")
+
+DESIGN_POLICY = """\
+version: 1                      # optional; absent = 1
+settings:                       # all optional; the values shown are the defaults, except timezone
+  cooldown: 5m                  # cooldown after a rate limit (duration: 90s, 5m, 1h30m)
+  timezone: Europe/Vienna       # schedules' clock; default: the machine's local zone
+  selectorTimeout: 250ms        # hard limit for one custom selector call
+subscriptions:                  # extra accounts; the base account of a provider is implicit (#1)
+  - {provider: openai-codex, index: 2, label: work}        # name: openai-codex-2
+  - {provider: anthropic, index: 2}
+pools:
+  - name: codex
+    baseProvider: openai-codex
+    members: [openai-codex, openai-codex-2, openai-codex-3]  # rotation order
+    enabled: true
+    strategy: scheduled          # round-robin (default) | quota-first | scheduled | custom | plugin name
+    cooldown: 10m                # optional, overrides settings.cooldown
+    memberSchedule:
+      openai-codex:   {role: preferred, windows: [{hours: [9, 17], days: [mon, tue, wed, thu, fri]}]}
+      openai-codex-2: {role: preferred, windows: [{cron: "0 17 * * *", duration: 16h}]}
+      openai-codex-3: {role: overflow}
+  - name: claude
+    baseProvider: anthropic
+    members: [anthropic, anthropic-2]
+    enabled: true
+    strategy: custom
+    selectorScript: selectors/claude.py     # .py (sandboxed Python) or .js/.mjs/.cjs (node)
+chains:
+  - name: main
+    enabled: true
+    entries:
+      - {pool: claude, model: claude-sonnet-4-5, enabled: true}
+      - {pool: codex,  model: gpt-5,             enabled: true}
+presets:
+  - name: coding-premium
+    enabled: true
+    entries:
+      - {provider: anthropic,         model: claude-sonnet-4-5, enabled: true}
+      - {provider: openai-codex,      model: gpt-5,             enabled: true}
+      - {provider: google-gemini-cli, model: gemini-2.5-pro,    enabled: true}
+"""
+
+DESIGN_TEST = """\
+policy: ../multi-pass.yaml        # a path relative to this file, or an inline mapping
+project: {allowedSubs: [anthropic-2]}   # optional; a path or an inline mapping
+given:                            # the world, shared by all cases; a key in a case's `given` replaces it
+  at: "2026-04-06T10:30:00+02:00" # the clock (local time = this offset)
+  auth: [anthropic, anthropic-2]  # providers with credentials
+  env: {MULTI_SUB: "anthropic:1"}
+  cooldowns: {anthropic-3: "2026-04-06T10:33:00+02:00"}
+  quota: {openai-codex: 58, openai-codex-2: 12}      # remaining percent, bottleneck
+  models: {anthropic: [claude-sonnet-4-5]}           # catalogue per base provider (optional)
+cases:
+  - name: rotates within the pool on a 429
+    steps:
+      - select: {provider: anthropic, model: claude-sonnet-4-5}
+        expect: {target: {provider: anthropic}}
+      - fail: {provider: anthropic, status: 429, message: "rate_limit_error"}
+        expect: {target: {provider: anthropic-2, model: claude-sonnet-4-5, via: pool}}
+      - advance: 5m
+      - fail: {provider: anthropic-2, status: 429, headers: {retry-after: "120"}}
+        expect: {target: null}
+"""
+
+
+def validate(text: str, kind: Kind = "policy", tmp_path: Path | None = None, name: str = "p.yaml") -> list[Diagnostic]:
+    if tmp_path is None:
+        return validate_document(load_text(text, name), kind)
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return validate_document(load_file(path), kind)
+
+
+def only(diagnostics: list[Diagnostic], code: str | None = None) -> Diagnostic:
+    assert len(diagnostics) == 1, [d.format() for d in diagnostics]
+    if code is not None:
+        assert diagnostics[0].code == code, diagnostics[0].format()
+    return diagnostics[0]
+
+
+def pool_with(window: str) -> str:
+    return (
+        "pools:\n"
+        "  - name: codex\n"
+        "    baseProvider: openai-codex\n"
+        "    members: [openai-codex]\n"
+        "    strategy: scheduled\n"
+        "    memberSchedule:\n"
+        "      openai-codex:\n"
+        "        role: preferred\n"
+        f"        windows: [{window}]\n"
+    )
+
+
+WINDOW = ("pools", 0, "memberSchedule", "openai-codex", "windows", 0)
+
+
+# --- valid documents -----------------------------------------------------------------------------
+
+
+def conformance_files() -> list[Path]:
+    return sorted(CONFORMANCE.glob("*.test.yaml"))
+
+
+def test_there_are_nine_conformance_files() -> None:
+    assert len(conformance_files()) == 9
+
+
+@pytest.mark.parametrize("path", conformance_files(), ids=lambda p: p.name)
+def test_conformance_files_validate(path: Path) -> None:
+    doc = load_file(path)
+    assert validate_document(doc, "test") == []
+    for key, kind in (("policy", "policy"), ("project", "project")):
+        if isinstance(doc.data.get(key), dict):
+            assert validate_document(doc.subdocument((key,)), kind) == []  # type: ignore[arg-type]
+
+
+def test_design_example_policy_validates(tmp_path: Path) -> None:
+    assert validate(DESIGN_POLICY, "policy", tmp_path, "multi-pass.yaml") == []
+
+
+def test_design_example_test_file_validates(tmp_path: Path) -> None:
+    assert validate(DESIGN_TEST, "test", tmp_path, "x.test.yaml") == []
+
+
+def test_design_example_project_overlay_validates() -> None:
+    assert validate("allowedSubs: [anthropic-2]\n", "project") == []
+    assert validate("{}", "project") == []
+
+
+def test_a_pi_multi_pass_json_file_is_a_valid_policy(tmp_path: Path) -> None:
+    config = {
+        "subscriptions": [{"provider": "openai-codex", "index": 2, "label": "work"}],
+        "pools": [
+            {
+                "name": "codex",
+                "baseProvider": "openai-codex",
+                "members": ["openai-codex", "openai-codex-2"],
+                "enabled": True,
+                "strategy": "scheduled",
+                "memberSchedule": {
+                    "openai-codex": {
+                        "role": "preferred",
+                        "windows": [{"hours": [9, 17], "days": ["mon"], "dateRange": {"from": "2026-01-01"}}],
+                    }
+                },
+            }
+        ],
+        "chains": [
+            {"name": "main", "enabled": True, "entries": [{"pool": "codex", "model": "gpt-5", "enabled": True}]}
+        ],
+        "presets": [],
+    }
+    assert validate(json.dumps(config, indent=2), "policy", tmp_path, "multi-pass.json") == []
+
+
+def test_every_setting_and_error_rule_field_is_accepted() -> None:
+    text = """\
+settings:
+  cooldown: 90
+  timezone: UTC
+  selectorTimeout: 0.25
+  turnTtl: 1h
+  quotaTtl: 60s
+  quotaBudget: 50ms
+  rotateOn: [rate_limit, quota_exhausted, overloaded, auth]
+  state: sqlite:///tmp/state.db
+errorRules:
+  - {provider: anthropic, status: 400, type: invalid_request_error, code: x, match: "out of extra usage",
+     kind: quota_exhausted, rotate: true, retryAfter: 1h}
+  - {status: [500, 502], kind: other}
+pools:
+  - {name: p, baseProvider: x, members: [x], options: {anything: [1, 2]}, timezone: America/New_York}
+"""
+    assert validate(text) == []
+
+
+# --- the schema files ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_schema_files_are_valid_draft_2020_12(kind: Kind) -> None:
+    from jsonschema import Draft202012Validator
+
+    document = json.loads(schema_text(kind))
+    Draft202012Validator.check_schema(document)
+    assert document["$id"] == f"https://mp-policy.dev/schemas/{kind}.schema.json"
+    assert schema(kind) == document
+
+
+def walk_properties(node: Any, where: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    if isinstance(node, dict):
+        for name, value in node.get("properties", {}).items():
+            yield f"{where}.{name}", value
+        for key, value in node.items():
+            yield from walk_properties(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from walk_properties(value, f"{where}[{index}]")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_property_has_a_description_and_objects_are_closed(kind: Kind) -> None:
+    document = schema(kind)
+    definitions = {**schema("policy")["$defs"], **document.get("$defs", {})}
+    for where, prop in walk_properties(document):
+        if "$ref" in prop and "description" not in prop:
+            target = definitions[prop["$ref"].rsplit("/", 1)[-1]]
+            assert "description" in target, where
+        elif "then" not in where:
+            assert "description" in prop, where
+
+    def closed(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            if "properties" in node and "then" not in where:
+                assert node.get("additionalProperties") is False, where
+            for key, value in node.items():
+                closed(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for value in node:
+                closed(value, where)
+
+    closed(document, "")
+
+
+def test_inlined_validator_agrees_with_the_referencing_one() -> None:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    registry = Registry().with_resources((schema(k)["$id"], DRAFT202012.create_resource(schema(k))) for k in KINDS)
+    bad = load_text(
+        "policy:\n  pools: [{name: p, membrs: [], members: [], strategy: 1}]\n  version: 3\n"
+        "project: {subscriptions: [], allowedSubs: [1]}\n"
+        "cases: [{name: c, steps: [{select: {}, fail: {}}, {advance: -1}, {set: {at: 3}}]}]\n"
+    )
+    reference = Draft202012Validator(schema("test"), registry=registry)
+    expected = sorted((tuple(e.absolute_path), str(e.validator)) for e in reference.iter_errors(bad.data))
+    from policy_engine.validation import _validator
+
+    actual = sorted((tuple(e.absolute_path), str(e.validator)) for e in _validator("test").iter_errors(bad.data))
+    assert actual == expected
+    assert len(actual) >= 8
+
+
+# --- messages ------------------------------------------------------------------------------------
+
+
+def test_yaml_boolean_in_a_string_field(tmp_path: Path) -> None:
+    text = "presets:\n  - name: off\n    entries: [{provider: anthropic, model: m}]\n"
+    error = only(validate(text, "policy", tmp_path), "yaml-boolean")
+    assert (error.file, error.line, error.col) == (str(tmp_path / "p.yaml"), 2, 11)
+    assert error.path == ("presets", 0, "name")
+    assert "'off' was read as the boolean false" in error.message
+    assert error.hint is not None and 'quote it: "off"' in error.hint and "yes/no/on/off" in error.hint
+
+
+def test_yaml_boolean_in_a_list_of_days() -> None:
+    error = only(validate(pool_with("{days: [mon, on]}")), "yaml-boolean")
+    assert error.path == (*WINDOW, "days", 1)
+    assert "'on' was read as the boolean true" in error.message
+
+
+def test_unknown_key_points_at_the_key_with_did_you_mean(tmp_path: Path) -> None:
+    text = "pools:\n  - name: codex\n    baseProvider: openai-codex\n    members: [a]\n    membrs: [b]\n"
+    error = only(validate(text, "policy", tmp_path), "unknown-key")
+    assert (error.line, error.col) == (5, 5)
+    assert error.path == ("pools", 0, "membrs")
+    assert error.message == "unknown key 'membrs' in pool 'codex'"
+    assert error.hint == "did you mean 'members'?"
+
+
+def test_unknown_top_level_key_lists_the_allowed_ones() -> None:
+    error = only(validate("version: 1\nfoo: 2\n"), "unknown-key")
+    assert (error.line, error.col, error.path) == (2, 1, ("foo",))
+    assert error.hint is not None and "pools" in error.hint and "errorRules" in error.hint
+
+
+def test_snake_case_key_suggests_the_camel_case_one() -> None:
+    error = only(validate("pools: [{name: p, base_provider: x, baseProvider: x, members: [x]}]\n"))
+    assert error.hint == "did you mean 'baseProvider'?"
+
+
+def test_several_errors_are_reported_at_once_in_source_order(tmp_path: Path) -> None:
+    text = (
+        "version: 2\n"
+        "settings:\n"
+        "  cooldown: 5 minutes\n"
+        "  timezone: Europe/Viena\n"
+        "pools:\n"
+        "  - name: p\n"
+        "    baseProvider: anthropic\n"
+        "    members: []\n"
+        "errorRules:\n"
+        "  - {kind: ratelimit, match: '(unclosed'}\n"
+    )
+    errors = validate(text, "policy", tmp_path)
+    assert [(e.code, e.line) for e in errors] == [
+        ("version", 1),
+        ("duration", 3),
+        ("timezone", 4),
+        ("min-items", 8),
+        ("enum", 10),
+        ("regex", 10),
+    ]
+    assert all(e.file == str(tmp_path / "p.yaml") for e in errors)
+    assert errors[3].message == "Pool needs at least 1 member."
+    assert errors[4].hint == "did you mean 'rate_limit'?"
+
+
+def test_missing_required_key_names_the_object(tmp_path: Path) -> None:
+    error = only(validate("pools:\n  - name: codex\n    members: [a]\n", "policy", tmp_path), "required")
+    assert error.message == "pool 'codex' is missing the required key 'baseProvider'"
+    assert (error.line, error.col, error.path) == (2, 5, ("pools", 0))
+
+
+def test_enum_lists_the_allowed_values() -> None:
+    text = pool_with("{hours: [9, 17]}").replace("role: preferred", "role: prefered")
+    error = only(validate(text), "enum")
+    assert "preferred, default, overflow" in error.message
+    assert error.hint == "did you mean 'preferred'?"
+
+
+def test_quoted_number_where_a_number_is_expected() -> None:
+    error = only(validate("errorRules: [{status: '429', kind: rate_limit}]\n"), "type")
+    assert error.hint == "write the number without quotes: 429"
+
+
+def test_number_where_text_is_expected_suggests_quotes() -> None:
+    error = only(validate("chains: [{name: c, entries: [{pool: p, model: 4.10}]}]\n"), "type")
+    assert error.hint == 'quote it: "4.10"'
+
+
+def test_duplicate_members() -> None:
+    error = only(validate("pools: [{name: p, baseProvider: a, members: [a, b, a]}]\n"), "duplicate-item")
+    assert error.path == ("pools", 0, "members", 2)
+
+
+# --- windows -------------------------------------------------------------------------------------
+
+
+def test_empty_hours_window(tmp_path: Path) -> None:
+    error = only(validate(pool_with("{hours: [9, 9]}"), "policy", tmp_path), "hours")
+    assert error.message == "empty window: [9, 9] never opens; write [0, 24] for the whole day"
+    assert error.path == (*WINDOW, "hours")
+    assert (error.line, error.col) == (9, 27)
+
+
+@pytest.mark.parametrize(
+    ("hours", "index"),
+    [("[24, 5]", 0), ("[9, 25]", 1), ("[-1, 5]", 0)],
+)
+def test_hours_out_of_range(hours: str, index: int) -> None:
+    error = only(validate(pool_with(f"{{hours: {hours}}}")), "hours")
+    assert error.path == (*WINDOW, "hours", index)
+
+
+def test_hours_need_two_numbers() -> None:
+    assert only(validate(pool_with("{hours: [9]}")), "hours").path == (*WINDOW, "hours")
+    assert only(validate(pool_with("{hours: [1, 2, 3]}")), "hours").path == (*WINDOW, "hours")
+    assert only(validate(pool_with("{hours: [9, '17']}")), "hours").path == (*WINDOW, "hours", 1)
+
+
+def test_whole_day_and_wrapping_hours_are_fine() -> None:
+    assert validate(pool_with("{hours: [0, 24]}, {hours: [22, 6]}, {hours: [23, 0]}")) == []
+
+
+def test_valid_day_ranges() -> None:
+    assert validate(pool_with("{days: [mon-fri, sun]}, {days: [fri-mon]}, {days: [mon-sun]}")) == []
+
+
+@pytest.mark.parametrize(
+    ("day", "suggestion"),
+    [("Mon", "mon"), ("monday", "mon"), ("Thurs", "thu"), ("Mon-Fri", "mon-fri"), ("frii", "fri")],
+)
+def test_misspelt_days_get_a_did_you_mean(day: str, suggestion: str) -> None:
+    error = only(validate(pool_with(f"{{days: [tue, {day}]}}")), "days")
+    assert error.path == (*WINDOW, "days", 1)
+    assert day in error.message
+    assert error.hint is not None and error.hint.startswith(f"did you mean '{suggestion}'?")
+
+
+def test_bad_day_items() -> None:
+    errors = validate(pool_with("{days: [xyz, mon-, tue-tue, mon-tue-wed]}"))
+    assert [(e.code, e.path[-1]) for e in errors] == [("days", 0), ("days", 1), ("days", 2), ("days", 3)]
+
+
+def test_check_days_and_expand_days() -> None:
+    assert check_days(["mon", "fri-mon", 3]) == []
+    [problem] = check_days(["mon", "Tue"])
+    assert problem.index == 1 and problem.hint is not None and "'tue'" in problem.hint
+    assert expand_days(["mon-fri"]) == ("mon", "tue", "wed", "thu", "fri")
+    assert expand_days(["fri-mon"]) == ("mon", "fri", "sat", "sun")
+    assert expand_days(["mon-sun"]) == ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    assert expand_days(["sun-sat"]) == ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    assert expand_days(["wed", "mon"]) == ("mon", "wed")
+    with pytest.raises(ValueError, match="Mon"):
+        expand_days(["Mon"])
+
+
+def test_date_range_backwards_and_bad_dates() -> None:
+    error = only(validate(pool_with("{dateRange: {from: 2026-06-30, to: 2026-06-01}}")), "date-range")
+    assert error.path == (*WINDOW, "dateRange")
+    error = only(validate(pool_with("{dateRange: {from: 2026-02-30}}")), "date")
+    assert error.path == (*WINDOW, "dateRange", "from")
+    error = only(validate(pool_with("{dateRange: {to: 1 June}}")), "date")
+    assert "YYYY-MM-DD" in error.message
+
+
+def test_bad_cron() -> None:
+    error = only(validate(pool_with('{cron: "0 25 * * *", duration: 1h}')), "cron")
+    assert error.path == (*WINDOW, "cron")
+    error = only(validate(pool_with('{cron: "0 0 30 2 *", duration: 1h}')), "cron")
+    assert "never fires" in error.message
+
+
+def test_cron_window_needs_a_duration_and_no_hours_or_days() -> None:
+    error = only(validate(pool_with('{cron: "0 22 * * fri"}')), "required")
+    assert error.message == "a window with 'cron' also needs 'duration'"
+    error = only(validate(pool_with("{duration: 2h}")), "required")
+    assert error.message == "a window with 'duration' also needs 'cron'"
+    errors = validate(pool_with('{cron: "0 22 * * *", duration: 2h, hours: [1, 2], days: [mon]}'))
+    assert [(e.code, e.path[-1]) for e in errors] == [("window", "hours"), ("window", "days")]
+
+
+# --- other formats -------------------------------------------------------------------------------
+
+
+def test_bad_time_zone_with_did_you_mean(tmp_path: Path) -> None:
+    error = only(validate("settings:\n  timezone: Europe/Viena\n", "policy", tmp_path), "timezone")
+    assert (error.line, error.col, error.path) == (2, 13, ("settings", "timezone"))
+    assert error.hint == "did you mean 'Europe/Vienna'?"
+
+
+def test_unsafe_time_zone_names_are_just_unknown() -> None:
+    for name in ("../../etc/passwd", "/etc/localtime", ""):
+        assert only(validate(json.dumps({"settings": {"timezone": name}}))).code == "timezone"
+
+
+@pytest.mark.parametrize("value", ["5 min", "1x", "-5m", "h"])
+def test_bad_duration(value: str) -> None:
+    error = only(
+        validate(json.dumps({"pools": [{"name": "p", "baseProvider": "a", "members": ["a"], "cooldown": value}]}))
+    )
+    assert error.code == "duration"
+    assert error.path == ("pools", 0, "cooldown")
+
+
+def test_negative_number_duration() -> None:
+    error = only(validate("settings: {cooldown: -5}\n"), "duration")
+    assert "negative" in error.message
+
+
+def test_invalid_regex_in_error_rule() -> None:
+    error = only(validate("errorRules:\n  - {match: 'rate[limit', kind: rate_limit}\n"), "regex")
+    assert error.path == ("errorRules", 0, "match")
+    assert "regular expression" in error.message
+
+
+def test_version_must_be_one() -> None:
+    error = only(validate("version: 2\n"), "version")
+    assert "version 1" in error.message
+
+
+def test_error_kind_must_be_known_in_rotate_on() -> None:
+    error = only(validate("settings: {rotateOn: [rate_limit, overload]}\n"), "enum")
+    assert error.path == ("settings", "rotateOn", 1)
+    assert error.hint == "did you mean 'overloaded'?"
+
+
+# --- project overlays ----------------------------------------------------------------------------
+
+
+def test_project_overlay_cannot_declare_subscriptions(tmp_path: Path) -> None:
+    text = "allowedSubs: [anthropic-2]\nsubscriptions:\n  - {provider: anthropic, index: 3}\n"
+    error = only(validate(text, "project", tmp_path, "multi-pass.yaml"))
+    assert error.code == "project-subscriptions"
+    assert (error.line, error.col, error.path) == (2, 1, ("subscriptions",))
+    assert error.hint is not None and error.hint.startswith("accounts are global: declare subscriptions in the global")
+    assert "allowedSubs" in error.hint
+
+
+def test_project_overlay_checks_its_pools_like_a_policy() -> None:
+    errors = validate("pools: [{name: p, baseProvider: a, members: [a], cooldown: soon}]\nallowedSub: [a]\n", "project")
+    assert [e.code for e in errors] == ["duration", "unknown-key"]
+    assert errors[1].hint == "did you mean 'allowedSubs'?"
+
+
+# --- test files ----------------------------------------------------------------------------------
+
+
+INLINE_TEST = """\
+policy:
+  pools:
+    - name: p
+      baseProvider: anthropic
+      members: [anthropic]
+      memberSchedule:
+        anthropic: {role: preferred, windows: [{hours: [9, 9]}]}
+      strategy: scheduled
+      stratgy: x
+given: {at: "2026-04-06T10:00:00+00:00"}
+cases:
+  - name: c
+    steps:
+      - select: {pool: p}
+"""
+
+
+def test_inline_policy_errors_use_the_test_file_lines(tmp_path: Path) -> None:
+    path = tmp_path / "x.test.yaml"
+    path.write_text(INLINE_TEST, encoding="utf-8")
+    doc = load_file(path)
+    errors = validate_document(doc, "test")
+    assert [(e.code, e.file, e.line, e.col, e.path) for e in errors] == [
+        ("hours", str(path), 7, 56, ("policy", "pools", 0, "memberSchedule", "anthropic", "windows", 0, "hours")),
+        ("unknown-key", str(path), 9, 7, ("policy", "pools", 0, "stratgy")),
+    ]
+    assert validate_document(doc.subdocument(("policy",)), "policy") == errors
+
+
+def test_test_file_steps() -> None:
+    text = """\
+cases:
+  - name: c
+    steps:
+      - {select: {pool: p}, fail: {status: 429}}
+      - {expect: {target: null}}
+      - {selct: {pool: p}}
+      - {advance: 5 minutes}
+      - {succeed: }
+      - {succeed: {}}
+      - {set: {at: "2026-04-06T10:00:00", quota: {a: 120, b: {remaining: 5}}}}
+      - {fail: {status: 429, headers: {retry-after: 120}}}
+"""
+    errors = validate(text, "test")
+    assert [(e.code, e.line) for e in errors] == [
+        ("step", 4),
+        ("step", 5),
+        ("unknown-key", 6),
+        ("duration", 7),
+        ("date-time", 10),
+        ("range", 10),
+        ("type", 11),
+    ]
+    assert "only one of" in errors[0].message and "select and fail" in errors[0].message
+    assert "needs one of: select, fail, succeed, advance, set" in errors[1].message
+    assert errors[2].hint == "did you mean 'select'?"
+    assert errors[6].hint == 'quote it: "120"'
+
+
+def test_test_file_needs_cases() -> None:
+    error = only(validate("policy: p.yaml\n", "test"), "required")
+    assert error.message == "the policy test is missing the required key 'cases'"
+
+
+def test_test_file_policy_must_be_a_path_or_a_mapping() -> None:
+    error = only(validate("policy: [a]\ncases: [{name: c, steps: [{advance: 1m}]}]\n", "test"), "type")
+    assert "path to a policy file" in error.message
+
+
+# --- wrong shapes never raise --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "[]", "hello", "42", "null", "- a\n- b\n"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_wrong_top_level_types_are_diagnostics(text: str, kind: Kind) -> None:
+    error = only(validate(text, kind))
+    assert error.code == "type"
+    assert error.path == ()
+    assert error.file == "p.yaml"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"pools": [1, None, "x", [], {}]},
+        {"pools": [{"memberSchedule": {"a": {"windows": [None, 1, {"hours": None, "days": "mon"}]}}}]},
+        {"pools": {"name": "p"}, "chains": "x", "settings": [], "errorRules": [{"status": []}]},
+        {"settings": {"timezone": 5, "cooldown": None, "rotateOn": "rate_limit"}},
+        {"version": "1", "subscriptions": [{"provider": ""}]},
+    ],
+)
+@pytest.mark.parametrize("kind", KINDS)
+def test_garbage_gives_diagnostics_not_exceptions(data: dict[str, Any], kind: Kind) -> None:
+    errors = validate_document(from_object(data), kind)
+    assert errors
+    assert all(isinstance(e, Diagnostic) and e.code and e.message for e in errors)
+
+
+def test_null_json_document_is_not_called_empty(tmp_path: Path) -> None:
+    error = only(validate("null", "policy", tmp_path, "p.json"), "type")
+    assert error.message == "the policy must be a mapping, not null (an empty value)"
+    assert (error.line, error.col) == (1, 1)
+
+
+def test_empty_member_name_in_a_schedule() -> None:
+    error = only(validate('pools: [{name: p, baseProvider: a, members: [a], memberSchedule: {"": {}}}]\n'), "key")
+    assert error.message == "'memberSchedule' has an empty key"
+
+
+def test_diagnostics_from_objects_have_paths_but_no_lines() -> None:
+    error = only(
+        validate_document(from_object({"pools": [{"name": "p", "baseProvider": "a", "members": []}]}), "policy")
+    )
+    assert (error.line, error.col, error.path, error.file) == (None, None, ("pools", 0, "members"), "<inline>")
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+def test_require_valid() -> None:
+    doc = load_text("version: 1\n")
+    assert require_valid(doc, "policy") is doc
+    with pytest.raises(PolicyError) as caught:
+        require_valid(load_text("version: 1\nsettings: {cooldown: x}\n"), "policy")
+    assert caught.value.errors[0].code == "duration"
+
+
+def test_did_you_mean() -> None:
+    assert did_you_mean("membrs", ["name", "members"]) == "members"
+    assert did_you_mean("BASE_PROVIDER", ["baseProvider"]) == "baseProvider"
+    assert did_you_mean("zzz", ["name", "members"]) is None
+
+
+def test_unknown_kind_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        validate_document(LoadedDocument(data={}, source="x"), "nonsense")  # type: ignore[arg-type]
