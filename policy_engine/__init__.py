@@ -1,1 +1,71 @@
-"""mp-policy: decide which AI account and model a coding agent uses, and where it goes when rate-limited."""
+"""mp-policy: decide which AI account and model a coding agent uses, and where it goes when rate-limited.
+
+The embedding API (DESIGN §5)::
+
+    from policy_engine import Engine
+    engine = Engine.load()                        # or Engine.from_documents(policy_dict, ...)
+    d = engine.select(pool="codex", model="gpt-5")
+    d = engine.fail(d.turn, status=429, headers={...})
+    engine.succeed(d.turn)
+
+Names are imported lazily, so ``import policy_engine`` stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from policy_engine.classify import Classification, ErrorInfo
+    from policy_engine.decision import Decision, ErrorOutcome, SkipRecord, StrategyNote, Target
+    from policy_engine.diagnostics import Diagnostic, PolicyError
+    from policy_engine.engine import AsyncEngine, Engine
+    from policy_engine.route import RouteError
+    from policy_engine.state import StateError, StateStore
+
+__all__ = [
+    "AsyncEngine",
+    "Classification",
+    "Decision",
+    "Diagnostic",
+    "Engine",
+    "ErrorInfo",
+    "ErrorOutcome",
+    "PolicyError",
+    "RouteError",
+    "SkipRecord",
+    "StateError",
+    "StateStore",
+    "StrategyNote",
+    "Target",
+]
+
+_WHERE = {
+    "AsyncEngine": "policy_engine.engine",
+    "Engine": "policy_engine.engine",
+    "Classification": "policy_engine.classify",
+    "ErrorInfo": "policy_engine.classify",
+    "Decision": "policy_engine.decision",
+    "ErrorOutcome": "policy_engine.decision",
+    "SkipRecord": "policy_engine.decision",
+    "StrategyNote": "policy_engine.decision",
+    "Target": "policy_engine.decision",
+    "Diagnostic": "policy_engine.diagnostics",
+    "PolicyError": "policy_engine.diagnostics",
+    "RouteError": "policy_engine.route",
+    "StateError": "policy_engine.state",
+    "StateStore": "policy_engine.state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first use."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'policy_engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

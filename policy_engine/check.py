@@ -41,15 +41,27 @@ def _load(path: Path, kind: Kind) -> tuple[LoadedDocument | None, list[Diagnosti
 
 
 def _compile(global_doc: LoadedDocument | None, project_doc: LoadedDocument | None, env: Mapping[str, str],
-             base_dir: str | None) -> list[Diagnostic]:
+             base_dir: str | None, known: list[Diagnostic] = ()) -> list[Diagnostic]:  # type: ignore[assignment]
+    """Compile diagnostics, also for a policy with schema errors (so every problem shows at once).
+
+    A compile diagnostic at a place the schema already reported is left out; if the compiler
+    cannot cope with a policy the schema rejected, only the schema's diagnostics are shown.
+    """
     registry = get_registry()
-    merged = merge_policy(global_doc, project_doc, env, registry.bases)
+    schema_failed = any(d.severity == "error" for d in known)
     try:
+        merged = merge_policy(global_doc, project_doc, env, registry.bases)
         graph = compile_policy(merged, registry, revision=policy_revision("check"), default_tz=local_zone(),
                                base_dir=base_dir, use_cache=False)
+        found = list(graph.diagnostics)
     except PolicyError as exc:
-        return list(exc.diagnostics)
-    return list(graph.diagnostics)
+        found = list(exc.diagnostics)
+    except Exception:
+        if not schema_failed:
+            raise
+        return []
+    taken = {(d.file, d.path) for d in known}
+    return [d for d in found if (d.file, d.path) not in taken]
 
 
 def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] | None = None,
@@ -58,10 +70,10 @@ def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] |
     env = dict(os.environ) if env is None else env
     kind = kind or guess_kind(path)
     doc, diags = _load(path, kind)
-    if doc is None or any(d.severity == "error" for d in diags):
+    if doc is None:
         return sort_diagnostics(diags)
     if kind == "policy":
-        diags += _compile(doc, None, env, str(path.parent))
+        diags += _compile(doc, None, env, str(path.parent), diags)
     elif kind == "project":
         global_path = global_policy_file(agent or default_agent_dir(None, env))
         global_doc = None
@@ -69,7 +81,7 @@ def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] |
             global_doc, global_diags = _load(global_path, "policy")
             if any(d.severity == "error" for d in global_diags):
                 return sort_diagnostics(diags + global_diags)
-        diags += _compile(global_doc, doc, env, str(path.parent))
+        diags += _compile(global_doc, doc, env, str(path.parent), diags)
     else:
         parts: dict[str, LoadedDocument | None] = {}
         base = path.parent
@@ -81,12 +93,12 @@ def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] |
                 parts[key] = part
             elif isinstance(value, Mapping):
                 parts[key] = doc.subdocument((key,))
-        if not any(d.severity == "error" for d in diags) and parts.get("policy") is not None:
+        if parts.get("policy") is not None:
             test_env = {}
             given = doc.data.get("given") if isinstance(doc.data, Mapping) else None
             if isinstance(given, Mapping) and isinstance(given.get("env"), Mapping):
                 test_env = {str(k): str(v) for k, v in given["env"].items()}
-            diags += _compile(parts["policy"], parts.get("project"), test_env, str(base))
+            diags += _compile(parts["policy"], parts.get("project"), test_env, str(base), diags)
     return sort_diagnostics(diags)
 
 
@@ -108,7 +120,7 @@ def check_effective(*, agent: Path | None, project: Path | None, policy: Path | 
         files.append(project_path)
         project_doc, d = _load(project_path, "project")
         diags += d
-    if not any(x.severity == "error" for x in diags):
+    if global_doc is not None or project_doc is not None or not diags:
         base = str(global_path.parent) if global_path else str(directory)
-        diags += _compile(global_doc, project_doc, env, base)
+        diags += _compile(global_doc, project_doc, env, base, diags)
     return files, sort_diagnostics(diags)

@@ -265,11 +265,17 @@ def compile_policy(
     models: Mapping[str, Sequence[str]] | None = None,
     base_dir: str | None = None,
     use_cache: bool = True,
+    cache_key: str | None = None,
 ) -> Graph:
-    """Compile (or fetch from the cache by ``revision``) the graph; raise PolicyError on errors."""
-    if use_cache and revision in _CACHE:
-        _CACHE.move_to_end(revision)
-        return _CACHE[revision]
+    """Compile (or fetch from the cache) the graph; raise PolicyError on errors.
+
+    The cache key is ``revision`` plus ``cache_key`` (the source files and their text), so a
+    graph's diagnostics always point at the file that was loaded, at its current lines.
+    """
+    key = f"{revision}:{cache_key}" if cache_key else revision
+    if use_cache and key in _CACHE:
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
     out = _Collector(policy)
     settings, tz = _settings(policy.settings, default_tz, out)
     bases = registry.bases
@@ -358,7 +364,7 @@ def compile_policy(
         base_dir=base_dir,
     )
     if use_cache:
-        _CACHE[revision] = graph
+        _CACHE[key] = graph
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return graph

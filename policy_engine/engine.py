@@ -185,9 +185,10 @@ class Engine:
             sources.project_doc.data if sources.project_doc else None,
             env.get("MULTI_SUB"), str(default_tz), models, base_dir, sorted(registry.strategies),
         )
+        origin = [(d.source, d.digest, d.root) for d in (sources.global_doc, sources.project_doc) if d is not None]
         merged = merge_policy(sources.global_doc, sources.project_doc, env, registry.bases)
         return compile_policy(merged, registry, revision=revision, default_tz=default_tz, models=models,
-                              base_dir=base_dir)
+                              base_dir=base_dir, cache_key=policy_revision(origin))
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -388,8 +389,12 @@ class Engine:
         origin = [Segment.from_dict(s) for s in data.get("origin", [])] or route
         current = data.get("target") or {}
         position = current.get("segment")
-        if route and isinstance(position, int) and current.get("provider") == failing and position < len(route):
-            return _after(route, position, failing), origin
+        if route and isinstance(position, int) and position < len(route):
+            if current.get("provider") == failing:
+                return _after(route, position, failing), origin
+            # A late failure of another provider: it cools down and counts as attempted, and the
+            # turn stays where it is (never back to an entry it has left).
+            return route[position:], origin
         for k, seg in enumerate(route):
             if (seg.kind == "provider" and seg.provider == failing) or (
                     seg.kind == "pool" and failing in self.graph.pools[seg.pool or ""].member_set):
@@ -400,10 +405,10 @@ class Engine:
     def _keep(self, turn_id: str, failing: str, model: str | None, current: Mapping[str, Any] | None,
               classification: Any, retry_at: datetime | None, now: datetime, started: float,
               explain: bool) -> Decision:
-        """A non-rotating error: keep the current target, change nothing."""
-        if current and current.get("provider") == failing:
-            target = Target(failing, current.get("model"), current.get("pool"), "current", current.get("chain"),
-                            current.get("preset"), current.get("entry"), 0)
+        """A non-rotating error: keep the turn's current target (else the failing provider), change nothing."""
+        if current:
+            target = Target(current["provider"], current.get("model"), current.get("pool"), "current",
+                            current.get("chain"), current.get("preset"), current.get("entry"), 0)
         else:
             home = self.graph.pool_of(failing)
             target = Target(failing, model, home.name if home else None, "current")

@@ -143,6 +143,11 @@ class _Walker:
         provider = seg.provider or ""
         home = self.graph.pool_of(provider)
         problem = self.check(provider, seg.model)
+        if problem is None and home is not None and provider in home.member_set \
+                and getattr(home.strategy, "skips_members", True):
+            # The named provider answers to its pool's strategy too (e.g. outside its window).
+            result = self.run_strategy(home, [provider], seg, "select", provider)
+            problem = next(((s.reason, s.detail, s.until) for s in result.skipped if s.member == provider), None)
         if problem is not None:
             self.skip(seg, provider, home, *problem)
             return

@@ -19,6 +19,7 @@ codes: ``file-not-found``, ``file-unreadable``, ``file-too-large``, ``parse-erro
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,7 @@ class LoadedDocument:
     scalar_text: Mapping[JsonPath, str] = field(default_factory=dict, repr=False, compare=False)
     root: JsonPath = ()
     path: Path | None = None
+    digest: str = field(default="", compare=False)  # hash of the source text ("" when not read from text)
 
     def position(self, path: Sequence[str | int] = ()) -> Position | None:
         """The position of the value at ``path``, or of its nearest ancestor that has one."""
@@ -120,6 +122,7 @@ class LoadedDocument:
             scalar_text=_reroot(self.scalar_text, prefix),
             root=self.root + prefix,
             path=self.path,
+            digest=self.digest,
         )
 
     def diagnostic(
@@ -170,6 +173,11 @@ def load_text(text: str, source: str = "<inline>") -> LoadedDocument:
     A source named ``*.json`` must be strict JSON (as pi-multi-pass reads it), checked by
     :mod:`json` before libyaml reads it again for the positions.
     """
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return replace(_parse_text(text, source), digest=digest)
+
+
+def _parse_text(text: str, source: str) -> LoadedDocument:
     if source.lower().endswith(".json"):
         return _load_json(text, source)
     try:

@@ -11,6 +11,7 @@ as instants).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -63,39 +64,67 @@ class FileResult:
 
 # -- matching -------------------------------------------------------------------------------------
 
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
 def _looks_like_instant(value: Any) -> bool:
-    return isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and value[10:11] in "Tt "
+    return isinstance(value, str) and bool(_INSTANT.match(value))
 
 
-def _instant(value: str) -> datetime | None:
+def _instant(value: str, tz: tzinfo | None) -> datetime | None:
     try:
-        moment = parse_instant(value)
+        return parse_instant(value, tz)
     except ValueError:
         return None
-    return moment
 
 
 def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
 
 
-def match(expected: Any, actual: Any, path: str = "$") -> list[str]:
-    """Differences between an expectation and a Decision fragment (empty = match)."""
+def _assign(expected: Sequence[Any], actual: Sequence[Any], tz: tzinfo | None) -> list[int | None]:
+    """A one-to-one assignment of expected elements to matching actual elements (augmenting paths).
+
+    Returns, for each expected element, the index of its actual element, or None when no complete
+    assignment exists for it.
+    """
+    options = [[j for j, item in enumerate(actual) if not match(wanted, item, "$", tz)] for wanted in expected]
+    owner: dict[int, int] = {}
+
+    def place(i: int, seen: set[int]) -> bool:
+        for j in options[i]:
+            if j in seen:
+                continue
+            seen.add(j)
+            if j not in owner or place(owner[j], seen):
+                owner[j] = i
+                return True
+        return False
+
+    for i in range(len(expected)):
+        place(i, set())
+    result: list[int | None] = [None] * len(expected)
+    for j, i in owner.items():
+        result[i] = j
+    return result
+
+
+def match(expected: Any, actual: Any, path: str = "$", tz: tzinfo | None = None) -> list[str]:
+    """Differences between an expectation and a Decision fragment (empty = match).
+
+    ``tz`` is the zone of expected timestamps written without an offset (the test's local time).
+    """
     if expected is None:
         return [] if actual is None else [f"{path}: expected null, got {_show(actual)}"]
     if isinstance(expected, Mapping) and set(expected) == {"contains"} and isinstance(expected["contains"], list):
         if not isinstance(actual, list):
             return [f"{path}: expected a list containing {_show(expected['contains'])}, got {_show(actual)}"]
-        problems = []
-        used: set[int] = set()
-        for i, wanted in enumerate(expected["contains"]):
-            hit = next((j for j, item in enumerate(actual) if j not in used and not match(wanted, item)), None)
-            if hit is None:
-                problems.append(f"{path}: no element matches contains[{i}] = {_show(wanted)}; "
-                                f"elements: {_show(actual)}")
-            else:
-                used.add(hit)
-        return problems
+        assignment = _assign(expected["contains"], actual, tz)
+        return [
+            f"{path}: no element matches contains[{i}] = {_show(wanted)}; elements: {_show(actual)}"
+            for i, (wanted, hit) in enumerate(zip(expected["contains"], assignment, strict=True))
+            if hit is None
+        ]
     if isinstance(expected, Mapping):
         if not isinstance(actual, Mapping):
             return [f"{path}: expected an object like {_show(expected)}, got {_show(actual)}"]
@@ -104,7 +133,7 @@ def match(expected: Any, actual: Any, path: str = "$") -> list[str]:
             if key not in actual:
                 problems.append(f"{path}.{key}: missing (expected {_show(wanted)})")
             else:
-                problems += match(wanted, actual[key], f"{path}.{key}")
+                problems += match(wanted, actual[key], f"{path}.{key}", tz)
         return problems
     if isinstance(expected, list):
         if not isinstance(actual, list):
@@ -113,10 +142,10 @@ def match(expected: Any, actual: Any, path: str = "$") -> list[str]:
             return [f"{path}: expected {len(expected)} element(s), got {len(actual)}: {_show(actual)}"]
         problems = []
         for i, (wanted, item) in enumerate(zip(expected, actual, strict=True)):
-            problems += match(wanted, item, f"{path}[{i}]")
+            problems += match(wanted, item, f"{path}[{i}]", tz)
         return problems
     if _looks_like_instant(expected) and _looks_like_instant(actual):
-        a, b = _instant(expected), _instant(actual)
+        a, b = _instant(expected, tz), _instant(actual, tz)
         if a is not None and b is not None:
             return [] if a == b else [f"{path}: expected {expected}, got {actual}"]
     if isinstance(expected, bool) or isinstance(actual, bool):
@@ -208,7 +237,7 @@ def _run_case(case: _Case, name: str) -> CaseResult:
                 result.passed = False
                 result.failures.append(f"step {number} ({label}): this step gives no decision to check")
                 continue
-            problems = match(step["expect"], decision.to_dict(), "$")
+            problems = match(step["expect"], decision.to_dict(), "$", engine.graph.tz)
             if problems:
                 result.passed = False
                 result.failures.append(f"step {number} ({label}):")

@@ -67,7 +67,9 @@ class Strategy(Protocol):
     ``ValueError`` with a message for the policy author); ``order`` runs per decision and must
     be fast and never raise; ``available_at`` tells when a member that is otherwise usable at
     ``at`` would be accepted by the strategy (for ``retryAfter``), ``None`` if never.
-    ``options_schema`` is a JSON Schema for ``pools[].options`` (or ``None``).
+    ``options_schema`` is a JSON Schema for ``pools[].options`` (or ``None``). A strategy that
+    never passes members over may set ``skips_members = False``; the evaluator then does not ask
+    it about a provider named directly (a provider route or a preset entry).
     """
 
     name: str

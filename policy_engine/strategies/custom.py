@@ -28,6 +28,7 @@ class Custom:
 
     name = "custom"
     options_schema: Mapping[str, Any] | None = None
+    skips_members = False  # never passes a member over, so a named provider needs no strategy check
 
     def prepare(self, pool: CompiledPool) -> None:
         """Nothing to prepare until the sandbox exists."""

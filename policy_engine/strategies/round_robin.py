@@ -20,6 +20,7 @@ class RoundRobin:
 
     name = "round-robin"
     options_schema: Mapping[str, Any] | None = None
+    skips_members = False  # never passes a member over, so a named provider needs no strategy check
 
     def prepare(self, pool: CompiledPool) -> None:
         """Nothing to prepare."""

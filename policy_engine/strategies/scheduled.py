@@ -80,10 +80,7 @@ class Scheduled:
                     preferred.append((when.timestamp() if when else float("inf"), position, member))
                     notes.append(f"{member} preferred until {_fmt(when, tz)}")
                 else:
-                    skipped.append(
-                        Skip(member, "outside-window", f"preferred, outside its windows; opens {_fmt(when, tz)}",
-                             when)
-                    )
+                    skipped.append(Skip(member, "outside-window", "a preferred member outside its windows", when))
         preferred.sort()
         ordered = [m for _, _, m in preferred] + default + overflow
         if default:
