@@ -68,6 +68,9 @@ class AuthFile:
                 f"{self.path}: cannot read credentials ({exc.strerror}); no account counts as logged in"
             )
             raw = None
+        except UnicodeDecodeError:
+            self.warnings.append(f"{self.path}: not UTF-8 text; no account counts as logged in")
+            raw = None
         if raw is not None and raw.strip():
             try:
                 data = json.loads(raw)

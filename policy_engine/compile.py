@@ -285,6 +285,15 @@ def compile_policy(
                     f"unknown provider {sub.provider!r}; this subscription is ignored", "warning",
                     hint=_did_you_mean(sub.provider, sorted(bases)) or f"known: {', '.join(sorted(bases))}")
         del j
+    for part in policy.unknown_env:
+        provider = part.partition(":")[0].strip()
+        hint = _did_you_mean(provider, sorted(bases)) if provider not in bases else None
+        why = "unknown provider" if provider not in bases else "the count must be a whole number of at least 1"
+        out.items.append(Diagnostic(
+            code="multi-sub", message=f"MULTI_SUB part {part!r} is ignored ({why})", severity="warning",
+            file="$MULTI_SUB",
+            hint=hint or f"write provider[:count], e.g. openai-codex:2; known: {', '.join(sorted(bases))}",
+        ))
     names = [s.name for s in policy.subscriptions if s.provider in bases]
     seen_names: set[str] = set()
     for sub in policy.subscriptions:

@@ -228,7 +228,7 @@ def _run_case(case: _Case, name: str) -> CaseResult:
         label = step.get("name") or next((k for k in step if k != "expect"), "?")
         try:
             decision, turn, engine = _step(step, engine, store, clock, world, turn, case)
-        except (RouteError, PolicyError, ValueError) as exc:
+        except (RouteError, PolicyError, ValueError, OverflowError) as exc:
             result.passed = False
             result.failures.append(f"step {number} ({label}): {exc}")
             break
@@ -324,6 +324,8 @@ def run_file(path: str | Path) -> FileResult:
             result.cases.append(_run_case(case, name))
         except PolicyError as exc:
             result.cases.append(CaseResult(name, False, [d.format() for d in exc.diagnostics]))
+        except Exception as exc:  # one broken case must not stop the others
+            result.cases.append(CaseResult(name, False, [f"internal error: {type(exc).__name__}: {exc}"]))
     return result
 
 

@@ -42,7 +42,7 @@ class Segment:
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Segment:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{k: raw.get(k) for k in cls.__slots__ if k in raw})  # type: ignore[arg-type]
+        return cls(**{k: raw.get(k) for k in cls.__slots__})  # type: ignore[arg-type]
 
     def describe(self) -> str:
         """A short human form: ``pool primary (after anthropic) → claude-sonnet-4``."""

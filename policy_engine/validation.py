@@ -96,6 +96,30 @@ def schema_text(kind: Kind) -> str:
     return files("policy_engine.schemas").joinpath(_SCHEMA_FILES[kind]).read_text(encoding="utf-8")
 
 
+def bundled_schema_text(kind: Kind) -> str:
+    """The ``kind`` schema with the schemas it refers to embedded (2020-12 bundling), self-contained.
+
+    A reference such as ``policy.schema.json#/$defs/pools`` resolves against the ``$id`` of the
+    embedded copy, so editors and CI tools need no network access and no other file.
+    """
+    root = schema(kind)
+    by_file = {name: k for k, name in _SCHEMA_FILES.items()}
+    embedded: dict[str, Any] = {}
+    queue = [root]
+    while queue:
+        for name in re.findall(r'"\$ref": *"([a-z]+\.schema\.json)', json.dumps(queue.pop())):
+            other = by_file.get(name)
+            if other is None or other == kind or name in embedded:
+                continue
+            part = schema(other)  # type: ignore[arg-type]
+            part.pop("$schema", None)
+            embedded[name] = part
+            queue.append(part)
+    if embedded:
+        root.setdefault("$defs", {}).update(embedded)
+    return json.dumps(root, indent=2, ensure_ascii=False)
+
+
 def schema(kind: Kind) -> dict[str, Any]:
     """The ``kind`` schema as a fresh dict (safe to modify)."""
     return json.loads(schema_text(kind))

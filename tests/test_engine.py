@@ -786,3 +786,18 @@ def test_async_engine_runs_select_fail_and_succeed_under_asyncio() -> None:
 
     assert asyncio.run(main()) == [("anthropic", "m", "pool"), ("anthropic-2", "m", "pool"),
                                    ("anthropic-2", "m", "pool")]
+
+
+def test_a_turn_started_without_a_model_fails_over_twice() -> None:
+    """select(pool=...) without a model, then two failures: the stored route must reload."""
+    engine = Engine.from_documents(
+        {"subscriptions": [{"provider": "anthropic", "index": 2}, {"provider": "anthropic", "index": 3}],
+         "pools": [{"name": "p", "baseProvider": "anthropic", "members": ["anthropic", "anthropic-2", "anthropic-3"]}]},
+        auth={"anthropic", "anthropic-2", "anthropic-3"},
+    )
+    d = engine.select(pool="p")
+    assert d.target is not None and d.target.provider == "anthropic" and d.target.model is None
+    d = engine.fail(d.turn, status=429)
+    assert d.target is not None and d.target.provider == "anthropic-2"
+    d = engine.fail(d.turn, status=429)
+    assert d.target is not None and d.target.provider == "anthropic-3"

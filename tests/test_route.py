@@ -242,3 +242,15 @@ def test_describe_route_is_human_readable(graph: Graph) -> None:
     assert lines[0] == "anthropic → sonnet"
     assert lines[1] == "pool claude (after anthropic) → sonnet"
     assert lines[3] == "[chain main#2] pool codex (from its cursor) → gpt-5"
+
+
+def test_segments_round_trip_through_json_without_a_model() -> None:
+    """A turn started without a model stores segments whose model is None; they must come back."""
+    from policy_engine.route import Segment
+
+    for seg in (
+        Segment("pool", None, "pool", pool="p"),
+        Segment("provider", None, "current", provider="anthropic"),
+        Segment("disabled", "m", "chain", pool="p", chain="c", entry=2, detail="pool p is disabled"),
+    ):
+        assert Segment.from_dict(seg.to_dict()) == seg

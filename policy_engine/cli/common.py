@@ -25,7 +25,7 @@ def common_options(func: F) -> F:
     options = [
         click.option("--policy", "policy", type=click.Path(dir_okay=False, path_type=Path),
                      help="Policy file to use instead of <agent-dir>/multi-pass.yaml (or .json)."),
-        click.option("--project", "project", type=click.Path(path_type=Path),
+        click.option("--project", "project", type=click.Path(exists=True, path_type=Path),
                      help="Project directory (or overlay file); default: search from the current directory up."),
         click.option("--agent-dir", "agent_dir", type=click.Path(file_okay=False, path_type=Path),
                      envvar="PI_CODING_AGENT_DIR",
@@ -59,7 +59,7 @@ def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | 
                 fmt: str, readonly: bool, **kwargs: Any) -> Any:
     """Build an engine from the command's options; an invalid policy exits 1 with every diagnostic."""
     from policy_engine.engine import Engine
-    from policy_engine.state import StateError
+    from policy_engine.state import StateError, StateURLError
 
     try:
         engine = Engine.load(agent_dir=agent_dir, project=project, policy=policy, state=state, readonly=readonly,
@@ -71,6 +71,9 @@ def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | 
             print_diagnostics(exc.diagnostics)
             click.echo(f"invalid policy: {len(exc.errors)} error(s)", err=True)
         sys.exit(EXIT_FAIL)
+    except StateURLError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     except StateError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAIL)

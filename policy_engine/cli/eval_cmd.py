@@ -21,9 +21,11 @@ def _parse_fail(text: str) -> tuple[str | None, int | None, str]:
     if status_text.strip():
         try:
             status = int(status_text)
-        except ValueError as exc:
-            raise click.BadParameter(f"{text!r}: STATUS must be an HTTP status code, e.g. anthropic:429",
-                                     param_hint="--fail") from exc
+        except ValueError:
+            status = -1
+        if not 100 <= status <= 599:
+            raise click.BadParameter(f"{text!r}: STATUS must be an HTTP status code (100-599), e.g. anthropic:429",
+                                     param_hint="--fail")
     return (provider.strip() or None), status, message
 
 
@@ -63,9 +65,12 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
         except ValueError as exc:
             raise click.BadParameter(f"{at!r} is not an ISO-8601 time (e.g. 2026-04-06T10:30:00+02:00)",
                                      param_hint="--at") from exc
+        if not 1970 <= moment.year <= 9000:
+            raise click.BadParameter(f"{at!r}: the year must be between 1970 and 9000", param_hint="--at")
         clock = _fixed(moment)
     engine = load_engine(readonly=True, clock=clock, **options)
     fmt = options["fmt"]
+    _warn_unknown_provider(engine, provider)
     try:
         dry = engine.dry_run()
         decision = dry.select(provider, pool=pool, chain=chain, preset=preset, model=model, turn=turn,
@@ -77,6 +82,11 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
             steps.append(decision)
     except RouteError as exc:
         click.echo(f"error: {exc}", err=True)
+        sources = engine.sources
+        if sources is not None and sources.global_doc is None and sources.project_doc is None:
+            click.echo(f"hint: no policy file was found (looked for multi-pass.yaml/.json in {sources.agent_dir} "
+                       "and .pi/multi-pass.yaml/.json from the current directory up); use --agent-dir, --policy "
+                       "or --project", err=True)
         sys.exit(EXIT_USAGE)
     finally:
         engine.close()
@@ -92,6 +102,18 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
             label = "select" if i == 0 else f"fail {fails[i - 1]}"
             click.echo(click.style(f"— {label}", bold=True) if color else f"— {label}")
         click.echo(render_decision(step, explain=explain, color=color))
+
+
+def _warn_unknown_provider(engine: Any, provider: str | None) -> None:
+    """A typo in --provider is not an error (it is skipped as unknown), but deserves a warning."""
+    import difflib
+
+    if provider is None or provider in engine.graph.accounts:
+        return
+    close = difflib.get_close_matches(provider, sorted(engine.graph.accounts), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    click.echo(f"warning: {provider!r} is not a known account (not a base provider nor a subscription){hint}",
+               err=True)
 
 
 def _fixed(moment: datetime) -> Any:

@@ -10,7 +10,10 @@ __all__ = ["schema_command"]
 @click.command("schema")
 @click.argument("kind", type=click.Choice(["policy", "project", "test"]), default="policy")
 def schema_command(kind: str) -> None:
-    """Print the JSON Schema (draft 2020-12) of a policy, a project overlay or a policy test file."""
-    from policy_engine.validation import schema_text
+    """Print the JSON Schema (draft 2020-12) of a policy, a project overlay or a policy test file.
 
-    click.echo(schema_text(kind))  # type: ignore[arg-type]
+    The output is self-contained: schemas it refers to are embedded under $defs with their $id.
+    """
+    from policy_engine.validation import bundled_schema_text
+
+    click.echo(bundled_schema_text(kind))  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from policy_engine.cli.common import EXIT_FAIL, common_options, emit_json
+from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, common_options, emit_json
 
 __all__ = ["state_group"]
 
@@ -16,10 +16,13 @@ PARTS = ("cooldowns", "cursors", "turns", "quota", "log")
 
 def _open(options: dict[str, Any], readonly: bool) -> Any:
     from policy_engine.locations import agent_dir
-    from policy_engine.state import StateError, open_store
+    from policy_engine.state import StateError, StateURLError, open_store
 
     try:
         return open_store(options["state"], agent_dir=agent_dir(options["agent_dir"]), readonly=readonly)
+    except StateURLError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
     except StateError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_FAIL)
@@ -49,12 +52,28 @@ def show(**options: Any) -> None:
             click.echo(f"{part}: (none)")
             continue
         click.echo(f"{part}:")
-        if isinstance(items, dict):
+        if part == "turns" and isinstance(items, dict):
+            for key, value in items.items():
+                click.echo(f"  {key}: {_turn_line(value)}")
+        elif isinstance(items, dict):
             for key, value in items.items():
                 click.echo(f"  {key}: {_short(value)}")
         else:
             for value in items:
                 click.echo(f"  {_short(value)}")
+
+
+def _turn_line(record: Any) -> str:
+    """One readable line per turn: its request, current target, attempted accounts, expiry."""
+    if not isinstance(record, dict):
+        return str(record)
+    data = record.get("data") or {}
+    request = ", ".join(f"{k}={v}" for k, v in (data.get("request") or {}).items())
+    target = data.get("target") or {}
+    current = f"{target.get('provider')} · {target.get('model')}" if target else "none"
+    attempted = ", ".join(data.get("attempted") or []) or "-"
+    expires = record.get("expires_at")
+    return f"started from {request or '?'}; current {current}; attempted {attempted}; expires {expires}"
 
 
 def _short(value: Any) -> str:
@@ -68,6 +87,17 @@ def _short(value: Any) -> str:
 @common_options
 def clear(only: tuple[str, ...], **options: Any) -> None:
     """Remove state (all of it, or --only some parts). Cooldowns end at once; cursors restart."""
+    probe = _open(options, readonly=True)
+    try:
+        exists = probe.dump().get("exists", True)
+    finally:
+        probe.close()
+    if not exists:
+        if options["fmt"] == "json":
+            emit_json({"store": probe.url, "cleared": []})
+        else:
+            click.echo(f"nothing to clear: {probe.url} does not exist")
+        return
     store = _open(options, readonly=False)
     try:
         store.clear(list(only) if only else None)

@@ -27,6 +27,7 @@ from .base import (
     StateReadOnlyError,
     StateSnapshot,
     StateStore,
+    StateURLError,
     TurnRecord,
 )
 from .memory import MemoryStore, reset_shared_memory
@@ -47,6 +48,7 @@ __all__ = [
     "StateReadOnlyError",
     "StateSnapshot",
     "StateStore",
+    "StateURLError",
     "StoreFactory",
     "TurnRecord",
     "open_store",
@@ -98,14 +100,14 @@ def open_store(url: str | None, *, agent_dir: Path, readonly: bool = False, name
     if match is None:
         if url.lower().endswith(SQLITE_SUFFIXES):
             return SqliteStore(sqlite_path_from_url(url), readonly=readonly, namespace=namespace)
-        raise StateError(
+        raise StateURLError(
             f"cannot tell which state store {redact_url(url)!r} names",
             hint=f"use {_known()}, or a file path ending in {', '.join(SQLITE_SUFFIXES)}",
         )
     scheme = match.group(1).lower()
     factory = STORE_FACTORIES.get(scheme)
     if factory is None:
-        raise StateError(
+        raise StateURLError(
             f"unknown state store scheme {scheme + '://'!r} in {redact_url(url)!r}",
             hint=f"known schemes: {_known()}; a file path ending in {', '.join(SQLITE_SUFFIXES)} also works",
         )

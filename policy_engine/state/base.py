@@ -57,6 +57,10 @@ class StateError(Exception):
         super().__init__(f"{message}\n    hint: {hint}" if hint else message)
 
 
+class StateURLError(StateError):
+    """A state URL that names no known kind of store (a usage error, not a broken store)."""
+
+
 class StateReadOnlyError(StateError):
     """A write was attempted on a store opened read-only (e.g. by the dry-run ``mp-policy eval``)."""
 
