@@ -102,6 +102,7 @@ class Engine:
         search_project: bool | None = None,
         readonly: bool = False,
         timezone_default: tzinfo | None = None,
+        registry: Registry | None = None,
     ) -> Engine:
         """Build an engine from files: the global policy, the project overlay, ``MULTI_SUB``.
 
@@ -133,15 +134,17 @@ class Engine:
         if any(d.severity == "error" for d in diagnostics):
             raise PolicyError(diagnostics)
         sources = PolicySources(directory, global_doc, project_doc, global_path, project_path, tuple(diagnostics))
+        registry = registry or get_registry()
         graph = cls._compile(sources, env, timezone_default or local_zone(), None,
-                             str(global_path.parent) if global_path else str(directory))
+                             str(global_path.parent) if global_path else str(directory), registry)
         auth_source = as_auth_source(auth, directory)
         store_url = state if isinstance(state, str) else None
         if state is None:
             store_url = env.get("MP_POLICY_STATE") or graph.settings.state
         store = state if isinstance(state, StateStore) else open_store(
             store_url, agent_dir=directory, readonly=readonly)
-        return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources)
+        return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources,
+                   registry=registry)
 
     @classmethod
     def from_documents(
@@ -157,6 +160,7 @@ class Engine:
         base_dir: str | None = None,
         agent_dir: str | os.PathLike[str] | None = None,
         timezone_default: tzinfo | None = None,
+        registry: Registry | None = None,
     ) -> Engine:
         """Build an engine from in-memory documents (validated like files). ``env`` defaults to none."""
         global_doc = policy if isinstance(policy, LoadedDocument) else from_object(dict(policy), "<policy>")
@@ -170,22 +174,26 @@ class Engine:
             raise PolicyError(diagnostics)
         directory = default_agent_dir(agent_dir)
         sources = PolicySources(directory, global_doc, project_doc, warnings=tuple(diagnostics))
+        registry = registry or get_registry()
         graph = cls._compile(sources, dict(env or {}), timezone_default or local_zone(),
-                             {k: sorted(v) for k, v in (models or {}).items()}, base_dir)
+                             {k: sorted(v) for k, v in (models or {}).items()}, base_dir, registry)
         store = state if isinstance(state, StateStore) else open_store(state, agent_dir=directory)
         auth_source = as_auth_source(auth if auth is not None else frozenset(), directory)
-        return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources)
+        return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources,
+                   registry=registry)
 
     @staticmethod
     def _compile(sources: PolicySources, env: Mapping[str, str], default_tz: tzinfo,
-                 models: Mapping[str, list[str]] | None, base_dir: str | None) -> Graph:
-        registry = get_registry()
+                 models: Mapping[str, list[str]] | None, base_dir: str | None, registry: Registry) -> Graph:
         revision = policy_revision(
             sources.global_doc.data if sources.global_doc else None,
             sources.project_doc.data if sources.project_doc else None,
             env.get("MULTI_SUB"), str(default_tz), models, base_dir, sorted(registry.strategies),
+            sorted(registry.providers),
         )
-        origin = [(d.source, d.digest, d.root) for d in (sources.global_doc, sources.project_doc) if d is not None]
+        # The graph holds the registry's strategy objects, and its diagnostics the files' positions.
+        docs = [d for d in (sources.global_doc, sources.project_doc) if d is not None]
+        origin = [id(registry), *((d.source, d.digest, d.root) for d in docs)]
         merged = merge_policy(sources.global_doc, sources.project_doc, env, registry.bases)
         return compile_policy(merged, registry, revision=revision, default_tz=default_tz, models=models,
                               base_dir=base_dir, cache_key=policy_revision(origin))

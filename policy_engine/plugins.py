@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
@@ -21,7 +22,7 @@ from policy_engine import hookspecs
 from policy_engine.providers import ProviderSpec
 from policy_engine.strategies.base import Strategy
 
-__all__ = ["DEFAULT_PLUGINS", "PluginProblem", "Registry", "get_registry", "make_plugin_manager"]
+__all__ = ["DEFAULT_PLUGINS", "PluginProblem", "Registry", "build_registry", "get_registry", "make_plugin_manager"]
 
 DEFAULT_PLUGINS = (
     "policy_engine.strategies.round_robin",
@@ -65,8 +66,6 @@ def make_plugin_manager(autoload: bool | None = None) -> tuple[pluggy.PluginMana
     if autoload is None:
         autoload = not os.environ.get("MP_POLICY_DISABLE_PLUGIN_AUTOLOAD")
     if autoload:
-        from importlib.metadata import entry_points
-
         for ep in entry_points(group=hookspecs.PROJECT):
             if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
                 continue
@@ -83,8 +82,16 @@ def _plugin_name(pm: pluggy.PluginManager, impl: Any) -> str:
 
 @cache
 def get_registry() -> Registry:
-    """The process-wide registry (built once)."""
-    pm, problems = make_plugin_manager()
+    """The process-wide registry (built once, with the installed plugins)."""
+    return build_registry(*make_plugin_manager())
+
+
+def build_registry(pm: pluggy.PluginManager, problems: list[PluginProblem] | None = None) -> Registry:
+    """Collect what the plugins registered on ``pm`` contribute.
+
+    Two plugins registering one strategy name is a problem that names both (the first one wins).
+    """
+    problems = list(problems or [])
     strategies: dict[str, Strategy] = {}
     owner: dict[str, str] = {}
     for impl in pm.hook.mp_policy_strategies.get_hookimpls():
