@@ -15,7 +15,7 @@ from policy_engine.locations import find_project_file, global_policy_file
 from policy_engine.merge import merge_policy
 from policy_engine.plugins import get_registry
 from policy_engine.timezones import local_zone
-from policy_engine.validation import validate_document
+from policy_engine.validation_cache import validate_cached
 
 __all__ = ["Kind", "check_effective", "check_file", "guess_kind"]
 
@@ -37,7 +37,7 @@ def _load(path: Path, kind: Kind) -> tuple[LoadedDocument | None, list[Diagnosti
         doc = load_file(path)
     except PolicyError as exc:
         return None, list(exc.diagnostics)
-    return doc, validate_document(doc, kind)
+    return doc, validate_cached(doc, kind)
 
 
 def _compile(global_doc: LoadedDocument | None, project_doc: LoadedDocument | None, env: Mapping[str, str],

@@ -47,7 +47,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal, get_args
 
 from policy_engine.durations import DurationError, parse_duration
@@ -274,20 +273,39 @@ class PolicyErrorRule:
 # Patterns (compiled once)
 
 # A status prefix pi and the SDKs write: "429 {...}", "401 authentication_error: ...", "503", "HTTP 503 ...".
-_STATUS_PREFIX = re.compile(r"^\s*(?:HTTP(?:/\d(?:\.\d)?)?\s+)?([45]\d\d)(?=\s|:|$)", re.IGNORECASE)
+class _LazyPattern:
+    """A regular expression compiled on first use (keeps importing this module cheap for the CLI)."""
+
+    __slots__ = ("_args", "_compiled")
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._compiled is None:
+            self._compiled = re.compile(*self._args)
+        return getattr(self._compiled, name)
+
+
+def _lazy(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return _LazyPattern(pattern, flags)  # type: ignore[return-value]
+
+
+_STATUS_PREFIX = _lazy(r"^\s*(?:HTTP(?:/\d(?:\.\d)?)?\s+)?([45]\d\d)(?=\s|:|$)", re.IGNORECASE)
 # "Cloud Code Assist API error (429): ..." and similar "<Name> API error (<status>)" prefixes.
-_API_ERROR_PREFIX = re.compile(r"^\s*[A-Za-z][\w .-]{0,60}?\berror\s*\(([1-5]\d\d)\)\s*:?", re.IGNORECASE)
+_API_ERROR_PREFIX = _lazy(r"^\s*[A-Za-z][\w .-]{0,60}?\berror\s*\(([1-5]\d\d)\)\s*:?", re.IGNORECASE)
 # A structured identifier that leads the message (after any status prefix): "rate_limit_error",
 # "insufficient_quota: ...", "RESOURCE_EXHAUSTED".
-_LEAD_IDENT = re.compile(r" {0,3}:? {0,3}([A-Za-z][A-Za-z0-9]{0,40}(?:_[A-Za-z0-9]{1,40}){1,8}) {0,3}(?::|$)")
-_IDENT_OK = re.compile(r"^[A-Za-z][A-Za-z0-9_.\- ]{0,80}$")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_IDENT_SEP = re.compile(r"[\s.\-]+")
+_LEAD_IDENT = _lazy(r" {0,3}:? {0,3}([A-Za-z][A-Za-z0-9]{0,40}(?:_[A-Za-z0-9]{1,40}){1,8}) {0,3}(?::|$)")
+_IDENT_OK = _lazy(r"^[A-Za-z][A-Za-z0-9_.\- ]{0,80}$")
+_CAMEL = _lazy(r"(?<=[a-z0-9])(?=[A-Z])")
+_IDENT_SEP = _lazy(r"[\s.\-]+")
 
 
 def _rx(pattern: str) -> re.Pattern[str]:
     """A verbose pattern searched in the lower-cased text (no IGNORECASE: several times faster)."""
-    return re.compile(pattern, re.VERBOSE)
+    return _lazy(pattern, re.VERBOSE)
 
 
 _QUOTA_TEXT = _rx(r"""
@@ -354,12 +372,12 @@ _NUM_UNIT = (
     r"\d+(?:\.\d+)?\s*(?:milliseconds?|msecs?|ms|minutes?|mins?|m|seconds?|secs?|s|hours?|hrs?|h|days?|d)"
     r"(?![a-z])"
 )
-_RETRY_TEXT = re.compile(
+_RETRY_TEXT = _lazy(
     rf"\b(?:try(?:ing)?\s+again|retry(?:ing)?|resets?|available\s+again)\s+(?:in|after)\s+"
     rf"(?:about\s+|approximately\s+|~\s*)?({_NUM_UNIT}(?:(?:\s*,\s*|\s+and\s+|\s*){_NUM_UNIT})*)",
 )  # searched in the lower-cased text
-_RETRY_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)", re.IGNORECASE)
-_EPOCH_TEXT = re.compile(r"usage limit reached\|(\d{10,13})")  # old Claude Code form (lower-cased text)
+_RETRY_PART = _lazy(r"(\d+(?:\.\d+)?)\s*([a-z]+)", re.IGNORECASE)
+_EPOCH_TEXT = _lazy(r"usage limit reached\|(\d{10,13})")  # old Claude Code form (lower-cased text)
 _TEXT_UNITS = {
     "ms": 0.001, "msec": 0.001, "msecs": 0.001, "millisecond": 0.001, "milliseconds": 0.001,
     "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1,
@@ -369,12 +387,12 @@ _TEXT_UNITS = {
 }  # fmt: skip
 
 # Go / protobuf durations: "900s", "0.479417207s", "479.417207ms", "161h39m41.300432511s".
-_GO_DURATION = re.compile(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$")
-_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_GO_DURATION = _lazy(r"^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$")
+_GO_PART = _lazy(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
-_UNIFIED_WINDOW_STATUS = re.compile(r"^anthropic-ratelimit-unified-(.+)-status$")
-_USED_PERCENT = re.compile(r"^x-(.+)-(primary|secondary)-used-percent$")
+_UNIFIED_WINDOW_STATUS = _lazy(r"^anthropic-ratelimit-unified-(.+)-status$")
+_USED_PERCENT = _lazy(r"^x-(.+)-(primary|secondary)-used-percent$")
 _STANDARD_FAMILIES = ("requests", "tokens", "input-tokens", "output-tokens")
 
 
@@ -449,6 +467,8 @@ def _rfc3339(value: Any) -> datetime | None:
 
 def _http_date(value: str) -> datetime | None:
     try:
+        from email.utils import parsedate_to_datetime  # rarely needed: HTTP-date retry-after
+
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None

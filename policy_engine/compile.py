@@ -18,7 +18,6 @@ from datetime import timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from policy_engine.classify import Classifier, PolicyErrorRule
 from policy_engine.diagnostics import Diagnostic, PolicyError, Severity
 from policy_engine.durations import parse_duration
 from policy_engine.graph import (
@@ -335,16 +334,15 @@ def compile_policy(
             if entry.pool is not None:
                 pool_chain.setdefault(entry.pool, (chain.name, entry.index))
 
-    rules: list[PolicyErrorRule] = []
-    for i, raw_rule in enumerate(policy.error_rules):
-        try:
-            rules.append(PolicyErrorRule.from_dict(raw_rule))
-        except (ValueError, KeyError, TypeError) as exc:
-            out.add("errorRules", [i], "error-rule", f"cannot use this error rule: {exc}")
-    classifier = Classifier(
-        policy_rules=rules,
-        provider_rules={base: tuple(spec.error_rules) for base, spec in registry.providers.items()},
-    )
+    rules: list[Any] = []
+    if policy.error_rules:
+        from policy_engine.classify import PolicyErrorRule  # the classifier itself is built on first use
+
+        for i, raw_rule in enumerate(policy.error_rules):
+            try:
+                rules.append(PolicyErrorRule.from_dict(raw_rule))
+            except (ValueError, KeyError, TypeError) as exc:
+                out.add("errorRules", [i], "error-rule", f"cannot use this error rule: {exc}")
     catalogue: dict[str, frozenset[str]] = {
         base: spec.models for base, spec in registry.providers.items() if spec.models is not None
     }
@@ -366,7 +364,8 @@ def compile_policy(
         presets=presets,
         provider_pool=provider_pool,
         pool_chain=pool_chain,
-        classifier=classifier,
+        error_rules=tuple(rules),
+        provider_rules={base: tuple(spec.error_rules) for base, spec in registry.providers.items()},
         models=catalogue,
         labels={s.name: s.label for s in policy.subscriptions if s.label},
         diagnostics=tuple(out.items),

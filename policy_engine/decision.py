@@ -5,16 +5,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
 from policy_engine.timezones import isoformat
 
-__all__ = ["Decision", "ErrorOutcome", "SkipRecord", "StrategyNote", "Target"]
+__all__ = ["Candidates", "Decision", "ErrorOutcome", "SkipRecord", "StrategyNote", "Target"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Target:
     """A (provider, model) on the route, with what put it there.
 
@@ -45,7 +46,69 @@ class Target:
         }
 
 
-@dataclass(frozen=True, slots=True)
+class Candidates(Sequence[Target]):
+    """The eligible targets of a route, in order, built only when read.
+
+    The walk records runs of members that share a segment; :meth:`first` gives the target
+    without building the others (large pools pay for the full list only when it is used).
+    A (provider, model) pair reached twice is listed once, at its first place.
+    """
+
+    __slots__ = ("_items", "_runs")
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[Sequence[str], str | None, str | None, str, str | None, str | None, int | None,
+                               int]] = []
+        self._items: list[Target] | None = None
+
+    def add_run(self, members: Sequence[str], model: str | None, pool: str | None, via: str, chain: str | None,
+                preset: str | None, entry: int | None, segment: int) -> None:
+        """Append members that share one segment (in order)."""
+        if members:
+            self._runs.append((members, model, pool, via, chain, preset, entry, segment))
+            self._items = None
+
+    def first(self) -> Target | None:
+        """The first candidate (the target), or None."""
+        if not self._runs:
+            return None
+        members, *rest = self._runs[0]
+        return Target(members[0], *rest)  # type: ignore[arg-type]
+
+    def _build(self) -> list[Target]:
+        if self._items is None:
+            seen: set[tuple[str, str | None]] = set()
+            items: list[Target] = []
+            append = items.append
+            for members, model, pool, via, chain, preset, entry, segment in self._runs:
+                for member in members:
+                    key = (member, model)
+                    if key not in seen:
+                        seen.add(key)
+                        append(Target(member, model, pool, via, chain, preset, entry, segment))
+            self._items = items
+        return self._items
+
+    def __bool__(self) -> bool:
+        return bool(self._runs)
+
+    def __len__(self) -> int:
+        return len(self._build())
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        return self._build()[index]
+
+    def __iter__(self) -> Iterator[Target]:
+        return iter(self._build())
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Candidates({self._build()!r})"
+
+
+@dataclass(slots=True)
 class SkipRecord:
     """Something on the route that was passed over, with a reason code and a human detail."""
 
@@ -116,7 +179,7 @@ class Decision:
     """The answer to one request: a target (or none, with ``retry_after``) and why."""
 
     target: Target | None
-    candidates: list[Target]
+    candidates: Sequence[Target]
     skipped: list[SkipRecord]
     retry_after: datetime | None
     strategy: list[StrategyNote]
@@ -126,8 +189,13 @@ class Decision:
     tz: tzinfo
     error: ErrorOutcome | None = None
     elapsed_us: float = 0.0
-    route: list[str] = field(default_factory=list)
+    segments: Sequence[Any] = ()  # the route walked (policy_engine.route.Segment), described on demand
     trace: list[dict[str, Any]] | None = None
+
+    @property
+    def route(self) -> list[str]:
+        """The route walked, one human line per step."""
+        return [s.describe() for s in self.segments]
 
     def to_dict(self) -> dict[str, Any]:
         """The Decision JSON (DESIGN §4)."""

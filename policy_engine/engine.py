@@ -12,8 +12,8 @@ snapshot, walks the route and writes its changes (cooldown, cursor, turn) in one
 
 from __future__ import annotations
 
-import asyncio
 import os
+import random
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 from policy_engine.auth import AuthFile, AuthSource, as_auth_source
-from policy_engine.classify import ErrorInfo
 from policy_engine.compile import compile_policy, policy_revision
 from policy_engine.decision import Decision, ErrorOutcome, Target
 from policy_engine.diagnostics import Diagnostic, PolicyError
@@ -37,12 +36,13 @@ from policy_engine.plugins import Registry, get_registry
 from policy_engine.route import RouteError, Segment, build_route, describe_route
 from policy_engine.state import Cooldown, StateChanges, StateStore, TurnRecord, open_store
 from policy_engine.timezones import local_zone
-from policy_engine.validation import validate_document
+from policy_engine.validation_cache import validate_cached
 
 __all__ = ["AsyncEngine", "Engine", "PolicySources", "RouteError"]
 
 Clock = Callable[[], datetime]
-_PURGE_EVERY = 64  # writes between purges of expired turns (the first write of an engine purges too)
+_ROUTE_CACHE_SIZE = 256  # routes of distinct requests kept per engine
+_PURGE_INTERVAL = 300.0  # seconds of engine clock between purges of expired turns (first write purges too)
 
 
 def _system_clock() -> datetime:
@@ -62,7 +62,7 @@ class PolicySources:
 
 
 def _validated(doc: LoadedDocument, kind: str) -> list[Diagnostic]:
-    return validate_document(doc, kind)  # type: ignore[arg-type]
+    return validate_cached(doc, kind)
 
 
 class Engine:
@@ -84,7 +84,8 @@ class Engine:
         self.clock = clock
         self.sources = sources
         self.registry = registry or get_registry()
-        self._writes = 0
+        self._purged_at: float | None = None
+        self._routes: dict[tuple[str | None, ...], list[Segment]] = {}
 
     # -- construction --------------------------------------------------------------------------
 
@@ -229,14 +230,14 @@ class Engine:
         if extra_cooldown is not None:
             existing = cooldowns.get(extra_cooldown.provider)
             if existing is None or existing.until.timestamp() < extra_cooldown.until.timestamp():
-                cooldowns = {**cooldowns, extra_cooldown.provider: extra_cooldown}
+                cooldowns = {**cooldowns, extra_cooldown.provider: extra_cooldown.to_utc()}
         return World(now=now, auth=self.auth, cooldowns=cooldowns, cursors=snap.cursors, quota=snap.quota,
                      attempted=frozenset(attempted), prompt=prompt, explain=explain, base_dir=self.graph.base_dir)
 
     def _decide(self, route: list[Segment], world: World, turn: str, phase: str, current: str | None,
                 started: float, origin: list[Segment] | None = None) -> Decision:
         result = walk(self.graph, route, world, phase=phase, current=current)
-        target = result.candidates[0] if result.candidates else None
+        target = result.candidates.first()
         if target is None and origin is not None:
             # retryAfter is about a *new* turn on the route this turn started with (DESIGN §4).
             fresh = World(now=world.now, auth=world.auth, cooldowns=world.cooldowns, cursors=world.cursors,
@@ -250,7 +251,7 @@ class Engine:
             target=target, candidates=result.candidates, skipped=result.skipped, retry_after=result.retry_after,
             strategy=result.strategy, turn=turn, at=world.now, policy_revision=self.graph.revision,
             tz=self.graph.tz, elapsed_us=(time.perf_counter() - started) * 1e6,
-            route=describe_route(route), trace=trace,
+            segments=route, trace=trace,
         )
 
     def _turn_record(self, turn: str, route: list[Segment], origin: list[Segment], target: Target | None,
@@ -258,7 +259,7 @@ class Engine:
                      request: Mapping[str, Any]) -> TurnRecord:
         data: dict[str, Any] = {
             "route": [s.to_dict() for s in route],
-            "origin": [s.to_dict() for s in origin],
+            "origin": None if origin is route else [s.to_dict() for s in origin],
             "attempted": attempted,
             "visited": visited,
             "request": dict(request),
@@ -276,8 +277,9 @@ class Engine:
         if target is not None and target.pool is not None:
             changes.cursors[target.pool] = target.provider
         self.store.apply(changes)
-        self._writes += 1
-        if self._writes % _PURGE_EVERY == 1:
+        now = record.updated_at.timestamp()
+        if self._purged_at is None or now - self._purged_at >= _PURGE_INTERVAL:
+            self._purged_at = now
             self.store.purge(record.updated_at)  # expired turns and cooldowns
 
     # -- the three calls -----------------------------------------------------------------------
@@ -298,15 +300,21 @@ class Engine:
         """Start a turn from a provider, pool, chain or preset and return the first eligible target."""
         started = time.perf_counter()
         now = self.now()
-        route = build_route(self.graph, provider=provider, pool=pool, chain=chain, preset=preset, model=model)
-        turn_id = turn or secrets.token_hex(8)
+        key = (provider, pool, chain, preset, model)
+        route = self._routes.get(key)
+        if route is None:
+            route = build_route(self.graph, provider=provider, pool=pool, chain=chain, preset=preset, model=model)
+            if len(self._routes) < _ROUTE_CACHE_SIZE:
+                self._routes[key] = route  # the graph is immutable, and so are segments
+        turn_id = turn or _new_turn_id()
         world = self._world(now, (), prompt, explain)
         decision = self._decide(route, world, turn_id, "select", provider, started)
-        request = {k: v for k, v in (("provider", provider), ("pool", pool), ("chain", chain), ("preset", preset),
-                                     ("model", model)) if v is not None}
-        visited = _visited([], decision.target)
-        record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
-        self._commit(decision, record, None, dry_run)
+        if not dry_run:
+            request = {k: v for k, v in zip(("provider", "pool", "chain", "preset", "model"), key, strict=True)
+                       if v is not None}
+            visited = _visited([], decision.target)
+            record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
+            self._commit(decision, record, None, dry_run)
         decision.elapsed_us = (time.perf_counter() - started) * 1e6
         return decision
 
@@ -336,11 +344,13 @@ class Engine:
         if not failing:
             raise RouteError("fail needs a provider, or a turn whose current target is known"
                              + (f" (turn {turn!r} is unknown or expired)" if turn and record is None else ""))
-        turn_id = turn or secrets.token_hex(8)
+        turn_id = turn or _new_turn_id()
         graph = self.graph
         if model is None and current and current.get("provider") == failing:
             model = current.get("model")
         base = graph.base_of(failing) or failing
+        from policy_engine.classify import ErrorInfo
+
         classification = graph.classifier.classify(
             ErrorInfo(provider=failing, base=base, status=status, type=type, code=code, message=message or "",
                       headers=dict(headers or {}), body=body),
@@ -394,7 +404,7 @@ class Engine:
         run) a route is started from that provider.
         """
         route = [Segment.from_dict(s) for s in data.get("route", [])]
-        origin = [Segment.from_dict(s) for s in data.get("origin", [])] or route
+        origin = [Segment.from_dict(s) for s in data.get("origin") or ()] or route
         current = data.get("target") or {}
         position = current.get("segment")
         if route and isinstance(position, int) and position < len(route):
@@ -427,7 +437,7 @@ class Engine:
             policy_revision=self.graph.revision, tz=self.graph.tz,
             error=ErrorOutcome(classification.kind, False, retry_at, classification.reason,
                                classification.retry_source),
-            elapsed_us=(time.perf_counter() - started) * 1e6, route=[], trace=trace,
+            elapsed_us=(time.perf_counter() - started) * 1e6, trace=trace,
         )
 
     def close(self) -> None:
@@ -447,6 +457,15 @@ class Engine:
             self.auth.providers()
             return list(self.auth.warnings)
         return []
+
+
+_TURN_IDS = random.Random(secrets.randbits(64))
+os.register_at_fork(after_in_child=lambda: _TURN_IDS.seed(secrets.randbits(64)))  # forks must not share ids
+
+
+def _new_turn_id() -> str:
+    """A fresh 16-hex-digit turn id (random, unique across processes; no system call per id)."""
+    return f"{_TURN_IDS.getrandbits(64):016x}"
 
 
 def _after(route: list[Segment], position: int, failing: str) -> list[Segment]:
@@ -483,12 +502,18 @@ class AsyncEngine:
 
     async def select(self, *args: Any, **kwargs: Any) -> Decision:
         """See :meth:`Engine.select`."""
+        import asyncio
+
         return await asyncio.to_thread(self.engine.select, *args, **kwargs)
 
     async def fail(self, *args: Any, **kwargs: Any) -> Decision:
         """See :meth:`Engine.fail`."""
+        import asyncio
+
         return await asyncio.to_thread(self.engine.fail, *args, **kwargs)
 
     async def succeed(self, *args: Any, **kwargs: Any) -> None:
         """See :meth:`Engine.succeed`."""
+        import asyncio
+
         await asyncio.to_thread(self.engine.succeed, *args, **kwargs)

@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from policy_engine.auth import AuthSource
-from policy_engine.decision import SkipRecord, StrategyNote, Target
+from policy_engine.decision import Candidates, SkipRecord, StrategyNote, Target
 from policy_engine.graph import CompiledPool, Graph
 from policy_engine.route import Segment
 from policy_engine.state import Cooldown, QuotaSnapshot
@@ -44,7 +45,7 @@ class World:
 class Walk:
     """The result of walking a route."""
 
-    candidates: list[Target] = field(default_factory=list)
+    candidates: Candidates = field(default_factory=Candidates)
     skipped: list[SkipRecord] = field(default_factory=list)
     strategy: list[StrategyNote] = field(default_factory=list)
     retry_after: datetime | None = None
@@ -53,21 +54,22 @@ class Walk:
     _pending: list[tuple[SkipRecord, CompiledPool | None]] = field(default_factory=list)
 
 
+@lru_cache(maxsize=1024)
 def _fmt(moment: datetime, tz: Any) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S %Z").strip()
 
 
 class _Walker:
-    __slots__ = ("attempted", "auth", "cooldown_ts", "graph", "now", "now_ts", "out", "world")
+    __slots__ = ("attempted", "auth", "cooldowns", "graph", "logged_in", "now", "out", "world")
 
     def __init__(self, graph: Graph, world: World) -> None:
         self.graph = graph
         self.world = world
         self.now = world.now
-        self.now_ts = world.now.timestamp()
         self.auth = world.auth
         self.attempted = world.attempted
-        self.cooldown_ts = {p: c.until.timestamp() for p, c in world.cooldowns.items()}
+        self.cooldowns = world.cooldowns
+        self.logged_in = world.auth.providers()
         self.out = Walk(trace=[] if world.explain else None)
 
     # -- eligibility ---------------------------------------------------------------------------
@@ -83,9 +85,8 @@ class _Walker:
             return "attempted", f"{provider} was already tried in this turn", None
         if not self.auth.has(provider):
             return "no-auth", f"{provider} has no stored credentials (log in with pi's /login)", None
-        until_ts = self.cooldown_ts.get(provider)
-        if until_ts is not None and until_ts > self.now_ts:
-            cd = self.world.cooldowns[provider]
+        cd = self.cooldowns.get(provider)
+        if cd is not None and cd.until > self.now:  # stores keep UTC: compared as instants
             return "cooldown", f"{provider} is cooling down until {_fmt(cd.until, graph.tz)} ({cd.reason})", cd.until
         if model is not None and graph.models:
             base = graph.base_of(provider)
@@ -128,13 +129,15 @@ class _Walker:
                                    "detail": detail})
 
     def add(self, seen: set[tuple[str, str | None]], target: Target) -> None:
+        """One candidate (provider segments, and every candidate when tracing)."""
         key = (target.provider, target.model)
         if key in seen:
             if self.out.trace is not None:
                 self.out.trace.append({"step": "duplicate", "provider": target.provider, "model": target.model})
             return
         seen.add(key)
-        self.out.candidates.append(target)
+        self.out.candidates.add_run((target.provider,), target.model, target.pool, target.via, target.chain,
+                                    target.preset, target.entry, target.segment)
         if self.out.trace is not None:
             self.out.trace.append({"step": "candidate", "provider": target.provider, "model": target.model,
                                    "pool": target.pool, "via": target.via})
@@ -161,13 +164,7 @@ class _Walker:
             order = pool.rotation_after(seg.after)
         else:
             order = pool.rotation_from(self.world.cursors.get(pool.name))
-        eligible: list[str] = []
-        for member in order:
-            problem = self.check(member, seg.model)
-            if problem is None:
-                eligible.append(member)
-            else:
-                self.skip(seg, member, pool, *problem)
+        eligible = self.eligible(order, seg, pool)
         if not eligible:
             return
         result = self.run_strategy(pool, eligible, seg, phase, current)
@@ -178,13 +175,44 @@ class _Walker:
                                    "fallback": result.fallback, "note": result.note})
         for s in result.skipped:
             self.skip(seg, s.member, pool, s.reason, s.detail, s.until)
-        for member in result.ordered:
-            self.add(seen, Target(member, seg.model, pool.name, seg.via, seg.chain, seg.preset, seg.entry, k))
+        if self.out.trace is not None:
+            for member in result.ordered:
+                self.add(seen, Target(member, seg.model, pool.name, seg.via, seg.chain, seg.preset, seg.entry, k))
+            return
+        # Large pools: one run of members, built into targets only when the list is read.
+        model = seg.model
+        ordered = [m for m in result.ordered if (m, model) not in seen] if seen else list(result.ordered)
+        seen.update((m, model) for m in ordered)
+        self.out.candidates.add_run(ordered, model, pool.name, seg.via, seg.chain, seg.preset, seg.entry, k)
+
+    def eligible(self, order: Sequence[str], seg: Segment, pool: CompiledPool) -> list[str]:
+        """The members of ``order`` that pass every eligibility check; the others are skipped with a reason."""
+        graph = self.graph
+        accounts, allowed, attempted, cooldowns, now = (graph.accounts, graph.allowed, self.attempted,
+                                                        self.cooldowns, self.now)
+        logged_in = self.logged_in
+        model = seg.model
+        plain = model is None or not graph.models  # no catalogue: the no-model check cannot fail
+        out: list[str] = []
+        for member in order:
+            # Fast path: every check passes (the common case), without building a reason.
+            if (member in accounts and (allowed is None or member in allowed) and member not in attempted
+                    and member in logged_in and plain):
+                cd = cooldowns.get(member)
+                if cd is None or not cd.until > now:
+                    out.append(member)
+                    continue
+            problem = self.check(member, model)
+            if problem is None:
+                out.append(member)
+            else:
+                self.skip(seg, member, pool, *problem)
+        return out
 
     def run_strategy(self, pool: CompiledPool, eligible: list[str], seg: Segment, phase: str,
                      current: str | None) -> StrategyResult:
         ctx = StrategyContext(
-            pool=pool, members=tuple(eligible), now=self.now, phase=phase, model=seg.model,  # type: ignore[arg-type]
+            pool=pool, members=eligible, now=self.now, phase=phase, model=seg.model,  # type: ignore[arg-type]
             current_provider=current if current is not None else self.world.cursors.get(pool.name),
             prompt=self.world.prompt, quota=self.world.quota,
             cooldowns=self.world.cooldowns, base_dir=self.world.base_dir,
@@ -199,15 +227,19 @@ class _Walker:
 
 def _sanitize(result: StrategyResult, eligible: Sequence[str]) -> StrategyResult:
     """Keep only eligible members, each once; eligible members the strategy forgot go last."""
+    if not result.skipped and result.ordered is eligible:
+        return result  # the common case: rotation order handed back unchanged
     allowed = set(eligible)
     skipped = {s.member for s in result.skipped}
+    placed: set[str] = set()
     ordered: list[str] = []
     for member in result.ordered:
-        if member in allowed and member not in skipped and member not in ordered:
+        if member in allowed and member not in skipped and member not in placed:
+            placed.add(member)
             ordered.append(member)
-    if len(ordered) + len(skipped & allowed) < len(allowed):
-        ordered.extend(m for m in eligible if m not in ordered and m not in skipped)
-    if list(ordered) == list(result.ordered):
+    if len(placed) + len(skipped & allowed) < len(allowed):
+        ordered.extend(m for m in eligible if m not in placed and m not in skipped)
+    if ordered == list(result.ordered):
         return result
     return StrategyResult(ordered=ordered, skipped=result.skipped, fallback=result.fallback, note=result.note)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta, tzinfo
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from policy_engine.diagnostics import Diagnostic
+from policy_engine.providers import base_of
 
 if TYPE_CHECKING:
-    from policy_engine.classify import Classifier
+    from policy_engine.classify import Classifier, PolicyErrorRule, ProviderRule
     from policy_engine.strategies.base import Strategy
 
 __all__ = ["CompiledChain", "CompiledEntry", "CompiledPool", "CompiledPreset", "Graph", "Settings"]
@@ -132,16 +134,22 @@ class Graph:
     presets: Mapping[str, CompiledPreset]
     provider_pool: Mapping[str, str]  # provider -> first enabled pool (as written) listing it
     pool_chain: Mapping[str, tuple[str, int]]  # pool -> (first enabled chain containing it, entry index)
-    classifier: Classifier
+    error_rules: tuple[PolicyErrorRule, ...]  # the policy's own errorRules, compiled
+    provider_rules: Mapping[str, tuple[ProviderRule, ...]]  # base provider -> its plugin's rules
     models: Mapping[str, frozenset[str]]  # base provider -> model catalogue (when known)
     labels: Mapping[str, str]  # account -> label
     diagnostics: tuple[Diagnostic, ...] = ()
     base_dir: str | None = None
 
+    @cached_property
+    def classifier(self) -> Classifier:
+        """The error classifier (policy rules, then provider rules), built on the first failure."""
+        from policy_engine.classify import Classifier
+
+        return Classifier(policy_rules=self.error_rules, provider_rules=self.provider_rules)
+
     def base_of(self, provider: str) -> str | None:
         """The base provider of an account name."""
-        from policy_engine.providers import base_of
-
         return base_of(provider, self.bases)
 
     def pool_of(self, provider: str) -> CompiledPool | None:

@@ -13,7 +13,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
@@ -54,6 +53,41 @@ class Registry:
     def bases(self) -> frozenset[str]:
         """The base provider keys."""
         return frozenset(self.providers)
+
+
+def _may_have_entry_points(group: str) -> bool:
+    """A cheap look for ``[group]`` in installed packages' ``entry_points.txt`` (no importlib.metadata).
+
+    Importing :mod:`importlib.metadata` costs tens of milliseconds at every start; this scan of the
+    path's ``*.dist-info`` / ``*.egg-info`` folders decides whether that is needed at all.
+    """
+    import sys
+
+    needle = f"[{group}]"
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                with open(os.path.join(entry or ".", name, "entry_points.txt"), encoding="utf-8") as handle:
+                    if needle in handle.read():
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def entry_points(group: str) -> list[Any]:
+    """The installed entry points of ``group`` (empty without importing importlib.metadata when none)."""
+    if not _may_have_entry_points(group):
+        return []
+    from importlib.metadata import entry_points as find
+
+    return list(find(group=group))
 
 
 def make_plugin_manager(autoload: bool | None = None) -> tuple[pluggy.PluginManager, list[PluginProblem]]:

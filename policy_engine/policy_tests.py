@@ -26,7 +26,7 @@ from policy_engine.loader import LoadedDocument, load_file
 from policy_engine.route import RouteError
 from policy_engine.state import Cooldown, QuotaSnapshot, StateChanges, StateStore, open_store
 from policy_engine.timezones import fixed_offset_of, parse_instant
-from policy_engine.validation import validate_document
+from policy_engine.validation_cache import validate_cached
 
 __all__ = ["CaseResult", "FileResult", "discover", "match", "run_file", "run_paths"]
 
@@ -176,7 +176,7 @@ def _load_part(doc: LoadedDocument, key: str, kind: str, base: Path) -> tuple[Lo
             part = load_file(path)
         except PolicyError as exc:
             return None, path.parent, exc.diagnostics
-        return part, path.parent, validate_document(part, kind)  # type: ignore[arg-type]
+        return part, path.parent, validate_cached(part, kind)  # type: ignore[arg-type]
     part = doc.subdocument((key,))
     return part, base, []
 
@@ -301,7 +301,7 @@ def run_file(path: str | Path) -> FileResult:
     except PolicyError as exc:
         result.diagnostics = exc.diagnostics
         return result
-    diagnostics = validate_document(doc, "test")
+    diagnostics = validate_cached(doc, "test")
     if any(d.severity == "error" for d in diagnostics):
         result.diagnostics = diagnostics
         return result

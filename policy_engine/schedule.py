@@ -48,8 +48,6 @@ from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from croniter import CroniterBadDateError, CroniterError, croniter
-
 from policy_engine.durations import parse_duration
 
 __all__ = [
@@ -266,6 +264,8 @@ class _Cron:
     __slots__ = ("_dates", "_iter", "_lock", "_match", "expr", "fire_seconds")
 
     def __init__(self, expr: str) -> None:
+        from croniter import CroniterError, croniter  # imported only when a policy has cron windows
+
         try:
             expanded, nth = croniter.expand(expr)
             self._iter = croniter(expr, datetime(2000, 1, 1), max_years_between_matches=_CRON_YEARS)
@@ -295,6 +295,8 @@ class _Cron:
     def _search(self, ordinal: int) -> int | None:
         if self._match is not None:
             return next((d for d in range(ordinal, ordinal + _CRON_YEARS * 366) if self._match(d)), None)
+        from croniter import CroniterBadDateError
+
         start = datetime.fromordinal(ordinal) - timedelta(seconds=1)
         try:
             fire = self._iter.get_next(datetime, start_time=start)

@@ -3,12 +3,14 @@ shared by every store opened with that name in this process (separate data per n
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from .base import (
     LOG_LIMIT,
@@ -27,13 +29,30 @@ from .base import (
 __all__ = ["MemoryStore", "reset_shared_memory"]
 
 
+class _Turn(NamedTuple):
+    """A stored turn: its data as JSON text (a private copy, checked serialisable) and its times."""
+
+    text: str
+    updated_at: datetime
+    expires_at: datetime
+
+    def record(self, turn_id: str) -> TurnRecord:
+        return TurnRecord(turn_id, json.loads(self.text), self.updated_at, self.expires_at)
+
+
 @dataclass
 class _Tables:
-    """One namespace's data. Tables are replaced wholesale on apply (copy, change, swap) for atomicity."""
+    """One namespace's data.
+
+    ``cooldowns``, ``cursors`` and ``quota`` are never changed in place: an apply builds changed
+    copies of the tables it touches and swaps them in, so a snapshot can hand them out read-only
+    without copying. ``turns`` (never part of a snapshot) is changed in place, under the lock, once
+    every new record has been built.
+    """
 
     cooldowns: dict[str, Cooldown] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
-    turns: dict[str, TurnRecord] = field(default_factory=dict)
+    turns: dict[str, _Turn] = field(default_factory=dict)
     quota: dict[str, QuotaSnapshot] = field(default_factory=dict)
     log: deque[Any] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
 
@@ -102,7 +121,8 @@ class MemoryStore(StateStore):
         """One consistent read (the tables are swapped atomically, never changed in place)."""
         with self._shared.lock:
             t = self._tables()
-            return StateSnapshot(cooldowns=dict(t.cooldowns), cursors=dict(t.cursors), quota=dict(t.quota))
+            return StateSnapshot(cooldowns=MappingProxyType(t.cooldowns), cursors=MappingProxyType(t.cursors),
+                                 quota=MappingProxyType(t.quota))
 
     def get_turn(self, turn_id: str, now: datetime) -> TurnRecord | None:
         """The turn, or ``None`` when missing or expired at ``now``."""
@@ -110,7 +130,7 @@ class MemoryStore(StateStore):
             turn = self._tables().turns.get(turn_id)
         if turn is None or turn.expires_at <= now:
             return None
-        return TurnRecord(turn.turn_id, json_copy(turn.data), turn.updated_at, turn.expires_at)
+        return turn.record(turn_id)
 
     def dump(self) -> dict[str, Any]:
         """Everything in this namespace as JSON-able data."""
@@ -120,7 +140,7 @@ class MemoryStore(StateStore):
                 self,
                 cooldowns=t.cooldowns.values(),
                 cursors=t.cursors,
-                turns=t.turns.values(),
+                turns=[turn.record(turn_id) for turn_id, turn in t.turns.items()],
                 quota=t.quota.values(),
                 log=json_copy(list(t.log)),
             )
@@ -132,39 +152,50 @@ class MemoryStore(StateStore):
         if changes.is_empty():
             return
         self._check_writable()
+        # Build everything that can fail first (serialising turn data and log entries).
+        new_turns: dict[str, _Turn | None] = {}
+        for turn_id, turn in changes.turns.items():
+            if turn is None:
+                new_turns[turn_id] = None
+                continue
+            try:
+                text = json.dumps(turn.data, separators=(",", ":"), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"turn {turn_id!r} data is not JSON-serialisable: {exc}") from exc
+            new_turns[turn_id] = _Turn(text, turn.updated_at.astimezone(UTC), turn.expires_at.astimezone(UTC))
+        entries = [json_copy(e, "log entry") for e in changes.log]
         with self._shared.lock:
             t = self._tables()
-            cooldowns = dict(t.cooldowns)
-            for provider in changes.clear_cooldowns:
-                cooldowns.pop(provider, None)
-            for new in changes.cooldowns:
-                old = cooldowns.get(new.provider)
-                if old is None or new.until > old.until:
-                    cooldowns[new.provider] = new.to_utc()
-            cursors = {**t.cursors, **{str(k): str(v) for k, v in changes.cursors.items()}}
-            turns = dict(t.turns)
-            for turn_id, turn in changes.turns.items():
-                if turn is None:
-                    turns.pop(turn_id, None)
-                else:
-                    turns[turn_id] = TurnRecord(
-                        turn_id,
-                        json_copy(turn.data, f"turn {turn_id!r} data"),
-                        turn.updated_at.astimezone(UTC),
-                        turn.expires_at.astimezone(UTC),
-                    )
-            quota = dict(t.quota)
-            for snap in changes.quota:
-                old_q = quota.get(snap.provider)
-                if old_q is None or snap.fetched_at >= old_q.fetched_at:
-                    quota[snap.provider] = snap.normalised()
-            entries = [json_copy(e, "log entry") for e in changes.log]
+            cooldowns = t.cooldowns
+            if changes.clear_cooldowns or changes.cooldowns:
+                cooldowns = dict(t.cooldowns)
+                for provider in changes.clear_cooldowns:
+                    cooldowns.pop(provider, None)
+                for new in changes.cooldowns:
+                    old = cooldowns.get(new.provider)
+                    if old is None or new.until > old.until:
+                        cooldowns[new.provider] = new.to_utc()
+            cursors = t.cursors
+            if changes.cursors:
+                cursors = {**t.cursors, **{str(k): str(v) for k, v in changes.cursors.items()}}
+            quota = t.quota
+            if changes.quota:
+                quota = dict(t.quota)
+                for snap in changes.quota:
+                    old_q = quota.get(snap.provider)
+                    if old_q is None or snap.fetched_at >= old_q.fetched_at:
+                        quota[snap.provider] = snap.normalised()
             log = t.log
             if entries:
                 log = deque(t.log, maxlen=self._log_limit)
                 log.extend(entries)
             # Nothing above touched the live tables; swap everything in at once.
-            t.cooldowns, t.cursors, t.turns, t.quota, t.log = cooldowns, cursors, turns, quota, log
+            t.cooldowns, t.cursors, t.quota, t.log = cooldowns, cursors, quota, log
+            for turn_id, stored in new_turns.items():
+                if stored is None:
+                    t.turns.pop(turn_id, None)
+                else:
+                    t.turns[turn_id] = stored
 
     def purge(self, now: datetime) -> int:
         """Delete expired turns and cooldowns; returns how many."""

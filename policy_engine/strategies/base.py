@@ -23,7 +23,7 @@ __all__ = ["Skip", "Strategy", "StrategyContext", "StrategyResult"]
 Phase = Literal["select", "fail"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Skip:
     """A member the strategy passes over: reason code, human detail and when it may be usable."""
 
@@ -33,7 +33,7 @@ class Skip:
     until: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StrategyContext:
     """Everything a strategy may look at to order one pool's eligible members."""
 
@@ -49,7 +49,7 @@ class StrategyContext:
     base_dir: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StrategyResult:
     """The members in the order to try them, members passed over, and the strategy's reasoning."""
 
