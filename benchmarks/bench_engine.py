@@ -27,10 +27,12 @@ The script only measures: it prints figures and "target met" / "over target", ne
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -599,6 +601,7 @@ print(json.dumps({"import_ms": (t1 - t0) * 1e3, "load_ms": (t2 - t1) * 1e3}))
 def bench_load(report: Report, budget: Budget, pycache: str) -> None:
     """Section 2: ``Engine.load`` of a ~1,000-line policy, cold (fresh process) and warm."""
     from policy_engine import compile as compile_module
+    from policy_engine import validation_cache
     from policy_engine.compile import compile_policy, policy_revision
     from policy_engine.engine import Engine
     from policy_engine.loader import load_file
@@ -642,6 +645,17 @@ def bench_load(report: Report, budget: Budget, pycache: str) -> None:
                           note=f"{cold_n} processes (bytecode cached); {shape}"))
         report.add(Figure(section, "  import policy_engine.engine in that process (not in the target)", "ms",
                           _ms_summary(cold_import)))
+        cold_nocache: list[float] = []
+        nocache_env = {**env, "MP_POLICY_NO_CACHE": "1"}
+        for _ in range(cold_n):
+            out = subprocess.run([PYTHON, "-c", _CHILD, args], capture_output=True, text=True, cwd=tmp,
+                                 env=nocache_env, check=False)
+            if out.returncode != 0:
+                raise SystemExit(f"cold load child failed:\n{out.stderr}")
+            cold_nocache.append(json.loads(out.stdout.strip().splitlines()[-1])["load_ms"])
+        report.add(Figure(section, "Engine.load cold, policy never validated before (validation cache off)", "ms",
+                          _ms_summary(cold_nocache), target=LOAD_TARGET_MS, target_on="median", binding=False,
+                          note="includes importing jsonschema and building its validator"))
 
         warm_n = max(10, int(100 * budget.scale))
         warm = _time_ms(load, warm_n)
@@ -650,12 +664,17 @@ def bench_load(report: Report, budget: Budget, pycache: str) -> None:
 
         def load_uncached() -> Any:
             compile_module._CACHE.clear()
+            validation_cache._MEMORY.clear()
             return load()
 
-        uncached = _time_ms(load_uncached, warm_n)
-        report.add(Figure(section, "Engine.load warm process, cache cleared", "ms", _ms_summary(uncached),
-                          target=LOAD_TARGET_MS, target_on="median", binding=False,
-                          note="imports and validator already built"))
+        os.environ["MP_POLICY_NO_CACHE"] = "1"
+        try:
+            uncached = _time_ms(load_uncached, warm_n)
+        finally:
+            os.environ.pop("MP_POLICY_NO_CACHE", None)
+        report.add(Figure(section, "Engine.load warm process, caches cleared (parse, validate, compile)", "ms",
+                          _ms_summary(uncached), target=LOAD_TARGET_MS, target_on="median",
+                          note="imports and validator already built; no graph or validation cache"))
 
         # Stage breakdown (warm process, compile uncached) for diagnosis.
         doc = load_file(path)
@@ -703,6 +722,10 @@ def _ms_summary(values: Sequence[float]) -> dict[str, float | int | None]:
 # --------------------------------------------------------------------------- cold CLI
 
 
+_CACHE_DIR = tempfile.mkdtemp(prefix="mp-policy-bench-cache-")  # validation cache of measured subprocesses
+atexit.register(shutil.rmtree, _CACHE_DIR, True)
+
+
 def child_env(pycache: str | None) -> dict[str, str]:
     """The environment of measured subprocesses.
 
@@ -712,7 +735,9 @@ def child_env(pycache: str | None) -> dict[str, str]:
     only ``__pycache__`` directories that already exist are used.
     """
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MP_POLICY_STATE", "PI_CODING_AGENT_DIR", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+           if k not in ("MP_POLICY_STATE", "PI_CODING_AGENT_DIR", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX",
+                        "MP_POLICY_NO_CACHE")}
+    env["MP_POLICY_CACHE_DIR"] = _CACHE_DIR
     if pycache is None:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
     else:

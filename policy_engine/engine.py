@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from policy_engine.auth import AuthFile, AuthSource, as_auth_source
 from policy_engine.compile import compile_policy, policy_revision
 from policy_engine.decision import Decision, ErrorOutcome, Target
 from policy_engine.diagnostics import Diagnostic, PolicyError
+from policy_engine.durations import format_duration
 from policy_engine.evaluate import World, walk
 from policy_engine.graph import Graph
 from policy_engine.loader import LoadedDocument, from_object, load_file
@@ -59,10 +60,6 @@ class PolicySources:
     global_path: Path | None = None
     project_path: Path | None = None
     warnings: tuple[Diagnostic, ...] = field(default_factory=tuple)
-
-
-def _validated(doc: LoadedDocument, kind: str) -> list[Diagnostic]:
-    return validate_cached(doc, kind)
 
 
 class Engine:
@@ -123,13 +120,13 @@ class Engine:
         if global_path is not None:
             try:
                 global_doc = load_file(global_path)
-                diagnostics += _validated(global_doc, "policy")
+                diagnostics += validate_cached(global_doc, "policy")
             except PolicyError as exc:
                 diagnostics += exc.diagnostics
         if project_path is not None:
             try:
                 project_doc = load_file(project_path)
-                diagnostics += _validated(project_doc, "project")
+                diagnostics += validate_cached(project_doc, "project")
             except PolicyError as exc:
                 diagnostics += exc.diagnostics
         if any(d.severity == "error" for d in diagnostics):
@@ -168,9 +165,9 @@ class Engine:
         project_doc = None
         if project is not None:
             project_doc = project if isinstance(project, LoadedDocument) else from_object(dict(project), "<project>")
-        diagnostics = _validated(global_doc, "policy")
+        diagnostics = validate_cached(global_doc, "policy")
         if project_doc is not None:
-            diagnostics += _validated(project_doc, "project")
+            diagnostics += validate_cached(project_doc, "project")
         if any(d.severity == "error" for d in diagnostics):
             raise PolicyError(diagnostics)
         directory = default_agent_dir(agent_dir)
@@ -267,9 +264,8 @@ class Engine:
         }
         return TurnRecord(turn_id=turn, data=data, updated_at=now, expires_at=now + self.graph.settings.turn_ttl)
 
-    def _commit(self, decision: Decision, record: TurnRecord, cooldown: Cooldown | None, dry_run: bool) -> None:
-        if dry_run:
-            return
+    def _commit(self, decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None) -> None:
+        """Write a decision's state changes in one batch: the turn, the cooldown, the pool's cursor."""
         changes = StateChanges(turns={record.turn_id: record})
         if cooldown is not None:
             changes.cooldowns.append(cooldown)
@@ -314,7 +310,7 @@ class Engine:
                        if v is not None}
             visited = _visited([], decision.target)
             record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
-            self._commit(decision, record, None, dry_run)
+            self._commit(decision, record)
         decision.elapsed_us = (time.perf_counter() - started) * 1e6
         return decision
 
@@ -367,7 +363,7 @@ class Engine:
         home = graph.pools.get(home_name) if home_name else graph.pool_of(failing)
         length = home.cooldown if home is not None else graph.settings.cooldown
         until = now + length
-        source = f"{'pool ' + home.name if home is not None else 'default'} cooldown {_short(length)}"
+        source = f"{'pool ' + home.name if home is not None else 'default'} cooldown {format_duration(length)}"
         if retry_at is not None and retry_at.timestamp() > until.timestamp():
             until, source = retry_at, classification.retry_source or "error retry time"
         cooldown = Cooldown(provider=failing, until=until, reason=f"{classification.kind}: {classification.reason}",
@@ -383,8 +379,9 @@ class Engine:
         )
         visited = _visited(data.get("visited", []), decision.target)
         request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
-        new_record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
-        self._commit(decision, new_record, cooldown, dry_run)
+        if not dry_run:
+            record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
+            self._commit(decision, record, cooldown)
         decision.elapsed_us = (time.perf_counter() - started) * 1e6
         return decision
 
@@ -486,12 +483,6 @@ def _visited(previous: list[list[Any]], target: Target | None) -> list[list[Any]
         if key not in visited:
             visited.append(key)
     return visited
-
-
-def _short(delta: timedelta) -> str:
-    from policy_engine.durations import format_duration
-
-    return format_duration(delta)
 
 
 class AsyncEngine:

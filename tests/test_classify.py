@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-import policy_engine.classify as classify_module
 from policy_engine.classify import (
     ERROR_KINDS,
     MAX_RETRY_DELAY,
@@ -1016,7 +1015,9 @@ def test_message_json_is_not_parsed_without_brackets(monkeypatch: pytest.MonkeyP
     def boom(text: str) -> None:
         raise AssertionError("JSON parsing should not run")
 
-    monkeypatch.setattr(classify_module, "_json_in", boom)
+    import policy_engine.classify.parsing as parsing_module
+
+    monkeypatch.setattr(parsing_module, "_json_in", boom)
     assert classify(err("anthropic", status=429, message="rate_limit_error"), NOW).kind == "rate_limit"
     # and a given body means the message is not searched for JSON
     info = err("anthropic", status=429, message='429 {"error": {}}', body=ANTHROPIC_429_BODY)
