@@ -336,7 +336,7 @@ def compile_policy(
 
     rules: list[Any] = []
     if policy.error_rules:
-        from policy_engine.classify import PolicyErrorRule  # the classifier itself is built on first use
+        from policy_engine.classify.policy_rules import PolicyErrorRule  # the classifier is built on first use
 
         for i, raw_rule in enumerate(policy.error_rules):
             try:

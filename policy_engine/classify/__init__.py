@@ -45,20 +45,26 @@ from __future__ import annotations
 # that never raise), ``retry_times`` (every retry/reset source), ``parsing`` (parse_error),
 # ``policy_rules`` (errorRules items), ``generic_rules`` (rule tiers 3 and 4 and the helpers
 # provider rules share) and ``classifier`` (Classifier, classify).
-from policy_engine.classify.classifier import Classifier, classify
-from policy_engine.classify.generic_rules import google_reason_rule, quota_text, rate_text
-from policy_engine.classify.model import (
-    ERROR_KINDS,
-    MAX_RETRY_DELAY,
-    ROTATION_KINDS,
-    Classification,
-    ErrorInfo,
-    ErrorKind,
-    ParsedError,
-    ProviderRule,
-)
-from policy_engine.classify.parsing import parse_error
-from policy_engine.classify.policy_rules import PolicyErrorRule
+# Names are imported on first use, so that a policy's errorRules can be compiled (policy_rules)
+# without loading the whole classifier.
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from policy_engine.classify.classifier import Classifier, classify
+    from policy_engine.classify.generic_rules import google_reason_rule, quota_text, rate_text
+    from policy_engine.classify.model import (
+        ERROR_KINDS,
+        MAX_RETRY_DELAY,
+        ROTATION_KINDS,
+        Classification,
+        ErrorInfo,
+        ErrorKind,
+        ParsedError,
+        ProviderRule,
+    )
+    from policy_engine.classify.parsing import parse_error
+    from policy_engine.classify.policy_rules import PolicyErrorRule
 
 __all__ = [
     "ERROR_KINDS",
@@ -77,3 +83,23 @@ __all__ = [
     "quota_text",
     "rate_text",
 ]
+
+_WHERE = {
+    "Classifier": "classifier", "classify": "classifier",
+    "google_reason_rule": "generic_rules", "quota_text": "generic_rules", "rate_text": "generic_rules",
+    "ERROR_KINDS": "model", "MAX_RETRY_DELAY": "model", "ROTATION_KINDS": "model", "Classification": "model",
+    "ErrorInfo": "model", "ErrorKind": "model", "ParsedError": "model", "ProviderRule": "model",
+    "parse_error": "parsing", "PolicyErrorRule": "policy_rules",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import public names on first use."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'policy_engine.classify' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"policy_engine.classify.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -6,14 +6,14 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from policy_engine.diagnostics import Diagnostic, PolicyError
 
-__all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "common_options", "emit_json", "load_engine",
-           "print_diagnostics"]
+__all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "common_options", "emit_json",
+           "exit_on_state_error", "load_engine", "print_diagnostics"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -55,11 +55,19 @@ def print_diagnostics(diagnostics: list[Diagnostic], *, err: bool = True) -> Non
         click.echo(text, err=err)
 
 
+def exit_on_state_error(exc: Exception) -> NoReturn:
+    """Report a state-store problem and exit: 2 for a URL that names no store, 1 for a broken store."""
+    from policy_engine.state import StateURLError
+
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_USAGE if isinstance(exc, StateURLError) else EXIT_FAIL)
+
+
 def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | None, state: str | None,
                 fmt: str, readonly: bool, **kwargs: Any) -> Any:
     """Build an engine from the command's options; an invalid policy exits 1 with every diagnostic."""
     from policy_engine.engine import Engine
-    from policy_engine.state import StateError, StateURLError
+    from policy_engine.state import StateError
 
     try:
         engine = Engine.load(agent_dir=agent_dir, project=project, policy=policy, state=state, readonly=readonly,
@@ -71,12 +79,8 @@ def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | 
             print_diagnostics(exc.diagnostics)
             click.echo(f"invalid policy: {len(exc.errors)} error(s)", err=True)
         sys.exit(EXIT_FAIL)
-    except StateURLError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
     except StateError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_FAIL)
+        exit_on_state_error(exc)
     for warning in engine.auth_warnings:
         click.echo(f"warning: {warning}", err=True)
     return engine

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import click
 
-from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, common_options, emit_json
+from policy_engine.cli.common import common_options, emit_json, exit_on_state_error
 
 __all__ = ["state_group"]
 
@@ -16,16 +15,12 @@ PARTS = ("cooldowns", "cursors", "turns", "quota", "log")
 
 def _open(options: dict[str, Any], readonly: bool) -> Any:
     from policy_engine.locations import agent_dir
-    from policy_engine.state import StateError, StateURLError, open_store
+    from policy_engine.state import StateError, open_store
 
     try:
         return open_store(options["state"], agent_dir=agent_dir(options["agent_dir"]), readonly=readonly)
-    except StateURLError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
     except StateError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(EXIT_FAIL)
+        exit_on_state_error(exc)
 
 
 @click.group("state")
