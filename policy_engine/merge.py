@@ -60,8 +60,9 @@ class EffectivePolicy:
 def parse_multi_sub(value: str | None, bases: frozenset[str]) -> tuple[dict[str, int], list[str]]:
     """Parse ``MULTI_SUB`` (``openai-codex:2,anthropic``) into counts; also return ignored parts.
 
-    As in pi-multi-pass: parts are ``provider[:count]``, the count defaults to 1 and is read like
-    ``parseInt`` (leading digits), and parts naming an unknown provider or a count < 1 are ignored.
+    As in pi-multi-pass: parts are ``provider[:count]``, the count defaults to 1 when there is no
+    colon and is read like ``parseInt`` (leading digits; ``"2abc"`` is 2, ``""`` is no number), and
+    parts naming an unknown provider or without a count >= 1 are ignored.
     """
     counts: dict[str, int] = {}
     ignored: list[str] = []
@@ -71,10 +72,10 @@ def parse_multi_sub(value: str | None, bases: frozenset[str]) -> tuple[dict[str,
         part = part.strip()
         if not part:
             continue
-        provider, _, count_text = part.partition(":")
+        provider, colon, count_text = part.partition(":")
         provider = provider.strip()
         digits = ""
-        for ch in count_text.strip() or "1":
+        for ch in count_text.strip() if colon else "1":  # "anthropic:" is parseInt("") = NaN: ignored
             if not ch.isdigit():
                 break
             digits += ch

@@ -317,3 +317,12 @@ def test_allowed_subs_is_an_exact_list_in_the_graph() -> None:
     decision = engine.select("anthropic", model="m").to_dict()
     assert decision["target"] is None
     assert decision["skipped"][0]["reason"] == "not-allowed"
+
+
+def test_multi_sub_with_an_empty_count_is_ignored_like_parse_int() -> None:
+    """pi reads the count with parseInt: "anthropic:" gives NaN and the part is skipped."""
+    from policy_engine.merge import parse_multi_sub
+
+    counts, ignored = parse_multi_sub("anthropic:,openai-codex", frozenset({"anthropic", "openai-codex"}))
+    assert counts == {"openai-codex": 1}
+    assert ignored == ["anthropic:"]
