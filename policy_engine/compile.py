@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 from policy_engine.diagnostics import Diagnostic, PolicyError, Severity
 from policy_engine.durations import parse_duration
 from policy_engine.graph import (
-    DEFAULT_ROTATE_ON,
     CompiledChain,
     CompiledEntry,
     CompiledPool,
@@ -99,15 +98,16 @@ def _settings(raw: Mapping[str, Any], default_tz: tzinfo, out: _Collector) -> tu
             out.add("settings", ["timezone"], "timezone", f"unknown time zone {tz_name!r}")
             tz_name = None
     rotate = raw.get("rotateOn")
+    defaults = Settings()
     settings = Settings(
-        cooldown=dur("cooldown", timedelta(minutes=5)),
+        cooldown=dur("cooldown", defaults.cooldown),
         timezone=tz,
         timezone_name=tz_name if isinstance(tz_name, str) else None,
-        selector_timeout=dur("selectorTimeout", timedelta(milliseconds=250)),
-        turn_ttl=dur("turnTtl", timedelta(hours=1)),
-        quota_ttl=dur("quotaTtl", timedelta(seconds=60)),
-        quota_budget=dur("quotaBudget", timedelta(milliseconds=50)),
-        rotate_on=frozenset(rotate) if isinstance(rotate, list) else DEFAULT_ROTATE_ON,
+        selector_timeout=dur("selectorTimeout", defaults.selector_timeout),
+        turn_ttl=dur("turnTtl", defaults.turn_ttl),
+        quota_ttl=dur("quotaTtl", defaults.quota_ttl),
+        quota_budget=dur("quotaBudget", defaults.quota_budget),
+        rotate_on=frozenset(rotate) if isinstance(rotate, list) else defaults.rotate_on,
         state=raw.get("state") if isinstance(raw.get("state"), str) else None,
     )
     return settings, tz
@@ -278,12 +278,11 @@ def compile_policy(
     out = _Collector(policy)
     settings, tz = _settings(policy.settings, default_tz, out)
     bases = registry.bases
-    for j, sub in enumerate(policy.subscriptions):
+    for sub in policy.subscriptions:
         if sub.provider not in bases and sub.position is not None:
             out.add("subscriptions", [sub.position, "provider"], "unknown-provider",
                     f"unknown provider {sub.provider!r}; this subscription is ignored", "warning",
                     hint=_did_you_mean(sub.provider, sorted(bases)) or f"known: {', '.join(sorted(bases))}")
-        del j
     for part in policy.unknown_env:
         provider = part.partition(":")[0].strip()
         hint = _did_you_mean(provider, sorted(bases)) if provider not in bases else None
