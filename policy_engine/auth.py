@@ -8,6 +8,7 @@ ever leaves this module, not in errors and not in explanations.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,16 +49,42 @@ class StaticAuth:
 
 @dataclass
 class AuthFile:
-    """pi's ``auth.json``, read once; unreadable files count as "no credentials" with a warning."""
+    """pi's ``auth.json``; unreadable files count as "no credentials" with a warning.
+
+    Read on first use and again when the file changes (checked at most once per
+    ``recheck`` seconds), so a long-lived engine sees a new login.
+    """
 
     path: Path
     warnings: list[str] = field(default_factory=list)
+    recheck: float = 1.0
     _names: frozenset[str] | None = None
     _expires: dict[str, float] = field(default_factory=dict)
+    _stamp: tuple[int, int] | None = None
+    _checked: float = 0.0
+
+    def _changed(self) -> bool:
+        now = time.monotonic()
+        if now - self._checked < self.recheck:
+            return False
+        self._checked = now
+        try:
+            info = self.path.stat()
+            stamp = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = None
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        return True
 
     def _load(self) -> frozenset[str]:
-        if self._names is not None:
+        if self._names is not None and not self._changed():
             return self._names
+        if self._names is None:
+            self._changed()  # remember the file's current stamp
+        self.warnings.clear()
+        self._expires.clear()
         names: set[str] = set()
         try:
             raw = self.path.read_text(encoding="utf-8")

@@ -122,7 +122,7 @@ class SkipRecord:
     until: datetime | None = None
 
     def to_dict(self, tz: tzinfo) -> dict[str, Any]:
-        """The JSON form; ``until`` only when known."""
+        """The JSON form; ``until`` when known (and ``null`` for a window that never opens again)."""
         out: dict[str, Any] = {
             "provider": self.provider,
             "pool": self.pool,
@@ -132,8 +132,8 @@ class SkipRecord:
             "reason": self.reason,
             "detail": self.detail,
         }
-        if self.until is not None:
-            out["until"] = isoformat(self.until, tz)
+        if self.until is not None or self.reason == "outside-window":
+            out["until"] = isoformat(self.until, tz)  # outside-window: null when it never opens again
         return out
 
 

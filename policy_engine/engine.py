@@ -205,11 +205,16 @@ class Engine:
         return extra + list(self.graph.diagnostics)
 
     def now(self) -> datetime:
-        """The engine clock, in the policy's time zone."""
+        """The engine clock, in UTC.
+
+        Durations are added to UTC instants (a 5-minute cooldown is 5 real minutes, also on a
+        DST change day); times are shown in the policy's time zone only when a Decision is
+        rendered. A naive clock reading is taken in the policy's time zone.
+        """
         moment = self.clock()
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self.graph.tz)
-        return moment.astimezone(self.graph.tz)
+        return moment.astimezone(UTC)
 
     def dry_run(self) -> Engine:
         """A copy that reads this engine's state once and keeps its own changes in memory."""
@@ -397,8 +402,8 @@ class Engine:
         """The rest of the turn's route after the failing target, and the route the turn started with.
 
         Continues from the current target's position (DESIGN §4, "Fail"); a provider that is not
-        the current target is looked up on the rest of the route; with no turn behind it (a dry
-        run) a route is started from that provider.
+        the current target is looked up on the rest of the route, and a turn never goes back to
+        what it has left; with no turn behind it (a dry run) a route is started from that provider.
         """
         route = [Segment.from_dict(s) for s in data.get("route", [])]
         origin = [Segment.from_dict(s) for s in data.get("origin") or ()] or route
@@ -414,6 +419,8 @@ class Engine:
             if (seg.kind == "provider" and seg.provider == failing) or (
                     seg.kind == "pool" and failing in self.graph.pools[seg.pool or ""].member_set):
                 return _after(route, k, failing), origin
+        if data:
+            return route, origin  # a turn never goes back: the failing provider is behind it
         fresh = build_route(self.graph, provider=failing, model=model)
         return fresh[1:], fresh
 

@@ -257,8 +257,8 @@ def walk(graph: Graph, route: Sequence[Segment], world: World, *, phase: str = "
         elif seg.kind == "pool":
             walker.pool_segment(k, seg, seen, phase, current)
         else:
-            walker.skip(seg, seg.provider, graph.pools.get(seg.pool) if seg.pool else None, "disabled",
-                        seg.detail or "disabled", None)
+            walker.skip(seg, seg.provider, graph.pools.get(seg.pool) if seg.pool else None,
+                        seg.reason or "disabled", seg.detail or "disabled", None)
     out = walker.out
     if not out.candidates:
         times = [t for t in (walker.ready_at(s, p) for s, p in out._pending) if t is not None]

@@ -34,6 +34,7 @@ class Segment:
     entry: int | None = None
     after: str | None = None  # pool segments: rotation after this provider (else from the cursor)
     detail: str | None = None  # disabled segments: why
+    reason: str | None = None  # disabled segments: the skip reason (default "disabled")
 
     def to_dict(self) -> dict[str, Any]:
         """Compact JSON form (only the fields that are set)."""
@@ -121,6 +122,9 @@ def build_route(
             raise _missing("pool", pool, sorted(graph.pools))
         if not found.enabled:
             return [Segment("disabled", model, "pool", pool=pool, detail=f"pool {pool} is disabled")]
+        if found.dropped:
+            return [Segment("disabled", model, "pool", pool=pool, reason="not-allowed",
+                            detail=f"every member of pool {pool} is outside this project's allowedSubs")]
         return [Segment("pool", model, "pool", pool=pool), *_chain_tail(graph, pool)]
     if chain is not None:
         found_chain = graph.chains.get(chain)
@@ -145,6 +149,8 @@ def build_route(
         segments.append(Segment("provider", entry.model, "preset", provider=entry.provider, preset=preset,
                                 entry=entry.index))
         home = graph.pool_of(entry.provider)
+        if graph.allowed is not None and entry.provider not in graph.allowed:
+            continue  # a preset entry whose provider the project does not allow is skipped whole
         if home is not None:
             segments.append(Segment("pool", entry.model, "pool", pool=home.name, preset=preset, entry=entry.index,
                                     after=entry.provider))

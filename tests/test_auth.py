@@ -207,3 +207,23 @@ def test_engine_reports_auth_warnings_without_secrets(tmp_path: Path) -> None:
     (warning,) = engine.auth_warnings
     assert SECRET not in warning
 
+
+
+def test_a_new_login_is_seen_by_a_long_lived_reader(tmp_path: Path) -> None:
+    """auth.json is read again when it changes (checked at most once per ``recheck`` seconds)."""
+    import json as json_module
+
+    from policy_engine.auth import AuthFile
+
+    path = tmp_path / "auth.json"
+    path.write_text(json_module.dumps({"anthropic": {"type": "oauth", "access": "t1"}}), encoding="utf-8")
+    auth = AuthFile(path, recheck=0.0)
+    assert auth.providers() == {"anthropic"}
+    path.write_text(json_module.dumps({"anthropic": {"type": "oauth", "access": "t1"},
+                                       "anthropic-2": {"type": "oauth", "access": "t2xyz"}}), encoding="utf-8")
+    assert auth.has("anthropic-2")
+    path.write_text("{broken", encoding="utf-8")
+    assert auth.providers() == frozenset()
+    assert auth.warnings and all("t2xyz" not in w for w in auth.warnings)
+    path.unlink()
+    assert auth.providers() == frozenset()

@@ -801,3 +801,101 @@ def test_a_turn_started_without_a_model_fails_over_twice() -> None:
     assert d.target is not None and d.target.provider == "anthropic-2"
     d = engine.fail(d.turn, status=429)
     assert d.target is not None and d.target.provider == "anthropic-3"
+
+
+# -- found in review: DST arithmetic, never going back, allow-list edges ------------------------
+
+VIENNA_POOL = {
+    "settings": {"timezone": "Europe/Vienna"},
+    "subscriptions": [{"provider": "anthropic", "index": 2}],
+    "pools": [{"name": "claude", "baseProvider": "anthropic", "members": ["anthropic", "anthropic-2"],
+               "cooldown": "5m"}],
+}
+
+
+def test_a_cooldown_lasts_real_minutes_across_the_autumn_clock_change() -> None:
+    """02:50+01:00 on 2026-10-25 is the second 02:50 in Vienna; 5 minutes later is 02:55+01:00."""
+    from datetime import timezone as tz
+
+    moment = datetime(2026, 10, 25, 2, 50, tzinfo=tz(timedelta(hours=1)))
+    engine = Engine.from_documents(VIENNA_POOL, auth={"anthropic", "anthropic-2"}, clock=lambda: moment)
+    d = engine.select(pool="claude", model="m")
+    d = engine.fail(d.turn, status=429, headers={"retry-after": "60"})
+    assert d.error is not None and d.error.cooldown_until is not None
+    assert d.error.cooldown_until.timestamp() - moment.timestamp() == 300
+    assert d.error.retry_after is not None and d.error.retry_after.timestamp() - moment.timestamp() == 60
+    out = d.to_dict()
+    assert out["error"]["cooldownUntil"] == "2026-10-25T02:55:00+01:00"
+    later = Engine.from_documents(VIENNA_POOL, auth={"anthropic", "anthropic-2"},
+                                  clock=lambda: moment + timedelta(minutes=1), state=engine.store)
+    assert later.select("anthropic", model="m").to_dict()["skipped"][0]["reason"] == "cooldown"
+
+
+def test_a_spring_cooldown_is_not_shortened_by_the_missing_hour() -> None:
+    moment = datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # 01:30 CET, the clocks jump at 02:00
+    doc = {**VIENNA_POOL, "pools": [{**VIENNA_POOL["pools"][0], "cooldown": "2h"}]}
+    engine = Engine.from_documents(doc, auth={"anthropic", "anthropic-2"}, clock=lambda: moment)
+    d = engine.fail(provider="anthropic", status=429)
+    assert d.error is not None and d.error.cooldown_until is not None
+    assert d.error.cooldown_until.timestamp() - moment.timestamp() == 7200
+
+
+def test_a_late_failure_after_the_turn_ran_out_does_not_restart_it() -> None:
+    clock = FakeClock(datetime(2026, 4, 6, 10, 0, tzinfo=UTC))
+    doc = {
+        "subscriptions": [{"provider": "anthropic", "index": 2}],
+        "pools": [{"name": "claude", "baseProvider": "anthropic", "members": ["anthropic", "anthropic-2"],
+                   "cooldown": "1m"},
+                  {"name": "codex", "baseProvider": "openai-codex", "members": ["openai-codex"], "cooldown": "1m"}],
+        "chains": [{"name": "main", "entries": [{"pool": "claude", "model": "cs"},
+                                                {"pool": "codex", "model": "gpt-5"}]}],
+    }
+    engine = Engine.from_documents(doc, auth={"anthropic", "anthropic-2", "openai-codex"}, clock=clock)
+    engine.store.apply(StateChanges(cooldowns=[Cooldown("anthropic-2", clock.at + timedelta(seconds=90),
+                                                        "given", clock.at)]))
+    d = engine.select(chain="main")
+    d = engine.fail(d.turn, status=429)
+    assert d.target is not None and d.target.provider == "openai-codex"
+    d = engine.fail(d.turn, status=429)
+    assert d.target is None
+    clock.advance(minutes=2)
+    d = engine.fail(d.turn, provider="anthropic", status=429)
+    assert d.target is None  # anthropic-2 is free again, but entry 0 lies behind the turn
+
+
+def test_a_window_that_never_opens_again_has_until_null() -> None:
+    doc = {
+        "subscriptions": [{"provider": "anthropic", "index": 2}],
+        "pools": [{"name": "p", "baseProvider": "anthropic", "members": ["anthropic", "anthropic-2"],
+                   "strategy": "scheduled", "memberSchedule": {
+                       "anthropic": {"role": "preferred",
+                                     "windows": [{"hours": [9, 17], "dateRange": {"to": "2025-12-31"}}]}}}],
+    }
+    engine = Engine.from_documents(doc, auth={"anthropic", "anthropic-2"},
+                                   clock=lambda: datetime(2026, 4, 6, 10, 0, tzinfo=UTC))
+    skipped = engine.select(pool="p", model="m").to_dict()["skipped"]
+    assert skipped == [{"provider": "anthropic", "pool": "p", "chain": None, "preset": None, "entry": None,
+                        "reason": "outside-window", "detail": "a preferred member outside its windows",
+                        "until": None}]
+
+
+def test_a_preset_entry_the_project_does_not_allow_is_skipped_whole() -> None:
+    doc = {
+        "subscriptions": [{"provider": "anthropic", "index": 2}],
+        "pools": [{"name": "claude", "baseProvider": "anthropic", "members": ["anthropic", "anthropic-2"]}],
+        "presets": [{"name": "p", "entries": [{"provider": "anthropic", "model": "cs"},
+                                              {"provider": "openai-codex", "model": "gpt-5"}]}],
+    }
+    engine = Engine.from_documents(doc, {"allowedSubs": ["anthropic-2", "openai-codex"]},
+                                   auth={"anthropic", "anthropic-2", "openai-codex"})
+    d = engine.select(preset="p").to_dict()
+    assert d["target"]["provider"] == "openai-codex" and d["target"]["entry"] == 1
+    assert {"provider": "anthropic", "entry": 0, "reason": "not-allowed"}.items() <= d["skipped"][0].items()
+
+
+def test_a_pool_the_allow_list_emptied_is_reported_not_allowed() -> None:
+    doc = {"pools": [{"name": "codex", "baseProvider": "openai-codex", "members": ["openai-codex"]}]}
+    engine = Engine.from_documents(doc, {"allowedSubs": ["anthropic"]}, auth={"openai-codex", "anthropic"})
+    d = engine.select(pool="codex").to_dict()
+    assert d["target"] is None and d["retryAfter"] is None
+    assert d["skipped"][0]["pool"] == "codex" and d["skipped"][0]["reason"] == "not-allowed"
