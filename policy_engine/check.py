@@ -11,7 +11,7 @@ from policy_engine.compile import compile_policy, policy_revision
 from policy_engine.diagnostics import Diagnostic, PolicyError, sort_diagnostics
 from policy_engine.loader import LoadedDocument, load_file
 from policy_engine.locations import agent_dir as default_agent_dir
-from policy_engine.locations import find_project_file, global_policy_file
+from policy_engine.locations import find_project_file, global_policy_file, shadowed_policy_warnings
 from policy_engine.merge import merge_policy
 from policy_engine.plugins import get_registry
 from policy_engine.timezones import local_zone
@@ -44,7 +44,8 @@ def _compile(global_doc: LoadedDocument | None, project_doc: LoadedDocument | No
              base_dir: str | None, known: list[Diagnostic] = ()) -> list[Diagnostic]:  # type: ignore[assignment]
     """Compile diagnostics, also for a policy with schema errors (so every problem shows at once).
 
-    A compile diagnostic at a place the schema already reported is left out; if the compiler
+    A compile diagnostic at, inside or around a place the schema already reported is left out (the
+    schema's message is the precise one); if the compiler
     cannot cope with a policy the schema rejected, only the schema's diagnostics are shown.
     """
     registry = get_registry()
@@ -60,13 +61,20 @@ def _compile(global_doc: LoadedDocument | None, project_doc: LoadedDocument | No
         if not schema_failed:
             raise
         return []
-    taken = {(d.file, d.path) for d in known}
-    return [d for d in found if (d.file, d.path) not in taken]
+    def overlaps(d: Diagnostic) -> bool:
+        # The schema already reported this place, or a place inside it or around it.
+        return any(k.file == d.file and (k.path[:len(d.path)] == d.path or d.path[:len(k.path)] == k.path)
+                   for k in known)
+
+    return [d for d in found if not overlaps(d)]
 
 
 def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] | None = None,
-               agent: Path | None = None) -> list[Diagnostic]:
-    """Every problem in one file (and, for a test file, in the policy it names)."""
+               agent: Path | None = None, global_policy: Path | None = None) -> list[Diagnostic]:
+    """Every problem in one file (and, for a test file, in the policy it names).
+
+    A project overlay is checked together with ``global_policy`` (else the agent directory's).
+    """
     env = dict(os.environ) if env is None else env
     kind = kind or guess_kind(path)
     doc, diags = _load(path, kind)
@@ -75,7 +83,7 @@ def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] |
     if kind == "policy":
         diags += _compile(doc, None, env, str(path.parent), diags)
     elif kind == "project":
-        global_path = global_policy_file(agent or default_agent_dir(None, env))
+        global_path = global_policy or global_policy_file(agent or default_agent_dir(None, env))
         global_doc = None
         if global_path is not None:
             global_doc, global_diags = _load(global_path, "policy")
@@ -111,6 +119,8 @@ def check_effective(*, agent: Path | None, project: Path | None, policy: Path | 
     project_path = find_project_file(project, search_up=project is None, exclude=global_path)
     files: list[Path] = []
     diags: list[Diagnostic] = []
+    if policy is None:
+        diags += shadowed_policy_warnings(directory)
     global_doc = project_doc = None
     if global_path is not None:
         files.append(global_path)

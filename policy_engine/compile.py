@@ -28,7 +28,7 @@ from policy_engine.graph import (
     Graph,
     Settings,
 )
-from policy_engine.merge import EffectivePolicy
+from policy_engine.merge import MAX_EXTRA_ACCOUNTS, EffectivePolicy
 from policy_engine.plugins import Registry
 
 __all__ = ["compile_policy", "policy_revision"]
@@ -127,7 +127,8 @@ def _pools(
             out.add("pools", [i, "name"], "duplicate-name", f"pool {name!r} is declared twice",
                     hint="pool names must be unique; rename or remove one")
             continue
-        written = tuple(m for m in raw.get("members") or [] if isinstance(m, str))
+        listed = raw.get("members")
+        written = tuple(m for m in listed if isinstance(m, str)) if isinstance(listed, list) else ()
         strategy_name = raw.get("strategy") or "round-robin"
         strategy = registry.strategies.get(strategy_name)
         if strategy is None:
@@ -286,7 +287,8 @@ def compile_policy(
     for part in policy.unknown_env:
         provider = part.partition(":")[0].strip()
         hint = _did_you_mean(provider, sorted(bases)) if provider not in bases else None
-        why = "unknown provider" if provider not in bases else "the count must be a whole number of at least 1"
+        why = ("unknown provider" if provider not in bases
+               else f"the count must be a whole number from 1 to {MAX_EXTRA_ACCOUNTS}")
         out.items.append(Diagnostic(
             code="multi-sub", message=f"MULTI_SUB part {part!r} is ignored ({why})", severity="warning",
             file="$MULTI_SUB",
@@ -306,6 +308,14 @@ def compile_policy(
                 out.add("allowedSubs", [j], "unknown-account",
                         f"allowedSubs names {name!r}, which is not a known account", "warning",
                         hint=_did_you_mean(name, sorted(accounts)))
+    if settings.state is not None:
+        from policy_engine.state import StateURLError, check_store_url
+
+        try:
+            check_store_url(settings.state)
+        except StateURLError as exc:
+            out.add("settings", ["state"], "state-url", str(exc).split("\n")[0],
+                    hint=exc.hint)
     pools = _pools(policy, registry, settings, tz, accounts, out)
     chain_data = _entries("chain", policy.chains, pools, accounts, out)
     preset_data = _entries("preset", policy.presets, pools, accounts, out)
@@ -342,6 +352,16 @@ def compile_policy(
                 rules.append(PolicyErrorRule.from_dict(raw_rule))
             except (ValueError, KeyError, TypeError) as exc:
                 out.add("errorRules", [i], "error-rule", f"cannot use this error rule: {exc}")
+                continue
+            if not any(key in raw_rule for key in ("provider", "status", "type", "code", "match")):
+                out.add("errorRules", [i], "error-rule-matches-all",
+                        f"this error rule has no condition: every error becomes {raw_rule.get('kind')!r}",
+                        "warning", hint="add provider, status, type, code or match")
+            named = raw_rule.get("provider")
+            if isinstance(named, str) and named not in accounts and named not in bases:
+                out.add("errorRules", [i, "provider"], "unknown-provider",
+                        f"this error rule names {named!r}, which is not a known provider or account", "warning",
+                        hint=_did_you_mean(named, sorted(accounts)))
     catalogue: dict[str, frozenset[str]] = {
         base: spec.models for base, spec in registry.providers.items() if spec.models is not None
     }

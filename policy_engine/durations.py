@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 
-__all__ = ["DurationError", "format_duration", "parse_duration"]
+__all__ = ["MAX_DURATION", "DurationError", "format_duration", "parse_duration"]
+
+#: The longest duration a policy may write (ten years): beyond it, time arithmetic overflows.
+MAX_DURATION = timedelta(days=3650)
 
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -21,17 +25,23 @@ def parse_duration(value: str | int | float) -> timedelta:
     if isinstance(value, bool):
         raise DurationError(f"expected a duration such as 90s, 5m or 1h30m, got {value!r}")
     if isinstance(value, int | float):
-        if value < 0:
-            raise DurationError(f"a duration cannot be negative: {value!r}")
-        return timedelta(seconds=value)
+        if not math.isfinite(value) or value < 0:
+            raise DurationError(f"a duration must be a finite number of seconds >= 0, got {value!r}")
+        return _bounded(float(value), value)
     if not isinstance(value, str):
         raise DurationError(f"expected a duration such as 90s, 5m or 1h30m, got {value!r}")
     text = value.strip().lower().replace(" ", "")
     if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return timedelta(seconds=float(text))
+        return _bounded(float(text), value)
     if not text or not _WHOLE.match(text):
         raise DurationError(f"expected a duration such as 90s, 5m, 1h30m or 2d, got {value!r}")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _PART.findall(text))
+    return _bounded(seconds, value)
+
+
+def _bounded(seconds: float, written: object) -> timedelta:
+    if not math.isfinite(seconds) or seconds > MAX_DURATION.total_seconds():
+        raise DurationError(f"the duration {written!r} is too long (at most {MAX_DURATION.days}d)")
     return timedelta(seconds=seconds)
 
 

@@ -31,7 +31,7 @@ from policy_engine.evaluate import World, walk
 from policy_engine.graph import Graph
 from policy_engine.loader import LoadedDocument, from_object, load_file
 from policy_engine.locations import agent_dir as default_agent_dir
-from policy_engine.locations import find_project_file, global_policy_file
+from policy_engine.locations import find_project_file, global_policy_file, shadowed_policy_warnings
 from policy_engine.merge import merge_policy
 from policy_engine.plugins import Registry, get_registry
 from policy_engine.route import RouteError, Segment, build_route, describe_route
@@ -116,6 +116,8 @@ class Engine:
             search_project = project is None
         project_path = find_project_file(project, search_up=search_project, exclude=global_path)
         diagnostics: list[Diagnostic] = []
+        if policy is None:
+            diagnostics += shadowed_policy_warnings(directory)
         global_doc = project_doc = None
         if global_path is not None:
             try:

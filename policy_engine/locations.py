@@ -6,7 +6,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["GLOBAL_NAMES", "PROJECT_NAMES", "agent_dir", "find_project_file", "global_policy_file"]
+from policy_engine.diagnostics import Diagnostic
+
+__all__ = ["GLOBAL_NAMES", "PROJECT_NAMES", "agent_dir", "find_project_file", "global_policy_file",
+           "shadowed_policy_warnings"]
 
 GLOBAL_NAMES = ("multi-pass.yaml", "multi-pass.yml", "multi-pass.json")
 PROJECT_NAMES = (".pi/multi-pass.yaml", ".pi/multi-pass.yml", ".pi/multi-pass.json")
@@ -20,6 +23,15 @@ def agent_dir(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, 
     if env.get("PI_CODING_AGENT_DIR"):
         return Path(env["PI_CODING_AGENT_DIR"]).expanduser()
     return Path.home() / ".pi" / "agent"
+
+
+def shadowed_policy_warnings(directory: Path) -> list[Diagnostic]:
+    """Warnings for global policy files that exist but are ignored because an earlier name exists too."""
+    found = [directory / name for name in GLOBAL_NAMES if (directory / name).is_file()]
+    return [Diagnostic("ignored-file", f"{path.name} is ignored: {found[0].name} is read instead",
+                       severity="warning", file=str(path),
+                       hint="keep one global policy file (multi-pass.yaml, else multi-pass.json)")
+            for path in found[1:]]
 
 
 def global_policy_file(directory: Path) -> Path | None:

@@ -18,7 +18,10 @@ from typing import Any
 from policy_engine.loader import LoadedDocument
 from policy_engine.providers import subscription_name
 
-__all__ = ["EffectivePolicy", "Subscription", "merge_policy", "parse_multi_sub"]
+__all__ = ["MAX_EXTRA_ACCOUNTS", "EffectivePolicy", "Subscription", "merge_policy", "parse_multi_sub"]
+
+#: The most extra accounts MULTI_SUB may ask for per part.
+MAX_EXTRA_ACCOUNTS = 100
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,8 @@ def parse_multi_sub(value: str | None, bases: frozenset[str]) -> tuple[dict[str,
 
     As in pi-multi-pass: parts are ``provider[:count]``, the count defaults to 1 when there is no
     colon and is read like ``parseInt`` (leading digits; ``"2abc"`` is 2, ``""`` is no number), and
-    parts naming an unknown provider or without a count >= 1 are ignored.
+    parts naming an unknown provider or without a count >= 1 are ignored; so are counts above
+    :data:`MAX_EXTRA_ACCOUNTS` (a typo such as ``anthropic:100000`` would otherwise create that many).
     """
     counts: dict[str, int] = {}
     ignored: list[str] = []
@@ -80,7 +84,7 @@ def parse_multi_sub(value: str | None, bases: frozenset[str]) -> tuple[dict[str,
                 break
             digits += ch
         count = int(digits) if digits else 0
-        if provider not in bases or count < 1:
+        if provider not in bases or not 1 <= count <= MAX_EXTRA_ACCOUNTS:
             ignored.append(part)
             continue
         counts[provider] = counts.get(provider, 0) + count

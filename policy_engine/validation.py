@@ -308,9 +308,11 @@ def _check_cron(value: object) -> bool:
         return True
     from croniter import croniter
 
+    hint = "five fields: minute hour day-of-month month day-of-week, such as '0 22 * * fri'"
+    if len(value.split()) != 5:
+        raise FormatProblem(f"a cron expression has five fields, {value!r} has {len(value.split())}", hint)
     if croniter.is_valid(value, strict=True):
         return True
-    hint = "five fields: minute hour day-of-month month day-of-week, such as '0 22 * * fri'"
     if croniter.is_valid(value):
         raise FormatProblem(f"the cron expression {value!r} never fires (no such date)", hint)
     try:
@@ -488,7 +490,8 @@ def _describe(value: Any) -> str:
     if isinstance(value, int | float):
         return f"the number {value!r}"
     if isinstance(value, str):
-        return f"the text {value!r}"
+        shown = value if len(value) <= 60 else value[:57] + "..."
+        return f"the text {shown!r}"
     if isinstance(value, list):
         return "a list"
     if isinstance(value, Mapping):

@@ -451,3 +451,28 @@ def test_warnings_follow_the_current_layout_of_the_file(tmp_path: Path) -> None:
     policy_file.write_text("# routing for my accounts\n# second comment line\n" + body, encoding="utf-8")
     second = Engine.load(agent_dir=agent, project=tmp_path / "none", state="memory://", env={})
     assert [d.line for d in second.diagnostics if d.code == "unknown-member"] == [4]
+
+
+def _codes(doc: dict[str, Any]) -> dict[str, str]:
+    from policy_engine.diagnostics import PolicyError
+
+    try:
+        engine = Engine.from_documents(doc, auth=set())
+    except PolicyError as exc:
+        return {d.code: d.severity for d in exc.diagnostics}
+    return {d.code: d.severity for d in engine.diagnostics}
+
+
+def test_error_rules_that_match_everything_or_name_unknown_providers_are_warned_about() -> None:
+    codes = _codes({"errorRules": [{"kind": "other"}, {"provider": "antropic", "status": 400, "kind": "auth"}]})
+    assert codes == {"error-rule-matches-all": "warning", "unknown-provider": "warning"}
+
+
+def test_a_catastrophic_error_rule_pattern_is_refused() -> None:
+    codes = _codes({"errorRules": [{"match": "(a+)+$", "kind": "quota_exhausted"}]})
+    assert codes.get("error-rule") == "error"
+
+
+def test_an_unknown_state_url_in_settings_is_an_error() -> None:
+    assert _codes({"settings": {"state": "foo://x"}}).get("state-url") == "error"
+    assert "state-url" not in _codes({"settings": {"state": "sqlite:///tmp/x.db"}})

@@ -326,3 +326,12 @@ def test_multi_sub_with_an_empty_count_is_ignored_like_parse_int() -> None:
     counts, ignored = parse_multi_sub("anthropic:,openai-codex", frozenset({"anthropic", "openai-codex"}))
     assert counts == {"openai-codex": 1}
     assert ignored == ["anthropic:"]
+
+
+def test_multi_sub_counts_above_the_cap_are_ignored() -> None:
+    from policy_engine.merge import MAX_EXTRA_ACCOUNTS, parse_multi_sub
+
+    counts, ignored = parse_multi_sub(f"anthropic:{MAX_EXTRA_ACCOUNTS + 1},openai-codex:{MAX_EXTRA_ACCOUNTS}",
+                                      frozenset({"anthropic", "openai-codex"}))
+    assert counts == {"openai-codex": MAX_EXTRA_ACCOUNTS}
+    assert ignored == [f"anthropic:{MAX_EXTRA_ACCOUNTS + 1}"]

@@ -12,6 +12,10 @@ from policy_engine.classify.model import ERROR_KINDS, ErrorInfo, ErrorKind, Pars
 from policy_engine.classify.readers import _ident
 from policy_engine.durations import DurationError, parse_duration
 
+#: A quantified group that contains a quantifier, e.g. ``(a+)+``, ``(\w*\s?)*``: exponential
+#: backtracking on a near-miss. Policies (and project overlays from cloned repositories) may not use it.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,\d*\})")
+
 
 @dataclass(frozen=True)
 class PolicyErrorRule:
@@ -48,6 +52,11 @@ class PolicyErrorRule:
         match: re.Pattern[str] | None = None
         if raw.get("match") is not None:
             try:
+                if _NESTED_QUANTIFIER.search(str(raw["match"])):
+                    raise ValueError(
+                        f"errorRules: match {raw['match']!r} repeats a group that itself repeats (like (a+)+); "
+                        "such a pattern can take minutes on some messages — write it without the nested repeat"
+                    )
                 match = re.compile(str(raw["match"]), re.IGNORECASE)
             except re.error as exc:
                 raise ValueError(f"errorRules: match is not a valid regular expression: {exc}") from exc

@@ -27,7 +27,7 @@ def common_options(func: F) -> F:
                      help="Policy file to use instead of <agent-dir>/multi-pass.yaml (or .json)."),
         click.option("--project", "project", type=click.Path(exists=True, path_type=Path),
                      help="Project directory (or overlay file); default: search from the current directory up."),
-        click.option("--agent-dir", "agent_dir", type=click.Path(file_okay=False, path_type=Path),
+        click.option("--agent-dir", "agent_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
                      envvar="PI_CODING_AGENT_DIR",
                      help="pi's agent directory (default: $PI_CODING_AGENT_DIR, else ~/.pi/agent)."),
         click.option("--state", "state", envvar="MP_POLICY_STATE", metavar="URL",
@@ -83,4 +83,7 @@ def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | 
         exit_on_state_error(exc)
     for warning in engine.auth_warnings:
         click.echo(f"warning: {warning}", err=True)
+    for diagnostic in engine.sources.warnings if engine.sources else ():
+        if diagnostic.code == "ignored-file":
+            click.echo(diagnostic.format(), err=True)
     return engine

@@ -14,18 +14,13 @@ from policy_engine.cli.render import render_decision
 __all__ = ["eval_command"]
 
 
-def _parse_fail(text: str) -> tuple[str | None, int | None, str]:
+def _parse_fail(text: str) -> tuple[str | None, int, str]:
     provider, _, rest = text.partition(":")
     status_text, _, message = rest.partition(":")
-    status = None
-    if status_text.strip():
-        try:
-            status = int(status_text)
-        except ValueError:
-            status = -1
-        if not 100 <= status <= 599:
-            raise click.BadParameter(f"{text!r}: STATUS must be an HTTP status code (100-599), e.g. anthropic:429",
-                                     param_hint="--fail")
+    status = int(status_text) if status_text.strip().isascii() and status_text.strip().isdigit() else -1
+    if not 100 <= status <= 599:
+        raise click.BadParameter(f"{text!r}: STATUS must be an HTTP status code (100-599), e.g. anthropic:429 "
+                                 "or :429 for the current target", param_hint="--fail")
     return (provider.strip() or None), status, message
 
 
@@ -35,7 +30,8 @@ def _parse_fail(text: str) -> tuple[str | None, int | None, str]:
 @click.option("--chain", help="Start from this chain.")
 @click.option("--preset", help="Start from this preset.")
 @click.option("--model", help="The model requested (pool and provider routes keep it).")
-@click.option("--at", "at", metavar="TIME", help="Evaluate at this ISO-8601 time instead of now.")
+@click.option("--at", "at", metavar="TIME",
+              help="Evaluate at this ISO-8601 time instead of now (without an offset: the policy's time zone).")
 @click.option("--fail", "fails", multiple=True, metavar="P:STATUS[:MESSAGE]",
               help="Then report this failure (repeatable; P may be empty for the current target).")
 @click.option("--turn", help="Use this turn id (default: a fresh one).")
@@ -58,19 +54,22 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
     if len(starts) != 1:
         raise click.UsageError("name exactly one of --provider, --pool, --chain or --preset")
     parsed_fails = [_parse_fail(f) for f in fails]
-    clock = None
+    if at is not None and not at.strip():
+        raise click.BadParameter("an empty time; write e.g. 2026-04-06T10:30:00+02:00", param_hint="--at")
+    moment: list[datetime] = []
+    engine = load_engine(readonly=True, clock=(lambda: moment[0]) if at else None, **options)
     if at:
         try:
-            moment = parse_instant(at)
+            # A time without an offset is read in the policy's time zone (as schedules are).
+            moment.append(parse_instant(at, engine.graph.tz))
         except ValueError as exc:
             raise click.BadParameter(f"{at!r} is not an ISO-8601 time (e.g. 2026-04-06T10:30:00+02:00)",
                                      param_hint="--at") from exc
-        if not 1970 <= moment.year <= 9000:
+        if not 1970 <= moment[0].year <= 9000:
             raise click.BadParameter(f"{at!r}: the year must be between 1970 and 9000", param_hint="--at")
-        clock = _fixed(moment)
-    engine = load_engine(readonly=True, clock=clock, **options)
     fmt = options["fmt"]
-    _warn_unknown_provider(engine, provider)
+    for name in (provider, *(p for p, _, _ in parsed_fails)):
+        _warn_unknown_provider(engine, name)
     try:
         dry = engine.dry_run()
         decision = dry.select(provider, pool=pool, chain=chain, preset=preset, model=model, turn=turn,
@@ -116,8 +115,3 @@ def _warn_unknown_provider(engine: Any, provider: str | None) -> None:
                err=True)
 
 
-def _fixed(moment: datetime) -> Any:
-    def clock() -> datetime:
-        return moment
-
-    return clock

@@ -14,13 +14,30 @@ PARTS = ("cooldowns", "cursors", "turns", "quota", "log")
 
 
 def _open(options: dict[str, Any], readonly: bool) -> Any:
+    """The store of this set-up: --state / $MP_POLICY_STATE, else the policy's settings.state, else SQLite."""
     from policy_engine.locations import agent_dir
     from policy_engine.state import StateError, open_store
 
+    url = options["state"] or _policy_state_url(options)
     try:
-        return open_store(options["state"], agent_dir=agent_dir(options["agent_dir"]), readonly=readonly)
+        return open_store(url, agent_dir=agent_dir(options["agent_dir"]), readonly=readonly)
     except StateError as exc:
         exit_on_state_error(exc)
+
+
+def _policy_state_url(options: dict[str, Any]) -> str | None:
+    """``settings.state`` of the effective policy (None when unset, or when the policy cannot be read)."""
+    from policy_engine.diagnostics import PolicyError
+    from policy_engine.engine import Engine
+
+    try:
+        engine = Engine.load(agent_dir=options["agent_dir"], project=options["project"], policy=options["policy"],
+                             state="memory://")
+    except PolicyError:
+        click.echo("warning: the policy is invalid, so its settings.state is not used; showing the default store",
+                   err=True)
+        return None
+    return engine.graph.settings.state
 
 
 @click.group("state")

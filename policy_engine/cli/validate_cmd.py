@@ -25,12 +25,16 @@ def validate_command(files: tuple[Path, ...], kind: str | None, strict: bool, **
     Without FILES, checks the effective policy of this set-up (the global policy, the project
     overlay found from --project or the current directory, and MULTI_SUB).
     """
-    from policy_engine.check import check_effective, check_file
+    from policy_engine.check import check_effective, check_file, guess_kind
 
     if files:
         diagnostics = []
+        # Overlays are checked against a global policy given alongside them (else the agent dir's).
+        policies = [p for p in files if (kind or guess_kind(p)) == "policy"]
+        global_policy = options["policy"] or (policies[0] if len(policies) == 1 else None)
         for path in files:
-            diagnostics += check_file(path, kind, agent=options["agent_dir"])  # type: ignore[arg-type]
+            diagnostics += check_file(path, kind, agent=options["agent_dir"],  # type: ignore[arg-type]
+                                      global_policy=global_policy)
         checked = list(files)
     else:
         checked, diagnostics = check_effective(agent=options["agent_dir"], project=options["project"],

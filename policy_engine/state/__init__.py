@@ -51,6 +51,7 @@ __all__ = [
     "StateURLError",
     "StoreFactory",
     "TurnRecord",
+    "check_store_url",
     "open_store",
     "redact_url",
     "register_store",
@@ -88,6 +89,25 @@ def redact_url(url: str) -> str:
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
+def check_store_url(url: str) -> None:
+    """Raise :class:`StateURLError` when ``url`` names no known kind of store (nothing is opened)."""
+    url = url.strip()
+    match = _SCHEME.match(url)
+    if match is None:
+        if url.lower().endswith(SQLITE_SUFFIXES):
+            return
+        raise StateURLError(
+            f"cannot tell which state store {redact_url(url)!r} names",
+            hint=f"use {_known()}, or a file path ending in {', '.join(SQLITE_SUFFIXES)}",
+        )
+    scheme = match.group(1).lower()
+    if scheme not in STORE_FACTORIES:
+        raise StateURLError(
+            f"unknown state store scheme {scheme + '://'!r} in {redact_url(url)!r}",
+            hint=f"known schemes: {_known()}; a file path ending in {', '.join(SQLITE_SUFFIXES)} also works",
+        )
+
+
 def open_store(url: str | None, *, agent_dir: Path, readonly: bool = False, namespace: str = "default") -> StateStore:
     """Open the state store named by ``url`` (``None``: ``<agent_dir>/mp-policy-state.db``).
 
@@ -96,21 +116,11 @@ def open_store(url: str | None, *, agent_dir: Path, readonly: bool = False, name
     if url is None or not url.strip():
         return SqliteStore(Path(agent_dir) / DEFAULT_STATE_FILENAME, readonly=readonly, namespace=namespace)
     url = url.strip()
+    check_store_url(url)
     match = _SCHEME.match(url)
     if match is None:
-        if url.lower().endswith(SQLITE_SUFFIXES):
-            return SqliteStore(sqlite_path_from_url(url), readonly=readonly, namespace=namespace)
-        raise StateURLError(
-            f"cannot tell which state store {redact_url(url)!r} names",
-            hint=f"use {_known()}, or a file path ending in {', '.join(SQLITE_SUFFIXES)}",
-        )
-    scheme = match.group(1).lower()
-    factory = STORE_FACTORIES.get(scheme)
-    if factory is None:
-        raise StateURLError(
-            f"unknown state store scheme {scheme + '://'!r} in {redact_url(url)!r}",
-            hint=f"known schemes: {_known()}; a file path ending in {', '.join(SQLITE_SUFFIXES)} also works",
-        )
+        return SqliteStore(sqlite_path_from_url(url), readonly=readonly, namespace=namespace)
+    factory = STORE_FACTORIES[match.group(1).lower()]
     return factory(url, agent_dir=Path(agent_dir), readonly=readonly, namespace=namespace)
 
 

@@ -366,6 +366,7 @@ def test_eval_with_a_project_that_does_not_exist(cli: Cli, tmp_path: Path) -> No
 
 
 def test_eval_without_any_policy_says_so(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
     run = cli("eval", "--agent-dir", tmp_path / "empty", "--chain", "main", cwd=tmp_path)
     assert run.returncode in (1, 2), run.describe()
     assert "no policy" in run.stderr.lower() and str(tmp_path / "empty") in run.stderr, run.describe()
@@ -391,3 +392,22 @@ def test_a_corrupt_state_file_fails_cleanly(cli: Cli, tmp_path: Path) -> None:
     assert run.returncode == 1, run.describe()
     assert "corrupt or not a database" in run.stderr and "hint:" in run.stderr
     assert db.read_text(encoding="utf-8") == "not a database at all"
+
+
+def test_an_agent_dir_that_does_not_exist_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
+    run = cli("eval", "--agent-dir", tmp_path / "typo", "--chain", "main", cwd=tmp_path)
+    assert run.returncode == 2, run.describe()
+    assert "does not exist" in run.stderr
+
+
+def test_a_naive_at_is_read_in_the_policy_time_zone(cli: Cli) -> None:
+    run = cli("eval", "--agent-dir", DEMO, "--chain", "main", "--at", "2026-11-24T10:30:00", "--format", "json",
+              env={"TZ": "America/New_York"})
+    assert run.returncode == 0, run.describe()
+    assert run.json()["at"] == "2026-11-24T10:30:00+01:00"
+
+
+def test_a_fail_without_a_status_is_a_usage_error(cli: Cli) -> None:
+    run = cli("eval", "--agent-dir", DEMO, "--chain", "main", "--fail", "anthropic")
+    assert run.returncode == 2, run.describe()
+    assert "STATUS" in run.stderr

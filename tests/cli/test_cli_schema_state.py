@@ -209,3 +209,30 @@ def test_state_json_is_json_even_for_odd_values(cli: Cli, state_db: Path) -> Non
     json.dumps(data)  # round-trips
     (turn,) = data["turns"].values()
     assert turn["data"]["attempted"] == ["anthropic"]
+
+
+def test_state_commands_use_the_store_the_policy_names(cli: Cli, tmp_path: Path) -> None:
+    """settings.state is honoured by state show/clear as by eval (the cooldown can be cleared)."""
+    from datetime import UTC, datetime
+
+    from policy_engine.engine import Engine
+
+    custom = tmp_path / "custom.db"
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "multi-pass.yaml").write_text(
+        f"settings: {{state: 'sqlite:///{custom}'}}\n"
+        "subscriptions: [{provider: anthropic, index: 2}]\n"
+        "pools: [{name: c, baseProvider: anthropic, members: [anthropic, anthropic-2]}]\n", encoding="utf-8")
+    engine = Engine.load(agent_dir=agent, project=agent, auth={"anthropic", "anthropic-2"},
+                         clock=lambda: datetime.now(UTC))
+    engine.fail(provider="anthropic", status=429)
+    engine.close()
+    shown = cli("state", "show", "--agent-dir", agent, "--project", agent, "--format", "json")
+    assert shown.returncode == 0, shown.describe()
+    assert "anthropic" in shown.json()["cooldowns"]
+    cleared = cli("state", "clear", "--only", "cooldowns", "--agent-dir", agent, "--project", agent)
+    assert cleared.returncode == 0 and str(custom) in cleared.stdout, cleared.describe()
+    again = cli("state", "show", "--agent-dir", agent, "--project", agent, "--format", "json")
+    assert again.json()["cooldowns"] == {}
+    assert not (agent / "mp-policy-state.db").exists()

@@ -219,6 +219,7 @@ def test_test_files_and_project_overlays_are_recognised_by_kind(cli: Cli, tmp_pa
     bad_overlay = write(tmp_path / "other" / ".pi" / "multi-pass.yaml", "allowedSubs: []\nsubscriptions: []\n")
     test_file = write(tmp_path / "t.test.yaml", "policy: {}\ncasez: []\n")
     empty_agent = tmp_path / "no-agent"
+    empty_agent.mkdir()
     guessed, forced = cli.many([
         (("validate", "--agent-dir", empty_agent, overlay, plain, bad_overlay, test_file), {}),
         (("validate", "--kind", "project", "--agent-dir", empty_agent, plain), {}),
@@ -305,3 +306,42 @@ def test_project_that_does_not_exist_is_a_usage_error(cli: Cli, tmp_path: Path) 
     run = cli("validate", "--agent-dir", DEMO, "--project", tmp_path / "no-such-project", cwd=tmp_path)
     assert run.returncode == 2, run.describe()
     assert "no-such-project" in run.stderr
+
+
+def test_review_findings_are_reported_not_crashes(cli: Cli, tmp_path: Path) -> None:
+    """Huge durations, 6-field crons and a string where members should be a list: clear errors."""
+    policy = write(tmp_path / "multi-pass.yaml", """\
+        settings: {cooldown: 99999999999d}
+        pools:
+          - name: p
+            baseProvider: anthropic
+            members: anthropic
+          - name: q
+            baseProvider: anthropic
+            members: [anthropic]
+            strategy: scheduled
+            memberSchedule:
+              anthropic: {role: preferred, windows: [{cron: "0 9 * * * *", duration: 1h}]}
+        """)
+    run = cli("validate", policy, "--format", "json")
+    assert run.returncode == 1, run.describe()
+    found = {(d["code"], d["path"]) for d in run.json()["diagnostics"]}
+    assert ("duration", "$.settings.cooldown") in found
+    assert any(code == "cron" for code, _ in found)
+    assert any(code == "type" and path == "$.pools[0].members" for code, path in found)
+    assert not any(code == "unknown-member" for code, _ in found)  # no per-character cascade
+
+
+def test_a_global_policy_given_alongside_an_overlay_is_used_for_it(cli: Cli) -> None:
+    run = cli("validate", "--strict", DEMO / "multi-pass.yaml", CORP / ".pi" / "multi-pass.yaml")
+    assert run.returncode == 0, run.describe()
+
+
+def test_a_shadowed_json_policy_is_warned_about(cli: Cli, tmp_path: Path) -> None:
+    agent = tmp_path / "agent"
+    write(agent / "multi-pass.yaml", "pools: []\n")
+    write(agent / "multi-pass.json", '{"pools": []}\n')
+    run = cli("validate", "--agent-dir", agent)
+    assert run.returncode == 0 and "multi-pass.json is ignored" in run.stdout, run.describe()
+    evaluated = cli("eval", "--agent-dir", agent, "--provider", "anthropic")
+    assert "multi-pass.json is ignored" in evaluated.stderr, evaluated.describe()
