@@ -633,6 +633,17 @@ def _build(node: Node | None, source: str) -> LoadedDocument:
 # --- JSON fallback -------------------------------------------------------------------------------
 
 
+def _json_hint(text: str, pos: int) -> str | None:
+    """A hint for the JSON mistakes people make most: trailing commas and comments."""
+    before = text[:pos].rstrip()
+    here = text[pos:pos + 2]
+    if before.endswith(",") and here[:1] in "}]":
+        return "JSON allows no comma before a closing bracket; remove it"
+    if here in ("//", "/*") or here[:1] == "#":
+        return "JSON has no comments; remove them, or write the policy as YAML (multi-pass.yaml) to keep them"
+    return None
+
+
 def _load_json(text: str, source: str) -> LoadedDocument:
     """Read strict JSON; libyaml reads it again for positions (and :mod:`json` alone when it cannot)."""
     duplicates: list[str] = []
@@ -649,9 +660,8 @@ def _load_json(text: str, source: str) -> LoadedDocument:
         data = json.loads(text, object_pairs_hook=pairs) if text.strip() else None
     except json.JSONDecodeError as exc:
         message = f"invalid JSON: {exc.msg}"
-        raise PolicyError(
-            [Diagnostic(code="parse-error", message=message, file=source, line=exc.lineno, col=exc.colno)]
-        ) from None
+        raise PolicyError([Diagnostic(code="parse-error", message=message, file=source, line=exc.lineno,
+                                      col=exc.colno, hint=_json_hint(text, exc.pos))]) from None
     except RecursionError:
         raise PolicyError(
             [Diagnostic(code="nesting-limit", message="the document is nested too deeply", file=source)]

@@ -303,3 +303,16 @@ def test_loaded_json_round_trips(tmp_path: Path) -> None:
     data = {"version": 1, "pools": [{"name": "p", "members": ["a", "b"], "enabled": True, "n": None}]}
     doc = load_file(write(tmp_path, "p.json", json.dumps(data, indent=2)))
     assert doc.data == data
+
+
+def test_json_trailing_commas_and_comments_get_a_hint(tmp_path: Path) -> None:
+    from policy_engine.diagnostics import PolicyError
+    from policy_engine.loader import load_file
+
+    for text, words in (('{"pools": [1,2,],\n}', "comma"), ('{\n  // note\n  "pools": []\n}', "comments")):
+        path = tmp_path / "multi-pass.json"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(PolicyError) as info:
+            load_file(path)
+        hint = info.value.diagnostics[0].hint
+        assert hint is not None and words in hint

@@ -33,7 +33,7 @@ def common_options(func: F) -> F:
         click.option("--state", "state", envvar="MP_POLICY_STATE", metavar="URL",
                      help="State store: memory://, sqlite:///path.db (default: SQLite in the agent directory)."),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-                     help="Output format; JSON goes to stdout, diagnostics to stderr."),
+                     help="Output format (JSON goes to stdout)."),
     ]
     for option in reversed(options):
         func = option(func)
