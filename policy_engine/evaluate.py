@@ -167,7 +167,10 @@ class _Walker:
         eligible = self.eligible(order, seg, pool)
         if not eligible:
             return
-        result = self.run_strategy(pool, eligible, seg, phase, current)
+        if getattr(pool.strategy, "keeps_order", False):
+            result = StrategyResult(ordered=eligible)  # e.g. round-robin: rotation order as it is
+        else:
+            result = self.run_strategy(pool, eligible, seg, phase, current)
         self.out.strategy.append(StrategyNote(pool.name, pool.strategy_name, result.fallback, result.note))
         if self.out.trace is not None:
             self.out.trace.append({"step": "strategy", "pool": pool.name, "name": pool.strategy_name,

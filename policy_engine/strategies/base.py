@@ -69,7 +69,9 @@ class Strategy(Protocol):
     ``at`` would be accepted by the strategy (for ``retryAfter``), ``None`` if never.
     ``options_schema`` is a JSON Schema for ``pools[].options`` (or ``None``). A strategy that
     never passes members over may set ``skips_members = False``; the evaluator then does not ask
-    it about a provider named directly (a provider route or a preset entry).
+    it about a provider named directly (a provider route or a preset entry); one whose order is
+    always the rotation order unchanged, with no note, may set ``keeps_order = True`` and is then
+    not called at all.
     """
 
     name: str

@@ -21,6 +21,7 @@ class RoundRobin:
     name = "round-robin"
     options_schema: Mapping[str, Any] | None = None
     skips_members = False  # never passes a member over, so a named provider needs no strategy check
+    keeps_order = True  # returns rotation order unchanged: the evaluator need not call it
 
     def prepare(self, pool: CompiledPool) -> None:
         """Nothing to prepare."""
