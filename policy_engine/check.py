@@ -9,13 +9,13 @@ from typing import Literal
 
 from policy_engine.compile import compile_policy, policy_revision
 from policy_engine.diagnostics import Diagnostic, PolicyError, sort_diagnostics
-from policy_engine.loader import LoadedDocument, load_file
+from policy_engine.loader import LoadedDocument
 from policy_engine.locations import agent_dir as default_agent_dir
-from policy_engine.locations import find_project_file, global_policy_file, shadowed_policy_warnings
+from policy_engine.locations import global_policy_file
 from policy_engine.merge import merge_policy
 from policy_engine.plugins import get_registry
+from policy_engine.sources import load_checked, read_sources
 from policy_engine.timezones import local_zone
-from policy_engine.validation_cache import validate_cached
 
 __all__ = ["Kind", "check_effective", "check_file", "guess_kind"]
 
@@ -30,14 +30,6 @@ def guess_kind(path: Path) -> Kind:
     if path.parent.name == ".pi":
         return "project"
     return "policy"
-
-
-def _load(path: Path, kind: Kind) -> tuple[LoadedDocument | None, list[Diagnostic]]:
-    try:
-        doc = load_file(path)
-    except PolicyError as exc:
-        return None, list(exc.diagnostics)
-    return doc, validate_cached(doc, kind)
 
 
 def _compile(global_doc: LoadedDocument | None, project_doc: LoadedDocument | None, env: Mapping[str, str],
@@ -77,7 +69,7 @@ def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] |
     """
     env = dict(os.environ) if env is None else env
     kind = kind or guess_kind(path)
-    doc, diags = _load(path, kind)
+    doc, diags = load_checked(path, kind)
     if doc is None:
         return sort_diagnostics(diags)
     if kind == "policy":
@@ -86,7 +78,7 @@ def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] |
         global_path = global_policy or global_policy_file(agent or default_agent_dir(None, env))
         global_doc = None
         if global_path is not None:
-            global_doc, global_diags = _load(global_path, "policy")
+            global_doc, global_diags = load_checked(global_path, "policy")
             if any(d.severity == "error" for d in global_diags):
                 return sort_diagnostics(diags + global_diags)
         diags += _compile(global_doc, doc, env, str(path.parent), diags)
@@ -96,7 +88,7 @@ def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] |
         for key, part_kind in (("policy", "policy"), ("project", "project")):
             value = doc.data.get(key) if isinstance(doc.data, Mapping) else None
             if isinstance(value, str):
-                part, part_diags = _load(base / value, part_kind)  # type: ignore[arg-type]
+                part, part_diags = load_checked(base / value, part_kind)  # type: ignore[arg-type]
                 diags += part_diags
                 parts[key] = part
             elif isinstance(value, Mapping):
@@ -114,23 +106,9 @@ def check_effective(*, agent: Path | None, project: Path | None, policy: Path | 
                     env: Mapping[str, str] | None = None) -> tuple[list[Path], list[Diagnostic]]:
     """The effective policy of the current set-up: which files it reads, and every problem."""
     env = dict(os.environ) if env is None else env
-    directory = default_agent_dir(agent, env)
-    global_path = policy or global_policy_file(directory)
-    project_path = find_project_file(project, search_up=project is None, exclude=global_path)
-    files: list[Path] = []
-    diags: list[Diagnostic] = []
-    if policy is None:
-        diags += shadowed_policy_warnings(directory)
-    global_doc = project_doc = None
-    if global_path is not None:
-        files.append(global_path)
-        global_doc, d = _load(global_path, "policy")
-        diags += d
-    if project_path is not None:
-        files.append(project_path)
-        project_doc, d = _load(project_path, "project")
-        diags += d
-    if global_doc is not None or project_doc is not None or not diags:
-        base = str(global_path.parent) if global_path else str(directory)
-        diags += _compile(global_doc, project_doc, env, base, diags)
+    sources = read_sources(agent, project, policy, env)
+    diags = list(sources.diagnostics)
+    if sources.global_doc is not None or sources.project_doc is not None or not diags:
+        diags += _compile(sources.global_doc, sources.project_doc, env, sources.base_dir, diags)
+    files = sources.files
     return files, sort_diagnostics(diags)

@@ -17,7 +17,7 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -29,17 +29,17 @@ from policy_engine.diagnostics import Diagnostic, PolicyError
 from policy_engine.durations import format_duration
 from policy_engine.evaluate import World, walk
 from policy_engine.graph import Graph
-from policy_engine.loader import LoadedDocument, from_object, load_file
+from policy_engine.loader import LoadedDocument, from_object
 from policy_engine.locations import agent_dir as default_agent_dir
-from policy_engine.locations import find_project_file, global_policy_file, shadowed_policy_warnings
 from policy_engine.merge import merge_policy
 from policy_engine.plugins import Registry, get_registry
 from policy_engine.route import RouteError, Segment, build_route, describe_route
+from policy_engine.sources import PolicySources, read_sources
 from policy_engine.state import Cooldown, StateChanges, StateStore, TurnRecord, open_store
 from policy_engine.timezones import local_zone
 from policy_engine.validation_cache import validate_cached
 
-__all__ = ["AsyncEngine", "Engine", "PolicySources", "RouteError"]
+__all__ = ["AsyncEngine", "Engine", "PolicySources", "RouteError"]  # PolicySources: re-exported
 
 Clock = Callable[[], datetime]
 _ROUTE_CACHE_SIZE = 256  # routes of distinct requests kept per engine
@@ -48,18 +48,6 @@ _PURGE_INTERVAL = 300.0  # seconds of engine clock between purges of expired tur
 
 def _system_clock() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class PolicySources:
-    """The documents an engine was built from (for ``validate``, ``state`` and explanations)."""
-
-    agent_dir: Path
-    global_doc: LoadedDocument | None
-    project_doc: LoadedDocument | None
-    global_path: Path | None = None
-    project_path: Path | None = None
-    warnings: tuple[Diagnostic, ...] = field(default_factory=tuple)
 
 
 class Engine:
@@ -110,33 +98,12 @@ class Engine:
         file in the agent directory).
         """
         env = dict(os.environ) if env is None else dict(env)
-        directory = default_agent_dir(agent_dir, env)
-        global_path = Path(policy).expanduser() if policy is not None else global_policy_file(directory)
-        if search_project is None:
-            search_project = project is None
-        project_path = find_project_file(project, search_up=search_project, exclude=global_path)
-        diagnostics: list[Diagnostic] = []
-        if policy is None:
-            diagnostics += shadowed_policy_warnings(directory)
-        global_doc = project_doc = None
-        if global_path is not None:
-            try:
-                global_doc = load_file(global_path)
-                diagnostics += validate_cached(global_doc, "policy")
-            except PolicyError as exc:
-                diagnostics += exc.diagnostics
-        if project_path is not None:
-            try:
-                project_doc = load_file(project_path)
-                diagnostics += validate_cached(project_doc, "project")
-            except PolicyError as exc:
-                diagnostics += exc.diagnostics
-        if any(d.severity == "error" for d in diagnostics):
-            raise PolicyError(diagnostics)
-        sources = PolicySources(directory, global_doc, project_doc, global_path, project_path, tuple(diagnostics))
+        sources = read_sources(agent_dir, project, policy, env, search_project=search_project)
+        if sources.has_errors():
+            raise PolicyError(sources.diagnostics)
         registry = registry or get_registry()
-        graph = cls._compile(sources, env, timezone_default or local_zone(), None,
-                             str(global_path.parent) if global_path else str(directory), registry)
+        graph = cls._compile(sources, env, timezone_default or local_zone(), None, sources.base_dir, registry)
+        directory = sources.agent_dir
         auth_source = as_auth_source(auth, directory)
         store_url = state if isinstance(state, str) else None
         if state is None:
@@ -173,7 +140,7 @@ class Engine:
         if any(d.severity == "error" for d in diagnostics):
             raise PolicyError(diagnostics)
         directory = default_agent_dir(agent_dir)
-        sources = PolicySources(directory, global_doc, project_doc, warnings=tuple(diagnostics))
+        sources = PolicySources(directory, global_doc, project_doc, diagnostics=tuple(diagnostics))
         registry = registry or get_registry()
         graph = cls._compile(sources, dict(env or {}), timezone_default or local_zone(),
                              {k: sorted(v) for k, v in (models or {}).items()}, base_dir, registry)
@@ -203,7 +170,7 @@ class Engine:
     @property
     def diagnostics(self) -> list[Diagnostic]:
         """Schema warnings and compile warnings of the loaded policy."""
-        extra = list(self.sources.warnings) if self.sources else []
+        extra = list(self.sources.diagnostics) if self.sources else []
         return extra + list(self.graph.diagnostics)
 
     def now(self) -> datetime:
@@ -244,9 +211,7 @@ class Engine:
         target = result.candidates.first()
         if target is None and origin is not None:
             # retryAfter is about a *new* turn on the route this turn started with (DESIGN §4).
-            fresh = World(now=world.now, auth=world.auth, cooldowns=world.cooldowns, cursors=world.cursors,
-                          quota=world.quota, prompt=world.prompt, base_dir=world.base_dir)
-            again = walk(self.graph, origin, fresh)
+            again = walk(self.graph, origin, replace(world, attempted=(), explain=False))
             result.retry_after = world.now if again.candidates else again.retry_after
         trace = None
         if world.explain:
@@ -378,11 +343,10 @@ class Engine:
         attempted = [*data.get("attempted", []), failing]
         world = self._world(now, attempted, prompt, explain, extra_cooldown=cooldown)
         decision = self._decide(route, world, turn_id, "fail", failing, started, origin)
-        existing = world.cooldowns.get(failing)
         decision.error = ErrorOutcome(
             kind=classification.kind, rotate=True, retry_after=retry_at, reason=classification.reason,
             retry_source=classification.retry_source,
-            cooldown_until=max(until, existing.until, key=datetime.timestamp) if existing else until,
+            cooldown_until=world.cooldowns[failing].until,  # the longer of this cooldown and a running one
         )
         visited = _visited(data.get("visited", []), decision.target)
         request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}

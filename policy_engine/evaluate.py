@@ -60,13 +60,12 @@ def _fmt(moment: datetime, tz: Any) -> str:
 
 
 class _Walker:
-    __slots__ = ("attempted", "auth", "cooldowns", "graph", "logged_in", "now", "out", "world")
+    __slots__ = ("attempted", "cooldowns", "graph", "logged_in", "now", "out", "world")
 
     def __init__(self, graph: Graph, world: World) -> None:
         self.graph = graph
         self.world = world
         self.now = world.now
-        self.auth = world.auth
         self.attempted = world.attempted
         self.cooldowns = world.cooldowns
         self.logged_in = world.auth.providers()
@@ -83,7 +82,7 @@ class _Walker:
             return "not-allowed", f"{provider} is not in this project's allowedSubs", None
         if provider in self.attempted:
             return "attempted", f"{provider} was already tried in this turn", None
-        if not self.auth.has(provider):
+        if provider not in self.logged_in:
             return "no-auth", f"{provider} has no stored credentials (log in with pi's /login)", None
         cd = self.cooldowns.get(provider)
         if cd is not None and cd.until > self.now:  # stores keep UTC: compared as instants
@@ -107,7 +106,7 @@ class _Walker:
             at = skip.until or self.now
         elif reason == "attempted":
             provider = skip.provider
-            if not self.auth.has(provider):
+            if provider not in self.logged_in:
                 return None
             cd = self.world.cooldowns.get(provider)
             if cd is not None and cd.until.timestamp() > at.timestamp():

@@ -24,6 +24,7 @@ from policy_engine.durations import parse_duration
 from policy_engine.engine import Engine
 from policy_engine.loader import LoadedDocument, load_file
 from policy_engine.route import RouteError
+from policy_engine.sources import load_checked
 from policy_engine.state import Cooldown, QuotaSnapshot, StateChanges, StateStore, open_store
 from policy_engine.timezones import fixed_offset_of, parse_instant
 from policy_engine.validation_cache import validate_cached
@@ -172,11 +173,8 @@ def _load_part(doc: LoadedDocument, key: str, kind: str, base: Path) -> tuple[Lo
         return None, base, []
     if isinstance(value, str):
         path = (base / value).expanduser()
-        try:
-            part = load_file(path)
-        except PolicyError as exc:
-            return None, path.parent, exc.diagnostics
-        return part, path.parent, validate_cached(part, kind)  # type: ignore[arg-type]
+        part, found = load_checked(path, kind)
+        return part, path.parent, found
     part = doc.subdocument((key,))
     return part, base, []
 

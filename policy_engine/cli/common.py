@@ -83,7 +83,7 @@ def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | 
         exit_on_state_error(exc)
     for warning in engine.auth_warnings:
         click.echo(f"warning: {warning}", err=True)
-    for diagnostic in engine.sources.warnings if engine.sources else ():
+    for diagnostic in engine.sources.diagnostics if engine.sources else ():
         if diagnostic.code == "ignored-file":
             click.echo(diagnostic.format(), err=True)
     return engine
