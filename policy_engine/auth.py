@@ -1,23 +1,23 @@
 """Credentials: which accounts are logged in, read from pi's ``auth.json`` (never written).
 
 ``auth.json`` maps a provider name to a credential (``{"type": "oauth", "access": ...}`` or
-``{"type": "api_key", "key": ...}``). Only the *presence* of a credential is used; no token
-ever leaves this module, not in errors and not in explanations.
+``{"type": "api_key", "key": ...}``). Each provider family reads its own entries
+(:attr:`policy_engine.providers.ProviderSpec.read_credential`, a plugin hook); routing only uses
+the *presence* of a credential, and no token ever appears in an error or an explanation.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
+
+from policy_engine.providers import Credential, CredentialReader, base_of, read_credential
 
 __all__ = ["AuthFile", "AuthSource", "StaticAuth", "as_auth_source"]
-
-_SECRET_KEYS = ("access", "refresh", "key", "token", "id_token", "apiKey")
-
 
 @runtime_checkable
 class AuthSource(Protocol):
@@ -58,8 +58,9 @@ class AuthFile:
     path: Path
     warnings: list[str] = field(default_factory=list)
     recheck: float = 1.0
+    readers: Mapping[str, CredentialReader] = field(default_factory=dict)  # base provider -> reader
     _names: frozenset[str] | None = None
-    _expires: dict[str, float] = field(default_factory=dict)
+    _creds: dict[str, Credential] = field(default_factory=dict)
     _stamp: tuple[int, int] | None = None
     _checked: float = 0.0
 
@@ -84,7 +85,7 @@ class AuthFile:
         if self._names is None:
             self._changed()  # remember the file's current stamp
         self.warnings.clear()
-        self._expires.clear()
+        self._creds.clear()
         names: set[str] = set()
         try:
             raw = self.path.read_text(encoding="utf-8")
@@ -111,12 +112,18 @@ class AuthFile:
             if not isinstance(data, dict):
                 self.warnings.append(f"{self.path}: expected a JSON object of provider -> credential")
                 data = {}
-            for name, cred in data.items():
-                if _is_credential(cred):
+            for name, entry in data.items():
+                base = base_of(str(name), self.readers) if self.readers else None
+                reader = self.readers.get(base, read_credential) if base else read_credential
+                try:
+                    cred = reader(entry)
+                except Exception as exc:  # a provider plugin's reader must not break routing
+                    self.warnings.append(f"{self.path}: cannot read the credential of {name!s} "
+                                         f"({type(exc).__name__}); it counts as not logged in")
+                    cred = None
+                if cred is not None:
                     names.add(str(name))
-                    expires = cred.get("expires")
-                    if isinstance(expires, int | float) and not isinstance(expires, bool):
-                        self._expires[str(name)] = float(expires) / 1000.0
+                    self._creds[str(name)] = cred
         self._names = frozenset(names)
         return self._names
 
@@ -130,23 +137,23 @@ class AuthFile:
 
     def expires_at(self, provider: str) -> float | None:
         """The OAuth access-token expiry (epoch seconds) when stored; never the token itself."""
+        cred = self.credential(provider)
+        return cred.expires_at if cred else None
+
+    def credential(self, provider: str) -> Credential | None:
+        """The credential of ``provider`` as its family reads it (for quota checkers; never print it)."""
         self._load()
-        return self._expires.get(provider)
+        return self._creds.get(provider)
 
 
-def _is_credential(cred: Any) -> bool:
-    if not isinstance(cred, dict):
-        return False
-    return any(isinstance(cred.get(k), str) and cred.get(k) for k in _SECRET_KEYS) or cred.get("type") in {
-        "oauth",
-        "api_key",
-    }
+def as_auth_source(auth: AuthSource | Iterable[str] | None, agent_dir: Path,
+                   readers: Mapping[str, CredentialReader] | None = None) -> AuthSource:
+    """Turn what a caller passed (a source, a collection of names, or None) into an :class:`AuthSource`.
 
-
-def as_auth_source(auth: AuthSource | Iterable[str] | None, agent_dir: Path) -> AuthSource:
-    """Turn what a caller passed (a source, a collection of names, or None) into an :class:`AuthSource`."""
+    ``readers`` (base provider -> credential reader, from the plugins) decide what counts as a login.
+    """
     if auth is None:
-        return AuthFile(agent_dir / "auth.json")
+        return AuthFile(agent_dir / "auth.json", readers=dict(readers or {}))
     if isinstance(auth, AuthSource):
         return auth
     if isinstance(auth, str):

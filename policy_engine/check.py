@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from policy_engine.compile import compile_policy, policy_revision
 from policy_engine.diagnostics import Diagnostic, PolicyError, sort_diagnostics
@@ -46,7 +47,7 @@ def _compile(global_doc: LoadedDocument | None, project_doc: LoadedDocument | No
         merged = merge_policy(global_doc, project_doc, env, registry.bases)
         graph = compile_policy(merged, registry, revision=policy_revision("check"), default_tz=local_zone(),
                                base_dir=base_dir, use_cache=False)
-        found = list(graph.diagnostics)
+        found = list(graph.diagnostics) + _deep_selector_checks(graph)
     except PolicyError as exc:
         found = list(exc.diagnostics)
     except Exception:
@@ -58,7 +59,23 @@ def _compile(global_doc: LoadedDocument | None, project_doc: LoadedDocument | No
         return any(k.file == d.file and (k.path[:len(d.path)] == d.path or d.path[:len(k.path)] == k.path)
                    for k in known)
 
-    return [d for d in found if not overlaps(d)]
+    return _strict_selectors([d for d in found if not overlaps(d)])
+
+
+def _deep_selector_checks(graph: Any) -> list[Diagnostic]:
+    """JavaScript selectors compiled by ``node`` (the engine itself leaves that to the first call)."""
+    found: list[Diagnostic] = []
+    for pool in graph.pools.values():
+        diagnose = getattr(pool.strategy, "diagnose", None)
+        selector = pool.prepared
+        if diagnose is not None and getattr(selector, "language", None) == "javascript":
+            found += [d for d in diagnose(pool, deep=True) if d.code == "selector-compile"]
+    return found
+
+
+def _strict_selectors(found: list[Diagnostic]) -> list[Diagnostic]:
+    """``validate`` reports a selector that does not compile as an error (the engine falls back at run time)."""
+    return [dataclasses.replace(d, severity="error") if d.code == "selector-compile" else d for d in found]
 
 
 def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] | None = None,

@@ -113,12 +113,61 @@ def _settings(raw: Mapping[str, Any], default_tz: tzinfo, out: _Collector) -> tu
     return settings, tz
 
 
+def _check_options(strategy: Any, strategy_name: str, pool: str, i: int, options: Mapping[str, Any],
+                   written: bool, out: _Collector) -> None:
+    """Check ``pools[i].options`` against the strategy's ``options_schema`` (a plugin contributes it)."""
+    schema = getattr(strategy, "options_schema", None)
+    if schema is None:
+        if written and options:
+            out.add("pools", [i, "options"], "unused-options",
+                    f"pool {pool!r}: the {strategy_name!r} strategy takes no options; they are ignored", "warning")
+        return
+    validator = _options_validator(strategy)
+    for error in sorted(validator.iter_errors(dict(options)), key=lambda e: [str(p) for p in e.absolute_path]):
+        where = list(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
+            for key in sorted(set(error.instance) - set(known), key=str):
+                out.add("pools", [i, "options", *where, key], "strategy-options",
+                        f"pool {pool!r}: unknown option {'.'.join(str(p) for p in [*where, key])!r} "
+                        f"(the {strategy_name!r} strategy)",
+                        hint=_did_you_mean(str(key), sorted(known)) or f"known: {', '.join(sorted(known))}")
+            continue
+        hint = None
+        out.add("pools", [i, "options", *where], "strategy-options",
+                f"pool {pool!r}: option {'.'.join(str(p) for p in where) or 'options'}: {error.message} "
+                f"(the {strategy_name!r} strategy)", hint=hint)
+
+
+_VALIDATORS: dict[int, Any] = {}
+
+
+def _options_validator(strategy: Any) -> Any:
+    """A validator for a strategy's options schema, built once per strategy object."""
+    found = _VALIDATORS.get(id(strategy))
+    if found is None or found[0] is not strategy:
+        from jsonschema import Draft202012Validator
+
+        Draft202012Validator.check_schema(strategy.options_schema)
+        found = (strategy, Draft202012Validator(strategy.options_schema))
+        _VALIDATORS[id(strategy)] = found
+    return found[1]
+
+
+def _at(out: _Collector, found: Diagnostic, path: Sequence[str | int]) -> Diagnostic:
+    """A strategy's diagnostic without a file of its own, placed at ``path`` in the policy."""
+    out.add(path[0], list(path[1:]), found.code, found.message, found.severity, found.hint)  # type: ignore[arg-type]
+    return out.items.pop()
+
+
 def _pools(
     policy: EffectivePolicy, registry: Registry, settings: Settings, tz: tzinfo, accounts: frozenset[str],
-    out: _Collector,
+    out: _Collector, base_dir: str | None = None,
 ) -> dict[str, CompiledPool]:
     pools: dict[str, CompiledPool] = {}
     allowed = frozenset(policy.allowed) if policy.allowed else None
+    declared_in = policy.source_of("pools")
+    source_dir = str(declared_in.path.parent) if declared_in is not None and declared_in.path else base_dir
     for i, raw in enumerate(policy.pools):
         name = raw.get("name")
         if not isinstance(name, str):
@@ -169,10 +218,8 @@ def _pools(
         if schedule and strategy_name != "scheduled":
             out.add("pools", [i, "memberSchedule"], "unused-schedule",
                     f"pool {name!r}: memberSchedule is only used by the 'scheduled' strategy", "warning")
-        if strategy_name == "custom":
-            out.add("pools", [i, "strategy"], "custom-unavailable",
-                    f"pool {name!r}: custom selectors are not available in this version; "
-                    "the pool uses rotation order", "warning")
+        options = raw.get("options") if isinstance(raw.get("options"), Mapping) else {}
+        _check_options(strategy, strategy_name, name, i, options, "options" in raw, out)
         pool = CompiledPool(
             name=name,
             base=str(raw.get("baseProvider", "")),
@@ -185,8 +232,10 @@ def _pools(
             tz=pool_tz,
             member_schedule=schedule,
             selector_script=raw.get("selectorScript"),
-            options=raw.get("options") or {},
+            options=options,
             quota_ttl=settings.quota_ttl,
+            selector_timeout=settings.selector_timeout,
+            source_dir=source_dir,
             dropped=bool(written) and not members,
             position=position,
             member_set=frozenset(members),
@@ -194,7 +243,12 @@ def _pools(
         try:
             pool.prepared = strategy.prepare(pool)
         except ValueError as exc:
-            out.add("pools", [i, "memberSchedule"], "strategy-options", f"pool {name!r}: {exc}")
+            where = "options" if options else "memberSchedule" if strategy_name == "scheduled" else "strategy"
+            out.add("pools", [i, where], "strategy-options", f"pool {name!r}: {exc}")
+        diagnose = getattr(strategy, "diagnose", None)
+        if diagnose is not None:
+            for found in diagnose(pool):
+                out.items.append(found if found.file else _at(out, found, ["pools", i, "selectorScript"]))
         pools[name] = pool
     return pools
 
@@ -312,11 +366,11 @@ def compile_policy(
         from policy_engine.state import StateURLError, check_store_url
 
         try:
-            check_store_url(settings.state)
+            check_store_url(settings.state, {s: spec.factory for s, spec in registry.stores.items()})
         except StateURLError as exc:
             out.add("settings", ["state"], "state-url", str(exc).split("\n")[0],
                     hint=exc.hint)
-    pools = _pools(policy, registry, settings, tz, accounts, out)
+    pools = _pools(policy, registry, settings, tz, accounts, out, base_dir)
     chain_data = _entries("chain", policy.chains, pools, accounts, out)
     preset_data = _entries("preset", policy.presets, pools, accounts, out)
     chains = {n: CompiledChain(n, en, entries) for n, (en, entries) in chain_data.items()}

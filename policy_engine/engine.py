@@ -104,12 +104,12 @@ class Engine:
         registry = registry or get_registry()
         graph = cls._compile(sources, env, timezone_default or local_zone(), None, sources.base_dir, registry)
         directory = sources.agent_dir
-        auth_source = as_auth_source(auth, directory)
+        auth_source = as_auth_source(auth, directory, registry.credential_readers)
         store_url = state if isinstance(state, str) else None
         if state is None:
             store_url = env.get("MP_POLICY_STATE") or graph.settings.state
         store = state if isinstance(state, StateStore) else open_store(
-            store_url, agent_dir=directory, readonly=readonly)
+            store_url, agent_dir=directory, readonly=readonly, stores=_store_factories(registry))
         return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources,
                    registry=registry)
 
@@ -144,7 +144,8 @@ class Engine:
         registry = registry or get_registry()
         graph = cls._compile(sources, dict(env or {}), timezone_default or local_zone(),
                              {k: sorted(v) for k, v in (models or {}).items()}, base_dir, registry)
-        store = state if isinstance(state, StateStore) else open_store(state, agent_dir=directory)
+        store = state if isinstance(state, StateStore) else open_store(
+            state, agent_dir=directory, stores=_store_factories(registry))
         auth_source = as_auth_source(auth if auth is not None else frozenset(), directory)
         return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources,
                    registry=registry)
@@ -481,3 +482,8 @@ class AsyncEngine:
         import asyncio
 
         await asyncio.to_thread(self.engine.succeed, *args, **kwargs)
+
+
+def _store_factories(registry: Registry) -> dict[str, Any]:
+    """The registry's state stores as ``scheme -> factory``."""
+    return {scheme: spec.factory for scheme, spec in registry.stores.items()}

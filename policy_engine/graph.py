@@ -55,6 +55,8 @@ class CompiledPool:
     selector_script: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     quota_ttl: timedelta | None = None
+    selector_timeout: timedelta = timedelta(milliseconds=250)
+    source_dir: str | None = None  # the folder of the file that declares the pool (relative script paths)
     dropped: bool = False  # every member removed by the project allow-list
     prepared: Any = None
     position: Mapping[str, int] = field(default_factory=dict)  # written member -> index

@@ -1,9 +1,18 @@
-"""The plugin manager and the registry of what plugins contribute.
+"""The plugin manager, and the registry of what plugins contribute.
 
-Built-in strategies and providers are plugins registered by default through the same hooks
-(:mod:`policy_engine.hookspecs`) as third-party packages, which are discovered through the
-``mp_policy`` entry-point group. A plugin that fails to import is reported, not fatal; setting
-``MP_POLICY_DISABLE_PLUGIN_AUTOLOAD`` skips discovery of third-party plugins.
+Built-in strategies, providers and state stores are plugins registered by default
+(:data:`DEFAULT_PLUGINS`) through the same hooks (:mod:`policy_engine.hookspecs`) as third-party
+packages, which are discovered through the ``mp_policy`` entry-point group.
+
+Discovery is controlled by two environment variables:
+
+- ``MP_POLICY_DISABLE_PLUGIN_AUTOLOAD`` (any non-empty value): load no third-party plugin.
+- ``MP_POLICY_LOAD_PLUGINS``: an allow-list; only entry points (or distributions) named in this
+  comma-separated list are loaded. Set but empty: none.
+
+A plugin that fails to import is reported (:class:`PluginProblem`), never fatal. Two
+distributions declaring the same entry-point name are reported with both names (only the
+first is loaded); so are two plugins claiming one strategy name, quota-checker base or URL scheme.
 """
 
 from __future__ import annotations
@@ -13,15 +22,34 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from policy_engine import hookspecs
-from policy_engine.providers import ProviderSpec
+from policy_engine.hookspecs import PluginHooks
+from policy_engine.providers import CredentialReader, ProviderSpec
 from policy_engine.strategies.base import Strategy
 
-__all__ = ["DEFAULT_PLUGINS", "PluginProblem", "Registry", "build_registry", "get_registry", "make_plugin_manager"]
+if TYPE_CHECKING:
+    from policy_engine.quota import QuotaChecker
+    from policy_engine.state import StoreSpec
+
+__all__ = [
+    "ALLOW_ENV",
+    "DEFAULT_PLUGINS",
+    "DISABLE_ENV",
+    "PluginInfo",
+    "PluginProblem",
+    "Registry",
+    "build_registry",
+    "entry_points",
+    "get_registry",
+    "make_plugin_manager",
+]
+
+DISABLE_ENV = "MP_POLICY_DISABLE_PLUGIN_AUTOLOAD"
+ALLOW_ENV = "MP_POLICY_LOAD_PLUGINS"
 
 DEFAULT_PLUGINS = (
     "policy_engine.strategies.round_robin",
@@ -29,6 +57,7 @@ DEFAULT_PLUGINS = (
     "policy_engine.strategies.scheduled",
     "policy_engine.strategies.custom",
     "policy_engine.builtin_providers",
+    "policy_engine.state.builtin",
 )
 
 
@@ -41,18 +70,49 @@ class PluginProblem:
 
 
 @dataclass(frozen=True)
+class PluginInfo:
+    """Where a loaded plugin comes from: its name, module, distribution and version."""
+
+    name: str
+    module: str
+    builtin: bool
+    distribution: str | None = None
+    version: str | None = None
+    entry_point: str | None = None
+    location: str | None = None  # the file the plugin module was loaded from
+
+
+@dataclass(frozen=True)
 class Registry:
-    """What the loaded plugins register: strategies by name, providers by base key."""
+    """What the loaded plugins register: strategies by name, providers by base key, quota checkers
+    by base, state stores by URL scheme; who registered each; and the problems found."""
 
     strategies: Mapping[str, Strategy]
     providers: Mapping[str, ProviderSpec]
     strategy_owner: Mapping[str, str] = field(default_factory=dict)
     problems: tuple[PluginProblem, ...] = ()
+    quota_checkers: Mapping[str, QuotaChecker] = field(default_factory=dict)
+    stores: Mapping[str, StoreSpec] = field(default_factory=dict)
+    owners: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (kind, key) -> plugin
+    plugins: tuple[PluginInfo, ...] = ()
 
     @property
     def bases(self) -> frozenset[str]:
         """The base provider keys."""
         return frozenset(self.providers)
+
+    @property
+    def credential_readers(self) -> dict[str, CredentialReader]:
+        """The credential reader of each provider family."""
+        return {base: spec.read_credential for base, spec in self.providers.items()}
+
+    def contributions(self, plugin: str) -> dict[str, list[str]]:
+        """What ``plugin`` registers: ``{"strategies": [...], "providers": [...], ...}`` (empty kinds left out)."""
+        out: dict[str, list[str]] = {}
+        for (kind, key), owner in self.owners.items():
+            if owner == plugin:
+                out.setdefault(kind, []).append(key)
+        return {kind: sorted(keys) for kind, keys in sorted(out.items())}
 
 
 def _may_have_entry_points(group: str) -> bool:
@@ -90,28 +150,68 @@ def entry_points(group: str) -> list[Any]:
     return list(find(group=group))
 
 
+def _distribution(ep: Any) -> tuple[str | None, str | None]:
+    dist = getattr(ep, "dist", None)
+    if dist is None:
+        return None, None
+    try:
+        return dist.metadata["Name"], dist.version
+    except Exception:  # a broken METADATA file must not stop the listing
+        return getattr(dist, "name", None), None
+
+
+def _allowed(ep: Any, allow: set[str] | None) -> bool:
+    if allow is None:
+        return True
+    dist, _ = _distribution(ep)
+    return ep.name in allow or (dist is not None and dist in allow)
+
+
 def make_plugin_manager(autoload: bool | None = None) -> tuple[pluggy.PluginManager, list[PluginProblem]]:
-    """A plugin manager with the built-in plugins and (unless disabled) the installed ones."""
+    """A plugin manager with the built-in plugins and (unless disabled) the installed ones.
+
+    Also returns the problems met while loading. Where each plugin came from is kept on the
+    manager (``pm.mp_policy_info``: name -> :class:`PluginInfo`) for :func:`build_registry`.
+    """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     problems: list[PluginProblem] = []
+    info: dict[str, PluginInfo] = {}
     for name in DEFAULT_PLUGINS:
         pm.register(importlib.import_module(name), name=name)
+        info[name] = PluginInfo(name=name, module=name, builtin=True, distribution="mp-policy")
     if autoload is None:
-        autoload = not os.environ.get("MP_POLICY_DISABLE_PLUGIN_AUTOLOAD")
+        autoload = not os.environ.get(DISABLE_ENV)
     if autoload:
+        raw_allow = os.environ.get(ALLOW_ENV)
+        allow = None if raw_allow is None else {p.strip() for p in raw_allow.split(",") if p.strip()}
         for ep in entry_points(group=hookspecs.PROJECT):
-            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            if not _allowed(ep, allow):
+                continue
+            dist, version = _distribution(ep)
+            if ep.name in info:
+                first = info[ep.name]
+                if first.entry_point != ep.value or first.distribution != dist:
+                    problems.append(PluginProblem(ep.name, (
+                        f"two plugins are named {ep.name!r}: {first.distribution or first.module} "
+                        f"({first.entry_point or first.module}) and {dist or '?'} ({ep.value}); "
+                        f"only the first is loaded — uninstall one of them"
+                    )))
+                continue
+            if pm.is_blocked(ep.name):
                 continue
             try:
-                pm.register(ep.load(), name=ep.name)
+                plugin = ep.load()
+                pm.register(plugin, name=ep.name)
             except Exception as exc:  # a broken plugin must never take the engine down
-                problems.append(PluginProblem(ep.name, f"failed to load {ep.value}: {exc!r}"))
+                where = f" (from {dist})" if dist else ""
+                problems.append(PluginProblem(ep.name, f"failed to load {ep.value}{where}: {exc!r}"))
+                continue
+            info[ep.name] = PluginInfo(name=ep.name, module=ep.value, builtin=False, distribution=dist,
+                                       version=version, entry_point=ep.value,
+                                       location=getattr(plugin, "__file__", None))
+    pm.mp_policy_info = info  # type: ignore[attr-defined]
     return pm, problems
-
-
-def _plugin_name(pm: pluggy.PluginManager, impl: Any) -> str:
-    return pm.get_name(impl.plugin) or repr(impl.plugin)
 
 
 @cache
@@ -123,23 +223,48 @@ def get_registry() -> Registry:
 def build_registry(pm: pluggy.PluginManager, problems: list[PluginProblem] | None = None) -> Registry:
     """Collect what the plugins registered on ``pm`` contribute.
 
-    Two plugins registering one strategy name is a problem that names both (the first one wins).
+    Two plugins registering one strategy name, quota-checker base or store scheme is a problem that
+    names both (the first one wins). For a provider base key the plugin registered last wins, so a
+    plugin can refine a built-in family.
     """
     problems = list(problems or [])
+    hooks = PluginHooks(pm)
+    owners: dict[tuple[str, str], str] = {}
+
+    def claim(kind: str, key: str, plugin: str, label: str) -> bool:
+        first = owners.get((kind, key))
+        if first is not None and first != plugin:
+            problems.append(PluginProblem(plugin, f"{label} {key!r} is registered by both {first} and {plugin}; "
+                                                  f"{first}'s is used"))
+            return False
+        owners[(kind, key)] = plugin
+        return True
+
     strategies: dict[str, Strategy] = {}
-    owner: dict[str, str] = {}
-    for impl in pm.hook.mp_policy_strategies.get_hookimpls():
-        plugin = _plugin_name(pm, impl)
-        for strategy in impl.function() or ():
-            if strategy.name in strategies:
-                problems.append(PluginProblem(
-                    plugin, f"strategy {strategy.name!r} is registered by both {owner[strategy.name]} and {plugin}"
-                ))
-                continue
+    for plugin, strategy in hooks.strategies():
+        if claim("strategies", strategy.name, plugin, "strategy"):
             strategies[strategy.name] = strategy
-            owner[strategy.name] = plugin
     providers: dict[str, ProviderSpec] = {}
-    for specs in reversed(pm.hook.mp_policy_providers()):
-        for spec in specs or ():
-            providers.setdefault(spec.base, spec)
-    return Registry(strategies=strategies, providers=providers, strategy_owner=owner, problems=tuple(problems))
+    for plugin, spec in hooks.providers():
+        providers[spec.base] = spec
+        owners[("providers", spec.base)] = plugin
+    checkers: dict[str, QuotaChecker] = {}
+    for plugin, checker in hooks.quota_checkers():
+        if claim("quota-checkers", checker.base, plugin, "quota checker for"):
+            checkers[checker.base] = checker
+    stores: dict[str, StoreSpec] = {}
+    for plugin, spec in hooks.state_stores():
+        scheme = spec.scheme.lower()
+        if claim("state-stores", scheme, plugin, "state store scheme"):
+            stores[scheme] = spec
+    info: dict[str, PluginInfo] = dict(getattr(pm, "mp_policy_info", {}))
+    for name, plugin_obj in pm.list_name_plugin():
+        if name not in info:
+            module = getattr(plugin_obj, "__name__", repr(plugin_obj))
+            info[name] = PluginInfo(name=name, module=module, builtin=False)
+    return Registry(
+        strategies=strategies, providers=providers,
+        strategy_owner={key: owner for (kind, key), owner in owners.items() if kind == "strategies"},
+        problems=tuple(problems), quota_checkers=checkers, stores=stores, owners=owners,
+        plugins=tuple(info[name] for name, _ in pm.list_name_plugin() if name in info),
+    )

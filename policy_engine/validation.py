@@ -96,11 +96,24 @@ def schema_text(kind: Kind) -> str:
     return files("policy_engine.schemas").joinpath(_SCHEMA_FILES[kind]).read_text(encoding="utf-8")
 
 
-def bundled_schema_text(kind: Kind) -> str:
+def _add_strategy_options(policy_schema: dict[str, Any], strategy_options: Mapping[str, Any]) -> None:
+    """Constrain ``pools[].options`` by strategy: ``if strategy == name then options: <its schema>``."""
+    pool = policy_schema.get("$defs", {}).get("pool")
+    if not isinstance(pool, dict):
+        return
+    pool.setdefault("allOf", []).extend(
+        {"if": {"properties": {"strategy": {"const": name}}, "required": ["strategy"]},
+         "then": {"properties": {"options": {k: v for k, v in options.items() if k != "$schema"}}}}
+        for name, options in sorted(strategy_options.items())
+    )
+
+
+def bundled_schema_text(kind: Kind, strategy_options: Mapping[str, Any] | None = None) -> str:
     """The ``kind`` schema with the schemas it refers to embedded (2020-12 bundling), self-contained.
 
     A reference such as ``policy.schema.json#/$defs/pools`` resolves against the ``$id`` of the
     embedded copy, so editors and CI tools need no network access and no other file.
+    ``strategy_options`` (strategy name -> options schema, from plugins) constrain ``pools[].options``.
     """
     root = schema(kind)
     by_file = {name: k for k, name in _SCHEMA_FILES.items()}
@@ -115,6 +128,8 @@ def bundled_schema_text(kind: Kind) -> str:
             part.pop("$schema", None)
             embedded[name] = part
             queue.append(part)
+    if strategy_options:
+        _add_strategy_options(root if kind == "policy" else embedded.get("policy.schema.json", {}), strategy_options)
     if embedded:
         root.setdefault("$defs", {}).update(embedded)
     return json.dumps(root, indent=2, ensure_ascii=False)

@@ -136,8 +136,9 @@ class WorkerProcess:
             self.proc.stdin.write(data)
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
+            text = self._exit_text()
             self.kill()
-            raise WorkerCrashed(f"the {self.spec.name} worker {self._exit_text()}") from exc
+            raise WorkerCrashed(f"the {self.spec.name} worker {text}") from exc
         self.calls += 1
         line = self._read_line(deadline)
         try:
@@ -163,8 +164,9 @@ class WorkerProcess:
                 continue
             chunk = os.read(fd, 65536)
             if not chunk:
+                text = self._exit_text()
                 self.kill()
-                raise WorkerCrashed(f"the {self.spec.name} worker {self._exit_text()}")
+                raise WorkerCrashed(f"the {self.spec.name} worker {text}")
             self._buffer += chunk
             if len(self._buffer) > MAX_REPLY_BYTES:
                 self.kill()

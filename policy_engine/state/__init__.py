@@ -7,13 +7,15 @@ Open a store by URL with :func:`open_store`:
   or a plain path ending in ``.db``, ``.sqlite`` or ``.sqlite3``;
 * ``None`` — the default SQLite file ``<agent_dir>/mp-policy-state.db``.
 
-Plugins add schemes (e.g. ``redis``) with :func:`register_store`.
+Plugins add schemes (e.g. ``redis``) through the ``mp_policy_state_stores`` hook (a
+:class:`StoreSpec` per scheme); code that embeds the engine can also call :func:`register_store`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from .base import (
@@ -50,6 +52,7 @@ __all__ = [
     "StateStore",
     "StateURLError",
     "StoreFactory",
+    "StoreSpec",
     "TurnRecord",
     "check_store_url",
     "open_store",
@@ -72,8 +75,32 @@ def _sqlite_factory(url: str, *, agent_dir: Path, readonly: bool, namespace: str
     return SqliteStore(sqlite_path_from_url(url), readonly=readonly, namespace=namespace)
 
 
-#: Store factories by URL scheme (lower case). Plugins add theirs with :func:`register_store`.
-STORE_FACTORIES: dict[str, StoreFactory] = {"memory": _memory_factory, "sqlite": _sqlite_factory}
+@dataclass(frozen=True)
+class StoreSpec:
+    """A kind of state store a plugin registers: its URL scheme, the factory that opens it, a description."""
+
+    scheme: str
+    factory: StoreFactory
+    description: str = ""
+
+
+#: The built-in stores (registered as a default plugin by :mod:`policy_engine.state.builtin`).
+BUILTIN_STORES = (
+    StoreSpec("memory", _memory_factory, "in-process store (tests, embedding); memory://NAME shares one per name"),
+    StoreSpec("sqlite", _sqlite_factory, "SQLite file (the default: <agent dir>/mp-policy-state.db)"),
+)
+
+#: Store factories added with :func:`register_store` (they take precedence over plugins).
+STORE_FACTORIES: dict[str, StoreFactory] = {spec.scheme: spec.factory for spec in BUILTIN_STORES}
+
+
+def _factories(stores: Mapping[str, StoreFactory] | None) -> dict[str, StoreFactory]:
+    """Plugin stores (``stores``, else the process-wide plugin registry's) plus registered ones."""
+    if stores is None:
+        from policy_engine.plugins import get_registry
+
+        stores = {scheme: spec.factory for scheme, spec in get_registry().stores.items()}
+    return {**stores, **STORE_FACTORIES}
 
 
 def register_store(scheme: str, factory: StoreFactory) -> None:
@@ -89,8 +116,11 @@ def redact_url(url: str) -> str:
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
 
 
-def check_store_url(url: str) -> None:
-    """Raise :class:`StateURLError` when ``url`` names no known kind of store (nothing is opened)."""
+def check_store_url(url: str, stores: Mapping[str, StoreFactory] | None = None) -> None:
+    """Raise :class:`StateURLError` when ``url`` names no known kind of store (nothing is opened).
+
+    ``stores`` are the plugin stores by scheme (default: the installed plugins').
+    """
     url = url.strip()
     match = _SCHEME.match(url)
     if match is None:
@@ -101,28 +131,36 @@ def check_store_url(url: str) -> None:
             hint=f"use {_known()}, or a file path ending in {', '.join(SQLITE_SUFFIXES)}",
         )
     scheme = match.group(1).lower()
-    if scheme not in STORE_FACTORIES:
+    factories = _factories(stores)
+    if scheme not in factories:
         raise StateURLError(
             f"unknown state store scheme {scheme + '://'!r} in {redact_url(url)!r}",
-            hint=f"known schemes: {_known()}; a file path ending in {', '.join(SQLITE_SUFFIXES)} also works",
+            hint=f"known schemes: {_known(factories)}; a file path ending in {', '.join(SQLITE_SUFFIXES)} also "
+            "works; a plugin package may add more (see mp-policy plugins)",
         )
 
 
-def open_store(url: str | None, *, agent_dir: Path, readonly: bool = False, namespace: str = "default") -> StateStore:
+def open_store(url: str | None, *, agent_dir: Path, readonly: bool = False, namespace: str = "default",
+               stores: Mapping[str, StoreFactory] | None = None) -> StateStore:
     """Open the state store named by ``url`` (``None``: ``<agent_dir>/mp-policy-state.db``).
 
-    Raises :class:`StateError` for an unknown scheme or a store that cannot be opened.
+    ``stores`` are the plugin stores by scheme (default: the installed plugins'). Raises
+    :class:`StateError` for an unknown scheme or a store that cannot be opened.
     """
     if url is None or not url.strip():
         return SqliteStore(Path(agent_dir) / DEFAULT_STATE_FILENAME, readonly=readonly, namespace=namespace)
     url = url.strip()
-    check_store_url(url)
     match = _SCHEME.match(url)
+    if match is None or match.group(1).lower() in STORE_FACTORIES:
+        factories: dict[str, StoreFactory] = STORE_FACTORIES  # built-in schemes need no plugin registry
+    else:
+        factories = _factories(stores)
+    check_store_url(url, factories)
     if match is None:
         return SqliteStore(sqlite_path_from_url(url), readonly=readonly, namespace=namespace)
-    factory = STORE_FACTORIES[match.group(1).lower()]
+    factory = factories[match.group(1).lower()]
     return factory(url, agent_dir=Path(agent_dir), readonly=readonly, namespace=namespace)
 
 
-def _known() -> str:
-    return ", ".join(f"{s}://" for s in sorted(STORE_FACTORIES))
+def _known(factories: Mapping[str, StoreFactory] | None = None) -> str:
+    return ", ".join(f"{s}://" for s in sorted(factories if factories is not None else STORE_FACTORIES))

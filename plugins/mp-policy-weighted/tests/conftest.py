@@ -1,0 +1,19 @@
+"""Suite-wide fixture: keep the engine's validation cache out of the developer's home directory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    previous = os.environ.get("MP_POLICY_CACHE_DIR")
+    os.environ["MP_POLICY_CACHE_DIR"] = str(tmp_path_factory.mktemp("mp-policy-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("MP_POLICY_CACHE_DIR", None)
+    else:
+        os.environ["MP_POLICY_CACHE_DIR"] = previous
