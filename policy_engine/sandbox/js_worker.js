@@ -36,9 +36,10 @@
  * - Dynamic import() would reject with a HOST error object (a way to the host's prototypes); every
  *   compiled script gets an importModuleDynamically callback that throws an error made inside the
  *   script's own context instead (this is why the parent passes --experimental-vm-modules).
- * - Each run is bounded by the vm timeout (the parent asks for ~75% of the call timeout); the
- *   parent's deadline and SIGKILL are the hard limit. A context whose run timed out or broke is
- *   thrown away, since its state is unknown.
+ * - Loading a script (its module body) is bounded by the vm timeout (the parent asks for ~75% of
+ *   the call timeout). select() calls are not: a timed vm run costs ~100 µs (node starts a
+ *   watchdog thread for each), more than a whole call should; the parent's deadline and SIGKILL
+ *   bound them, and the parent restarts the worker. A context whose run broke is thrown away.
  * - The reply channel is fd 1, written only by this file through a reference captured at start;
  *   user code has no handle on it. An answer longer than MAX_ANSWER_CHARS is an error, not a reply.
  *   Unhandled rejections inside contexts are swallowed without being inspected (node would
@@ -365,11 +366,17 @@ function isTimeout(err) {
   return d !== undefined && 'value' in d && d.value === 'ERR_SCRIPT_EXECUTION_TIMEOUT';
 }
 
-/** Runs one entry script in the context; returns null, or an error reply when it did not finish. */
+/**
+ * Runs one entry script in the context; returns null, or an error reply when it did not finish.
+ * With a deadline the run is bounded by a vm timeout; without one (select() calls: node starts a
+ * watchdog thread per timed run, ~100 µs, more than the whole call should cost) the parent's
+ * deadline and SIGKILL bound it, and the parent restarts the worker.
+ */
 function runEntry(script, context, deadline) {
-  const timeout = Math.max(1, deadline - now());
+  const timeout = deadline === null ? null : Math.max(1, deadline - now());
   try {
-    script.runInContext(context, { timeout, displayErrors: false });
+    if (timeout === null) script.runInContext(context, { displayErrors: false });
+    else script.runInContext(context, { timeout, displayErrors: false });
     return null;
   } catch (err) {
     if (isTimeout(err)) {
@@ -448,7 +455,7 @@ function opCall(req) {
   }
   const { context, box } = entry;
   box.input = typeof req.ctx === 'string' ? req.ctx : 'null';
-  const stopped = runEntry(CALL_SCRIPT, context, deadline);
+  const stopped = runEntry(CALL_SCRIPT, context, null);
   if (stopped) {
     scripts.delete(hash); // its state is unknown: start it afresh next time
     return { ...stopped, cached: false };

@@ -76,9 +76,9 @@ HEAP_MB = 64  # --max-old-space-size: selectors need a few MB; a heap bomb dies 
 # growth and watchdog threads, and still refuses ``new ArrayBuffer(2**31)``: a buffer bomb gets at
 # most ~450 MB. Without --jitless the same headroom would need ~1.5 GiB.
 ADDRESS_SPACE_BYTES = 1 << 30
-VM_SHARE = 0.75  # the in-worker vm timeout, as a share of the call timeout
-DEADLINE_GRACE = 0.1  # seconds past the call timeout before the parent kills the worker (the vm
-# timeout, at 75%, normally answers first and the worker survives)
+VM_SHARE = 0.75  # the in-worker vm timeout of a script's first load, as a share of the call timeout
+# select() calls run without a vm timeout (it costs a watchdog thread per call); the parent's
+# deadline (the call timeout) and SIGKILL stop them, and the worker is restarted in the background.
 CHECK_TIMEOUT = 5.0  # seconds a worker may take to compile a script for ``check``
 VERSION_TIMEOUT = 5.0  # seconds ``node --version`` may take
 MAX_SOURCE_BYTES = 1 << 20  # a larger script is refused without being sent
@@ -249,7 +249,7 @@ class NodeRunner:
                 return {**msg, "source": source}
             return msg
 
-        reply = self.pool.call(message, timeout + DEADLINE_GRACE, prepare)
+        reply = self.pool.call(message, timeout, prepare)
         if chosen:
             if reply.get("cached") is True:
                 chosen[0].loaded.add(digest)

@@ -126,8 +126,11 @@ class WorkerProcess:
         self.ready = ready
 
     def request(self, message: dict[str, Any], deadline: float) -> dict[str, Any]:
-        """Send ``message`` (an ``id`` is added) and return the reply, or raise before ``deadline``."""
-        if not self.alive or self.proc is None or self.proc.stdin is None:
+        """Send ``message`` (an ``id`` is added) and return the reply, or raise before ``deadline``.
+
+        A worker that died since it was handed out is noticed by the write or the read (no poll here).
+        """
+        if self.proc is None or self.proc.stdin is None:
             raise WorkerCrashed(f"the {self.spec.name} worker is not running")
         self._next_id += 1
         ident = self._next_id
@@ -299,7 +302,7 @@ class WorkerPool:
     def _release(self, worker: WorkerProcess | None) -> None:
         with self._cond:
             self._busy -= 1
-            if worker is not None and worker.alive:
+            if worker is not None and worker.proc is not None:  # it just answered; _acquire polls it again
                 self._idle.append(worker)
             self._cond.notify_all()
 

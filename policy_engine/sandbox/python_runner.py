@@ -30,6 +30,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .base import Outcome, SourceProblem, source_hash
@@ -55,6 +56,9 @@ _SIGNAL_HINTS = {
 }
 
 
+_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
 class PythonRunner:
     """Runs Python selector scripts (``language = "python"``); see the module docstring."""
 
@@ -69,7 +73,12 @@ class PythonRunner:
     def _spec(self) -> WorkerSpec:
         return WorkerSpec(
             name="Python",
-            argv=(sys.executable, "-I", "-m", WORKER_MODULE),
+            # -I: no user site, no PYTHON* variables, no current directory on the path. The folder
+            # this package was loaded from goes first, so the worker runs the same code as the parent
+            # (installed or not).
+            argv=(sys.executable, "-I", "-c",
+                  f"import sys; sys.path.insert(0, {_PACKAGE_ROOT!r}); import runpy; "
+                  f"runpy.run_module({WORKER_MODULE!r}, run_name='__main__')"),
             env={},
             cwd="/",
             limits={

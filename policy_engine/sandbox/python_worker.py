@@ -54,6 +54,7 @@ import os
 import resource
 import signal
 import sys
+import time
 from collections import OrderedDict
 from types import CodeType, FrameType, TracebackType
 from typing import Any
@@ -90,14 +91,29 @@ def _disarm() -> None:
     signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+_cpu_limit_set = (-1.0, 0.0)  # (monotonic time of the last update, the timeout it allowed for)
+
+
 def _limit_cpu(timeout: float) -> None:
-    """Let this request use at most about ``timeout`` + 1-2 s more CPU time, then ``SIGXCPU``."""
+    """Let this request use at most about ``timeout`` + 1-2 s more CPU time, then ``SIGXCPU``.
+
+    The limit is refreshed when more than half a second of wall time has passed since the last
+    update, or for a longer timeout: a single-threaded process cannot have used more CPU than wall
+    time meanwhile, so the headroom never drops below ``timeout`` + 0.5 s, and the three system
+    calls are saved on most calls.
+    """
+    global _cpu_limit_set
+    now = time.monotonic()
+    last, allowed = _cpu_limit_set
+    if now - last < 0.5 and timeout <= allowed:
+        return
     usage = resource.getrusage(resource.RUSAGE_SELF)
     soft = int(usage.ru_utime + usage.ru_stime) + 1 + max(1, math.ceil(timeout))
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
     if hard != resource.RLIM_INFINITY:
         soft = min(soft, hard)
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+    _cpu_limit_set = (now, timeout)
 
 
 def harden() -> None:

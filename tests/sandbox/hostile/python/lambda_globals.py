@@ -10,4 +10,4 @@ def select(ctx):
             continue
         if value is not None:
             return ctx["members"][1]
-    return None
+    return "contained"  # not a member: the pool falls back

@@ -11,4 +11,4 @@ def select(ctx):
                     return ctx["members"][1]
             except Exception:
                 pass
-    return None
+    return "contained"  # not a member: the pool falls back

@@ -8,4 +8,4 @@ def select(ctx):
             continue
         if space:
             return ctx["members"][1]
-    return None
+    return "contained"  # not a member: the pool falls back
