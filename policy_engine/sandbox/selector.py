@@ -56,6 +56,7 @@ class Selector:
     _stamp: tuple[int, int] | None = None
     _source: str | None = None
     _problem: str | None = None
+    _runner: Runner | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -68,9 +69,11 @@ class Selector:
 
     @property
     def runner(self) -> Runner:
-        """The runner of this script's language."""
+        """The runner of this script's language (looked up once)."""
         assert self.language is not None
-        return runner_for(self.language)
+        if self._runner is None:
+            self._runner = runner_for(self.language)
+        return self._runner
 
     def source(self) -> tuple[str | None, str | None]:
         """``(text, None)``, or ``(None, why the script cannot run)``: no script, missing file, unknown kind."""
