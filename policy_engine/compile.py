@@ -186,6 +186,13 @@ def _pools(
                     hint=_did_you_mean(strategy_name, sorted(registry.strategies))
                     or f"known strategies: {', '.join(sorted(registry.strategies))}")
             strategy = registry.strategies["round-robin"]
+        elif ("strategies", strategy_name) in registry.conflicts:
+            claimants = registry.conflicts[("strategies", strategy_name)]
+            out.add("pools", [i, "strategy"], "strategy-conflict",
+                    f"pool {name!r}: the strategy {strategy_name!r} is registered by several plugins "
+                    f"({', '.join(claimants)}); the pool could run either",
+                    hint="uninstall one of them, or limit discovery with MP_POLICY_LOAD_PLUGINS "
+                    "(see mp-policy plugins)")
         pool_tz = tz
         if isinstance(raw.get("timezone"), str):
             try:

@@ -95,6 +95,7 @@ class Registry:
     stores: Mapping[str, StoreSpec] = field(default_factory=dict)
     owners: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (kind, key) -> plugin
     plugins: tuple[PluginInfo, ...] = ()
+    conflicts: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # (kind, key) -> plugins
 
     @property
     def bases(self) -> frozenset[str]:
@@ -230,12 +231,14 @@ def build_registry(pm: pluggy.PluginManager, problems: list[PluginProblem] | Non
     problems = list(problems or [])
     hooks = PluginHooks(pm)
     owners: dict[tuple[str, str], str] = {}
+    conflicts: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def claim(kind: str, key: str, plugin: str, label: str) -> bool:
         first = owners.get((kind, key))
         if first is not None and first != plugin:
             problems.append(PluginProblem(plugin, f"{label} {key!r} is registered by both {first} and {plugin}; "
                                                   f"{first}'s is used"))
+            conflicts[(kind, key)] = (*conflicts.get((kind, key), (first,)), plugin)
             return False
         owners[(kind, key)] = plugin
         return True
@@ -265,6 +268,6 @@ def build_registry(pm: pluggy.PluginManager, problems: list[PluginProblem] | Non
     return Registry(
         strategies=strategies, providers=providers,
         strategy_owner={key: owner for (kind, key), owner in owners.items() if kind == "strategies"},
-        problems=tuple(problems), quota_checkers=checkers, stores=stores, owners=owners,
+        problems=tuple(problems), quota_checkers=checkers, stores=stores, owners=owners, conflicts=conflicts,
         plugins=tuple(info[name] for name, _ in pm.list_name_plugin() if name in info),
     )

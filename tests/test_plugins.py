@@ -367,3 +367,21 @@ def test_the_allow_list_loads_only_the_plugins_named(monkeypatch: pytest.MonkeyP
     pm, problems = make_plugin_manager()
     assert not wanted.loaded and not by_dist.loaded
     assert [n for n, _ in pm.list_name_plugin() if not n.startswith("policy_engine")] == []
+
+
+def test_a_policy_using_a_strategy_two_plugins_claim_is_an_error() -> None:
+    from policy_engine.diagnostics import PolicyError
+
+    pm, problems = make_plugin_manager(autoload=False)
+    pm.register(_plugin("first_plugin"), name="first_plugin")
+    pm.register(_plugin("second_plugin"), name="second_plugin")
+    registry = build_registry(pm, problems)
+    assert registry.conflicts[("strategies", "last-first")] == ("first_plugin", "second_plugin")
+    with pytest.raises(PolicyError) as info:
+        Engine.from_documents(POLICY, auth={"acme"}, registry=registry)
+    [diag] = [d for d in info.value.diagnostics if d.code == "strategy-conflict"]
+    assert "first_plugin" in diag.message and "second_plugin" in diag.message
+    assert diag.path == ("pools", 0, "strategy")
+    # A policy that does not use the contested name is fine.
+    plain = {**POLICY, "pools": [{**POLICY["pools"][0], "strategy": "round-robin"}]}
+    Engine.from_documents(plain, auth={"acme"}, registry=registry)

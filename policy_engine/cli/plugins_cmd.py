@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from policy_engine.cli.common import emit_json
+from policy_engine.cli.common import EXIT_FAIL, emit_json
 
 __all__ = ["plugins_command", "plugins_report"]
 
@@ -54,7 +54,8 @@ _KIND_LABELS = {"strategies": "strategies", "providers": "providers", "quota-che
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="Output format (json: one object with plugins, problems and discovery settings).")
 @click.option("--installed", is_flag=True, help="Only third-party plugins (leave the built-in ones out).")
-def plugins_command(fmt: str, installed: bool) -> None:
+@click.option("--strict", is_flag=True, help="Exit 1 when a plugin failed to load or conflicts with another.")
+def plugins_command(fmt: str, installed: bool, strict: bool) -> None:
     """List the loaded plugins: distribution, version, what each registers, and load problems.
 
     Third-party plugins are found through the "mp_policy" entry-point group. Set
@@ -67,6 +68,8 @@ def plugins_command(fmt: str, installed: bool) -> None:
         report["plugins"] = [p for p in report["plugins"] if not p["builtin"]]
     if fmt == "json":
         emit_json(report)
+        if report["problems"] and strict:
+            raise SystemExit(EXIT_FAIL)
         return
     third_party = sum(1 for p in report["plugins"] if not p["builtin"])
     click.echo(f"{len(report['plugins'])} plugins loaded ({third_party} installed, "
@@ -95,3 +98,5 @@ def plugins_command(fmt: str, installed: bool) -> None:
         click.echo("", err=True)
         for problem in report["problems"]:
             click.echo(f"warning: plugin {problem['plugin']}: {problem['message']}", err=True)
+    if report["problems"] and strict:
+        raise SystemExit(EXIT_FAIL)

@@ -140,5 +140,6 @@ def test_a_plugin_that_cannot_be_imported_is_reported_and_nothing_else_breaks(cl
         in run.stderr
     report = cli("plugins", "--format", "json", env=env).json()
     assert report["problems"][0]["plugin"] == "broken"
+    assert cli("plugins", "--strict", env=env, check=False).returncode == 1
     decided = cli("eval", "--agent-dir", agent, "--pool", "claude", "--format", "json", env=env)
     assert decided.returncode == 0 and decided.json()["target"]["provider"] == "anthropic"
