@@ -122,7 +122,14 @@ def _check_options(strategy: Any, strategy_name: str, pool: str, i: int, options
             out.add("pools", [i, "options"], "unused-options",
                     f"pool {pool!r}: the {strategy_name!r} strategy takes no options; they are ignored", "warning")
         return
-    validator = _options_validator(strategy)
+    try:
+        validator = _options_validator(strategy)
+    except Exception as exc:  # a plugin's broken schema must not stop the compiler
+        out.add("pools", [i, "strategy"], "strategy-options",
+                f"pool {pool!r}: the {strategy_name!r} strategy's options schema is itself invalid "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0]}); its options cannot be checked",
+                hint="this is a bug in the plugin that registers the strategy (see mp-policy plugins)")
+        return
     for error in sorted(validator.iter_errors(dict(options)), key=lambda e: [str(p) for p in e.absolute_path]):
         where = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
@@ -133,10 +140,9 @@ def _check_options(strategy: Any, strategy_name: str, pool: str, i: int, options
                         f"(the {strategy_name!r} strategy)",
                         hint=_did_you_mean(str(key), sorted(known)) or f"known: {', '.join(sorted(known))}")
             continue
-        hint = None
         out.add("pools", [i, "options", *where], "strategy-options",
                 f"pool {pool!r}: option {'.'.join(str(p) for p in where) or 'options'}: {error.message} "
-                f"(the {strategy_name!r} strategy)", hint=hint)
+                f"(the {strategy_name!r} strategy)")
 
 
 _VALIDATORS: dict[int, Any] = {}

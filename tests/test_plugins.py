@@ -385,3 +385,28 @@ def test_a_policy_using_a_strategy_two_plugins_claim_is_an_error() -> None:
     # A policy that does not use the contested name is fine.
     plain = {**POLICY, "pools": [{**POLICY["pools"][0], "strategy": "round-robin"}]}
     Engine.from_documents(plain, auth={"acme"}, registry=registry)
+
+
+def test_a_plugin_with_a_broken_options_schema_is_reported_not_a_crash() -> None:
+    from policy_engine.diagnostics import PolicyError
+
+    class Broken(Knobs):
+        name = "broken-knobs"
+        options_schema: ClassVar[dict[str, Any]] = {"type": "no-such-type"}
+
+    module = types.ModuleType("broken_knobs")
+
+    @hookimpl
+    def mp_policy_strategies() -> list[Any]:
+        return [Broken()]
+
+    module.mp_policy_strategies = mp_policy_strategies  # type: ignore[attr-defined]
+    pm, problems = make_plugin_manager(autoload=False)
+    pm.register(_plugin(), name="test_plugin")
+    pm.register(module, name="broken_knobs")
+    registry = build_registry(pm, problems)
+    policy = {**POLICY, "pools": [{**POLICY["pools"][0], "strategy": "broken-knobs", "options": {"reverse": 1}}]}
+    with pytest.raises(PolicyError) as info:
+        Engine.from_documents(policy, auth={"acme"}, registry=registry)
+    [diag] = info.value.diagnostics
+    assert diag.code == "strategy-options" and "schema is itself invalid" in diag.message and "plugin" in diag.hint

@@ -88,7 +88,7 @@ process.on('unhandledRejection', () => {});
 
 /*
  * The bootstrap, evaluated inside each new context before any user code. It defines the two
- * entry points the host runs with a timeout (__mpLoad, __mpCall, script-level constants that user
+ * entry points the host runs (__mpLoad, under a vm timeout, and __mpCall; script-level constants that user
  * code cannot reassign; calling them itself only confuses the script) and hands the private
  * mailbox to the host as the script's completion value, clearing the only name it passed through.
  * Everything it uses is captured before user code runs, so a script that replaces JSON or Promise
