@@ -109,6 +109,7 @@ def _settings(raw: Mapping[str, Any], default_tz: tzinfo, out: _Collector) -> tu
         quota_budget=dur("quotaBudget", defaults.quota_budget),
         rotate_on=frozenset(rotate) if isinstance(rotate, list) else defaults.rotate_on,
         state=raw.get("state") if isinstance(raw.get("state"), str) else None,
+        state_fallback="local" if raw.get("stateFallback") == "local" else "error",
     )
     return settings, tz
 

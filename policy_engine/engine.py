@@ -35,7 +35,7 @@ from policy_engine.merge import merge_policy
 from policy_engine.plugins import Registry, get_registry
 from policy_engine.route import RouteError, Segment, build_route, describe_route
 from policy_engine.sources import PolicySources, read_sources
-from policy_engine.state import Cooldown, StateChanges, StateStore, TurnRecord, open_store
+from policy_engine.state import Cooldown, StateChanges, StateStore, TurnRecord, open_state, open_store
 from policy_engine.timezones import local_zone
 from policy_engine.validation_cache import validate_cached
 
@@ -108,8 +108,9 @@ class Engine:
         store_url = state if isinstance(state, str) else None
         if state is None:
             store_url = env.get("MP_POLICY_STATE") or graph.settings.state
-        store = state if isinstance(state, StateStore) else open_store(
-            store_url, agent_dir=directory, readonly=readonly, stores=_store_factories(registry))
+        store = state if isinstance(state, StateStore) else open_state(
+            store_url, agent_dir=directory, readonly=readonly, stores=_store_factories(registry),
+            fallback=graph.settings.state_fallback)
         return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources,
                    registry=registry)
 
@@ -144,8 +145,8 @@ class Engine:
         registry = registry or get_registry()
         graph = cls._compile(sources, dict(env or {}), timezone_default or local_zone(),
                              {k: sorted(v) for k, v in (models or {}).items()}, base_dir, registry)
-        store = state if isinstance(state, StateStore) else open_store(
-            state, agent_dir=directory, stores=_store_factories(registry))
+        store = state if isinstance(state, StateStore) else open_state(
+            state, agent_dir=directory, stores=_store_factories(registry), fallback=graph.settings.state_fallback)
         auth_source = as_auth_source(auth if auth is not None else frozenset(), directory)
         return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources,
                    registry=registry)
@@ -420,6 +421,11 @@ class Engine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    @property
+    def state_warnings(self) -> list[str]:
+        """What the state store had to say: e.g. that Redis is unreachable and the local state stands in."""
+        return list(getattr(self.store, "warnings", ()))
 
     @property
     def auth_warnings(self) -> list[str]:

@@ -36,6 +36,7 @@ class Settings:
     quota_budget: timedelta = timedelta(milliseconds=50)
     rotate_on: frozenset[str] = DEFAULT_ROTATE_ON
     state: str | None = None
+    state_fallback: str = "error"  # "local": use the local SQLite state while a remote store is unreachable
 
 
 @dataclass(eq=False, slots=True)

@@ -10,8 +10,10 @@ as instants).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -25,7 +27,7 @@ from policy_engine.engine import Engine
 from policy_engine.loader import LoadedDocument, load_file
 from policy_engine.route import RouteError
 from policy_engine.sources import load_checked
-from policy_engine.state import Cooldown, QuotaSnapshot, StateChanges, StateStore, open_store
+from policy_engine.state import Cooldown, QuotaSnapshot, StateChanges, StateError, StateStore, open_store
 from policy_engine.timezones import fixed_offset_of, parse_instant
 from policy_engine.validation_cache import validate_cached
 
@@ -212,12 +214,25 @@ def _engine(case: _Case, world: Mapping[str, Any], store: StateStore, clock: _Cl
     )
 
 
-def _run_case(case: _Case, name: str) -> CaseResult:
+def _run_case(case: _Case, name: str, state: str | None = None) -> CaseResult:
     world = dict(case.world)
     if "at" not in world:
         return CaseResult(name, False, ["given.at is required (the frozen clock)"])
     clock = _Clock(parse_instant(str(world["at"])))
-    store = open_store("memory://", agent_dir=case.file.parent)
+    if state is None:
+        store = open_store("memory://", agent_dir=case.file.parent)
+    else:  # a real store: each case gets a namespace of its own, emptied afterwards
+        store = open_store(state, agent_dir=case.file.parent, namespace=f"policy-test-{uuid.uuid4().hex[:16]}")
+    try:
+        return _run_steps(case, name, world, clock, store)
+    finally:
+        if state is not None:
+            with contextlib.suppress(StateError):
+                store.clear()
+        store.close()
+
+
+def _run_steps(case: _Case, name: str, world: dict[str, Any], clock: _Clock, store: StateStore) -> CaseResult:
     engine = _engine(case, world, store, clock)
     _seed(store, world, engine.graph.tz, clock.at)
     result = CaseResult(name, True)
@@ -240,7 +255,6 @@ def _run_case(case: _Case, name: str) -> CaseResult:
                 result.passed = False
                 result.failures.append(f"step {number} ({label}):")
                 result.failures += [f"  {p}" for p in problems]
-    store.close()
     return result
 
 
@@ -290,8 +304,8 @@ def _step(step: Mapping[str, Any], engine: Engine, store: StateStore, clock: _Cl
     raise ValueError(f"unknown step {sorted(step)}; expected one of select, fail, succeed, advance, set")
 
 
-def run_file(path: str | Path) -> FileResult:
-    """Run every case of one test file."""
+def run_file(path: str | Path, state: str | None = None) -> FileResult:
+    """Run every case of one test file, on a fresh in-memory state (or in a fresh namespace of ``state``)."""
     path = Path(path)
     result = FileResult(str(path))
     try:
@@ -319,7 +333,7 @@ def run_file(path: str | Path) -> FileResult:
         world = {**given, **{k: v for k, v in (raw_case.get("given") or {}).items() if k in _WORLD_KEYS}}
         case = _Case(path, policy, project, policy_dir, world, raw_case.get("steps") or [])
         try:
-            result.cases.append(_run_case(case, name))
+            result.cases.append(_run_case(case, name, state))
         except PolicyError as exc:
             result.cases.append(CaseResult(name, False, [d.format() for d in exc.diagnostics]))
         except Exception as exc:  # one broken case must not stop the others
@@ -339,8 +353,13 @@ def discover(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
-def run_paths(paths: Iterable[str | Path], *, exclude: Iterable[str] = ()) -> list[FileResult]:
-    """Run every test file found under ``paths`` (files whose name is in ``exclude`` are left out)."""
+def run_paths(paths: Iterable[str | Path], *, exclude: Iterable[str] = (), state: str | None = None) -> list[
+        FileResult]:
+    """Run every test file found under ``paths`` (files whose name is in ``exclude`` are left out).
+
+    ``state`` is a store URL to run every case against (each case in a namespace of its own);
+    by default each case has a fresh in-memory store.
+    """
     excluded = set(exclude)
-    return [run_file(p) for p in discover(paths) if p.name not in excluded]
+    return [run_file(p, state) for p in discover(paths) if p.name not in excluded]
 

@@ -81,7 +81,7 @@ def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | 
         sys.exit(EXIT_FAIL)
     except StateError as exc:
         exit_on_state_error(exc)
-    for warning in engine.auth_warnings:
+    for warning in engine.auth_warnings + engine.state_warnings:
         click.echo(f"warning: {warning}", err=True)
     for diagnostic in engine.sources.diagnostics if engine.sources else ():
         if diagnostic.code == "ignored-file":

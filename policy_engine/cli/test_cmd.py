@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, emit_json, print_diagnostics
+from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, emit_json, exit_on_state_error, print_diagnostics
 
 __all__ = ["test_command"]
 
@@ -17,13 +17,24 @@ __all__ = ["test_command"]
 @click.option("--exclude", multiple=True, metavar="NAME", help="Leave out test files with this file name.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="List passing cases too.")
-def test_command(paths: tuple[Path, ...], exclude: tuple[str, ...], fmt: str, verbose: bool) -> None:
+@click.option("--state", metavar="URL",
+              help="Run every case against this state store (each case in a namespace of its own, emptied "
+                   "afterwards), e.g. redis://127.0.0.1:6379/0 or a .db file; default: a fresh in-memory store.")
+def test_command(paths: tuple[Path, ...], exclude: tuple[str, ...], fmt: str, verbose: bool,
+                 state: str | None) -> None:
     """Run policy tests. PATHS are test files or folders (searched for *.test.yaml); default: policies/ or ."""
     from policy_engine.policy_tests import run_paths
 
     if not paths:
         paths = (Path("policies"),) if Path("policies").is_dir() else (Path("."),)
-    results = run_paths(paths, exclude=exclude)
+    if state:
+        from policy_engine.state import StateError, open_store
+
+        try:  # fail once, clearly, rather than in every case
+            open_store(state, agent_dir=Path.cwd(), namespace="policy-test-probe").close()
+        except StateError as exc:
+            exit_on_state_error(exc)
+    results = run_paths(paths, exclude=exclude, state=state)
     if not results:
         click.echo(f"no test files (*.test.yaml) found in {', '.join(map(str, paths))}", err=True)
         sys.exit(EXIT_USAGE)

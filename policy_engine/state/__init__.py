@@ -29,6 +29,7 @@ from .base import (
     StateReadOnlyError,
     StateSnapshot,
     StateStore,
+    StateUnavailableError,
     StateURLError,
     TurnRecord,
 )
@@ -51,10 +52,12 @@ __all__ = [
     "StateSnapshot",
     "StateStore",
     "StateURLError",
+    "StateUnavailableError",
     "StoreFactory",
     "StoreSpec",
     "TurnRecord",
     "check_store_url",
+    "open_state",
     "open_store",
     "redact_url",
     "register_store",
@@ -75,6 +78,12 @@ def _sqlite_factory(url: str, *, agent_dir: Path, readonly: bool, namespace: str
     return SqliteStore(sqlite_path_from_url(url), readonly=readonly, namespace=namespace)
 
 
+def _redis_factory(url: str, *, agent_dir: Path, readonly: bool, namespace: str) -> StateStore:
+    from policy_engine.state.redis_store import RedisStore  # needs the optional 'redis' package
+
+    return RedisStore(url, readonly=readonly, namespace=namespace)
+
+
 @dataclass(frozen=True)
 class StoreSpec:
     """A kind of state store a plugin registers: its URL scheme, the factory that opens it, a description."""
@@ -88,6 +97,9 @@ class StoreSpec:
 BUILTIN_STORES = (
     StoreSpec("memory", _memory_factory, "in-process store (tests, embedding); memory://NAME shares one per name"),
     StoreSpec("sqlite", _sqlite_factory, "SQLite file (the default: <agent dir>/mp-policy-state.db)"),
+    StoreSpec("redis", _redis_factory, "Redis server, shared by a fleet (pip install 'mp-policy[redis]')"),
+    StoreSpec("rediss", _redis_factory, "Redis server over TLS"),
+    StoreSpec("unix", _redis_factory, "Redis server on a Unix socket: unix:///path/redis.sock?db=0"),
 )
 
 #: Store factories added with :func:`register_store` (they take precedence over plugins).
@@ -160,6 +172,25 @@ def open_store(url: str | None, *, agent_dir: Path, readonly: bool = False, name
         return SqliteStore(sqlite_path_from_url(url), readonly=readonly, namespace=namespace)
     factory = factories[match.group(1).lower()]
     return factory(url, agent_dir=Path(agent_dir), readonly=readonly, namespace=namespace)
+
+
+def open_state(url: str | None, *, agent_dir: Path, readonly: bool = False, namespace: str = "default",
+               stores: Mapping[str, StoreFactory] | None = None, fallback: str = "error") -> StateStore:
+    """:func:`open_store`, plus ``fallback="local"`` (``settings.stateFallback``): a remote store that
+    cannot be reached, at start or later, is replaced by the local SQLite file until it is back
+    (see :mod:`policy_engine.state.fallback`). Local stores (memory, SQLite) never fall back."""
+    def primary() -> StateStore:
+        return open_store(url, agent_dir=agent_dir, readonly=readonly, namespace=namespace, stores=stores)
+
+    match = _SCHEME.match(url.strip()) if url else None
+    if fallback != "local" or match is None or match.group(1).lower() in {"memory", "sqlite"}:
+        return primary()
+    from policy_engine.state.fallback import FallbackStore
+
+    def local() -> StateStore:
+        return open_store(None, agent_dir=agent_dir, readonly=readonly, namespace=namespace)
+
+    return FallbackStore(primary, local, primary_url=redact_url(url or ""))
 
 
 def _known(factories: Mapping[str, StoreFactory] | None = None) -> str:

@@ -31,6 +31,7 @@ __all__ = [
     "StateReadOnlyError",
     "StateSnapshot",
     "StateStore",
+    "StateUnavailableError",
     "TurnRecord",
     "check_parts",
     "dump_document",
@@ -59,6 +60,10 @@ class StateError(Exception):
 
 class StateURLError(StateError):
     """A state URL that names no known kind of store (a usage error, not a broken store)."""
+
+
+class StateUnavailableError(StateError):
+    """The store cannot be reached (network, server down, timeout); its data is not known to be lost."""
 
 
 class StateReadOnlyError(StateError):

@@ -378,11 +378,19 @@ def test_eval_with_a_provider_typo_hints(cli: Cli) -> None:
     assert "did you mean 'anthropic'" in run.output, run.describe()
 
 
-@pytest.mark.parametrize("url", ["bogus", "redis://localhost:1/0"])
+@pytest.mark.parametrize("url", ["bogus", "mongodb://localhost:1/0"])
 def test_an_unusable_state_url_is_a_usage_error(cli: Cli, url: str) -> None:
     run = cli("eval", *DEMO_ARGS, "--chain", "main", "--state", url)
     assert run.returncode == 2, run.describe()
     assert "state" in run.stderr
+
+
+def test_an_unreachable_redis_is_a_clear_error_without_a_traceback(cli: Cli) -> None:
+    run = cli("eval", *DEMO_ARGS, "--chain", "main", "--state", "redis://:pw-s3cret@127.0.0.1:1/0")
+    assert run.returncode == 1, run.describe()
+    assert "cannot connect to the Redis state store redis://:***@127.0.0.1:1/0" in run.stderr
+    assert "hint:" in run.stderr and "stateFallback" in run.stderr
+    assert "pw-s3cret" not in run.output and "Traceback" not in run.output
 
 
 def test_a_corrupt_state_file_fails_cleanly(cli: Cli, tmp_path: Path) -> None:

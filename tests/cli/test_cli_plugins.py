@@ -66,13 +66,14 @@ def test_the_installed_package_is_listed_with_its_distribution_and_what_it_regis
     assert plugin["location"].startswith(str(site))
     assert report["problems"] == [] and report["autoload"] is True
     builtin = {p["name"]: p for p in report["plugins"] if p["builtin"]}
-    assert builtin["policy_engine.state.builtin"]["registers"] == {"state-stores": ["memory", "sqlite"]}
+    assert builtin["policy_engine.state.builtin"]["registers"] == {
+        "state-stores": ["memory", "redis", "rediss", "sqlite", "unix"]}
     assert builtin["policy_engine.strategies.custom"]["registers"] == {"strategies": ["custom"]}
 
     text = cli("plugins", env={"PYTHONPATH": str(site)})
     assert "weighted  mp-policy-weighted" in text.stdout
     assert "strategies: weighted (options schema)" in text.stdout
-    assert "state stores: memory, sqlite" in text.stdout
+    assert "state stores: memory, redis, rediss, sqlite, unix" in text.stdout
     installed = cli("plugins", "--installed", "--format", "json", env={"PYTHONPATH": str(site)})
     assert {p["name"] for p in installed.json()["plugins"]} >= {"weighted"}
     assert all(not p["builtin"] for p in installed.json()["plugins"])

@@ -303,7 +303,7 @@ def test_open_store_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert isinstance(open_store("memory://", agent_dir=agent), MemoryStore)
 
 
-@pytest.mark.parametrize("url", ["redis://:s3cret@cache:6379/0", "nope.txt", "ftp://x/y.db"])
+@pytest.mark.parametrize("url", ["mongodb://:s3cret@cache:27017/0", "nope.txt", "ftp://x/y.db"])
 def test_unknown_store_urls(tmp_path: Path, url: str) -> None:
     with pytest.raises(StateError) as info:
         open_store(url, agent_dir=tmp_path)
