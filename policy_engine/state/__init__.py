@@ -190,7 +190,7 @@ def open_state(url: str | None, *, agent_dir: Path, readonly: bool = False, name
     def local() -> StateStore:
         return open_store(None, agent_dir=agent_dir, readonly=readonly, namespace=namespace)
 
-    return FallbackStore(primary, local, primary_url=redact_url(url or ""))
+    return FallbackStore(primary, local, primary_url=redact_url(url or ""), readonly=readonly, namespace=namespace)
 
 
 def _known(factories: Mapping[str, StoreFactory] | None = None) -> str:

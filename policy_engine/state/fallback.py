@@ -32,6 +32,7 @@ __all__ = ["RETRY_INTERVAL", "FallbackStore"]
 
 RETRY_INTERVAL = 5.0  # seconds between checks whether the primary store is back
 _log = logging.getLogger("mp_policy.state")
+_log.addHandler(logging.NullHandler())  # an embedding application decides where warnings go; the CLI prints them
 T = TypeVar("T")
 
 
@@ -39,8 +40,8 @@ class FallbackStore(StateStore):
     """The primary store while it answers, the local one while it does not (see the module docstring)."""
 
     def __init__(self, open_primary: Callable[[], StateStore], open_local: Callable[[], StateStore], *,
-                 primary_url: str, retry_interval: float = RETRY_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 primary_url: str, readonly: bool = False, namespace: str = "default",
+                 retry_interval: float = RETRY_INTERVAL, clock: Callable[[], float] = time.monotonic) -> None:
         self._open_primary = open_primary
         self._open_local = open_local
         self._local: StateStore | None = None
@@ -51,11 +52,11 @@ class FallbackStore(StateStore):
         self._clock = clock
         self.warnings: list[str] = []
         self.url = primary_url
-        self.readonly = False
-        self.namespace = "default"
+        self.readonly = readonly
+        self.namespace = namespace
         try:
             self._primary = open_primary()
-            self.readonly, self.namespace = self._primary.readonly, self._primary.namespace
+            self.namespace = self._primary.namespace
         except StateError as exc:
             if not _unavailable(exc):
                 raise
