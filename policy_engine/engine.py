@@ -35,7 +35,15 @@ from policy_engine.merge import merge_policy
 from policy_engine.plugins import Registry, get_registry
 from policy_engine.route import RouteError, Segment, build_route, describe_route
 from policy_engine.sources import PolicySources, read_sources
-from policy_engine.state import Cooldown, StateChanges, StateStore, TurnRecord, open_state, open_store
+from policy_engine.state import (
+    Cooldown,
+    StateChanges,
+    StateSnapshot,
+    StateStore,
+    TurnRecord,
+    open_state,
+    open_store,
+)
 from policy_engine.timezones import local_zone
 from policy_engine.validation_cache import validate_cached
 
@@ -197,8 +205,8 @@ class Engine:
                       registry=self.registry)
 
     def _world(self, now: datetime, attempted: Iterable[str], prompt: str | None, explain: bool,
-               extra_cooldown: Cooldown | None = None) -> World:
-        snap = self.store.snapshot()
+               extra_cooldown: Cooldown | None = None, snapshot: StateSnapshot | None = None) -> World:
+        snap = snapshot if snapshot is not None else self.store.snapshot()
         cooldowns: Mapping[str, Cooldown] = snap.cooldowns
         if extra_cooldown is not None:
             existing = cooldowns.get(extra_cooldown.provider)
@@ -307,7 +315,7 @@ class Engine:
         """Report an error on the turn's current target (or ``provider``) and return where to go next."""
         started = time.perf_counter()
         now = self.now()
-        record = self.store.get_turn(turn, now) if turn else None
+        record, snap = self.store.read(turn, now) if turn else (None, None)  # one round trip to a remote store
         data = dict(record.data) if record is not None else {}
         current = data.get("target") or None
         failing = provider or (current or {}).get("provider")
@@ -343,7 +351,7 @@ class Engine:
         cooldown = Cooldown(provider=failing, until=until, reason=f"{classification.kind}: {classification.reason}",
                             since=now, source=source)
         attempted = [*data.get("attempted", []), failing]
-        world = self._world(now, attempted, prompt, explain, extra_cooldown=cooldown)
+        world = self._world(now, attempted, prompt, explain, extra_cooldown=cooldown, snapshot=snap)
         decision = self._decide(route, world, turn_id, "fail", failing, started, origin)
         decision.error = ErrorOutcome(
             kind=classification.kind, rotate=True, retry_after=retry_at, reason=classification.reason,

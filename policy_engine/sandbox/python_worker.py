@@ -19,9 +19,11 @@ Layers of defence, from the inside out
    raises :class:`~policy_engine.sandbox.python_guards.SelectorTimeout` (derived from
    ``BaseException``, which the script cannot name; bare ``except:`` is compiled as
    ``except Exception:``; every ``except`` clause re-raises it once it has fired; ``return`` in
-   ``finally`` is refused), then again every few milliseconds until the script has unwound. That
-   stops pure-Python loops and keeps the worker alive. A call whose soft timeout fired is reported
-   as a timeout whatever the script returns or raises.
+   ``finally`` is refused). It fires once per call: the handler disarms itself before it raises,
+   so the worker's own clean-up can never be interrupted by a second tick (a loop inside a
+   script's ``finally`` is the parent's hard kill's job). That stops pure-Python loops and keeps
+   the worker alive. A call whose soft timeout fired is reported as a timeout whatever the script
+   returns or raises.
 4. Each call also lowers the soft ``RLIMIT_CPU`` to (CPU used so far + the call's allowance), so a
    C-level hog that never returns to the interpreter (where signals are handled) dies of
    ``SIGXCPU``. ``RLIMIT_AS`` turns memory bombs into ``MemoryError``, which is reported; after one,
@@ -71,11 +73,11 @@ MAX_VALUE_NODES = 100_000  # values in an answer
 MAX_VALUE_DEPTH = 64  # nesting of an answer
 MAX_MESSAGE_CHARS = 400
 SOFT_TIMEOUT_FRACTION = 0.75
-TICK_SECONDS = 0.005  # the soft timeout fires again this often until the script has unwound
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
     if SoftTimeout.armed:
+        SoftTimeout.armed = False  # once: a second raise could land in the worker's own clean-up
         SoftTimeout.fired = True
         raise SelectorTimeout
 
@@ -83,12 +85,19 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
 def _arm(seconds: float) -> None:
     SoftTimeout.fired = False
     SoftTimeout.armed = True
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001), TICK_SECONDS)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
 
 
 def _disarm() -> None:
-    SoftTimeout.armed = False
-    signal.setitimer(signal.ITIMER_REAL, 0)
+    SoftTimeout.armed = False  # first: from here on a tick does nothing
+    # Then the timer, again after freeing memory if even that fails (a script that ran the worker
+    # out of memory may still hold its garbage here).
+    for _ in range(3):
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            break
+        except MemoryError:
+            gc.collect()
 
 
 _cpu_limit_set = (-1.0, 0.0)  # (monotonic time of the last update, the timeout it allowed for)
@@ -363,9 +372,13 @@ def serve() -> None:
 
 
 def main() -> None:
-    """Harden the process, then serve."""
+    """Harden the process, then serve; whatever ends the loop, no timer outlives it."""
     harden()
-    serve()
+    try:
+        serve()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

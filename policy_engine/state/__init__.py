@@ -125,7 +125,8 @@ def register_store(scheme: str, factory: StoreFactory) -> None:
 
 def redact_url(url: str) -> str:
     """The URL with any password replaced by ``***`` (safe for messages and logs)."""
-    return re.sub(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
+    url = re.sub(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
+    return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
 
 
 def check_store_url(url: str, stores: Mapping[str, StoreFactory] | None = None) -> None:

@@ -351,6 +351,11 @@ class StateStore(ABC):
     def get_turn(self, turn_id: str, now: datetime) -> TurnRecord | None:
         """The turn, or ``None`` when it is missing or expired at ``now``."""
 
+    def read(self, turn_id: str, now: datetime) -> tuple[TurnRecord | None, StateSnapshot]:
+        """:meth:`get_turn` and :meth:`snapshot` together (what a ``fail`` needs); a remote store does
+        both in one round trip."""
+        return self.get_turn(turn_id, now), self.snapshot()
+
     @abstractmethod
     def apply(self, changes: StateChanges) -> None:
         """Write a batch atomically (all or nothing) with the merge rules of :class:`StateChanges`.

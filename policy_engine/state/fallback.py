@@ -5,7 +5,9 @@ cannot be reached (:class:`~policy_engine.state.StateUnavailableError`, at start
 in the middle of a run) it warns once and uses the local store instead; every
 ``retry_interval`` seconds it checks whether the primary is back, warns again and goes back to
 it. State written to the local store meanwhile stays there: the fleet's shared state is the
-primary's, and a local cooldown is at worst a few minutes of one agent avoiding an account.
+primary's, and a local cooldown is at worst a few minutes of one agent avoiding an account. A
+turn this process began on one store can be continued (failed, succeeded) after a switch: the
+store remembers the last turns it wrote.
 Without the setting (``stateFallback: error``, the default) an unreachable store is an error.
 """
 
@@ -15,6 +17,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any, TypeVar
@@ -28,9 +31,10 @@ from policy_engine.state.base import (
     TurnRecord,
 )
 
-__all__ = ["RETRY_INTERVAL", "FallbackStore"]
+__all__ = ["MAX_REMEMBERED_TURNS", "RETRY_INTERVAL", "FallbackStore"]
 
 RETRY_INTERVAL = 5.0  # seconds between checks whether the primary store is back
+MAX_REMEMBERED_TURNS = 256  # turns written through this process, kept to survive a switch of stores
 _log = logging.getLogger("mp_policy.state")
 _log.addHandler(logging.NullHandler())  # an embedding application decides where warnings go; the CLI prints them
 T = TypeVar("T")
@@ -51,6 +55,9 @@ class FallbackStore(StateStore):
         self.retry_interval = retry_interval
         self._clock = clock
         self.warnings: list[str] = []
+        self._closed = False
+        # Turns written through this store, so that a turn begun on one store can go on after a switch.
+        self._turns: OrderedDict[str, TurnRecord | None] = OrderedDict()
         self.url = primary_url
         self.readonly = readonly
         self.namespace = namespace
@@ -108,6 +115,8 @@ class FallbackStore(StateStore):
                        f"local store meanwhile stays there)")
 
     def _call(self, method: Callable[[StateStore], T]) -> T:
+        if self._closed:
+            raise StateError(f"state store {self.url} is closed")
         self._maybe_recover()
         primary = self._primary
         if primary is not None:
@@ -128,12 +137,29 @@ class FallbackStore(StateStore):
         return self._call(lambda s: s.snapshot())
 
     def get_turn(self, turn_id: str, now: datetime) -> TurnRecord | None:
-        """See :meth:`StateStore.get_turn`."""
-        return self._call(lambda s: s.get_turn(turn_id, now))
+        """See :meth:`StateStore.get_turn`; a turn this process wrote to the other store is found too."""
+        return self._recall(turn_id, now, self._call(lambda s: s.get_turn(turn_id, now)))
+
+    def read(self, turn_id: str, now: datetime) -> tuple[TurnRecord | None, StateSnapshot]:
+        """See :meth:`StateStore.read`."""
+        turn, snap = self._call(lambda s: s.read(turn_id, now))
+        return self._recall(turn_id, now, turn), snap
 
     def apply(self, changes: StateChanges) -> None:
         """See :meth:`StateStore.apply`."""
         self._call(lambda s: s.apply(changes))
+        for turn_id, turn in changes.turns.items():
+            self._turns[turn_id] = turn
+            self._turns.move_to_end(turn_id)
+        while len(self._turns) > MAX_REMEMBERED_TURNS:
+            self._turns.popitem(last=False)
+
+    def _recall(self, turn_id: str, now: datetime, found: TurnRecord | None) -> TurnRecord | None:
+        if found is None and turn_id in self._turns:
+            remembered = self._turns[turn_id]
+            if remembered is not None and not remembered.expired(now):
+                return remembered
+        return found
 
     def purge(self, now: datetime) -> int:
         """See :meth:`StateStore.purge`."""
@@ -150,7 +176,8 @@ class FallbackStore(StateStore):
         return doc
 
     def close(self) -> None:
-        """Close both stores."""
+        """Close both stores; the store refuses use afterwards."""
+        self._closed = True
         for store in (self._primary, self._local):
             if store is not None:
                 with contextlib.suppress(StateError):

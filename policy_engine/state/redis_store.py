@@ -21,7 +21,8 @@ lifetime, the cooldown hash a day longer than its longest cooldown.
 URL options (query string): ``namespace=NAME`` (default: the engine's, ``default``),
 ``socket_timeout`` and ``socket_connect_timeout`` in seconds (default 1), and anything else
 redis-py accepts. A Redis that cannot be reached raises :class:`StateUnavailableError` within
-about two timeouts (one reconnection attempt); the password never appears in a message.
+at most four timeouts (connect and answer, one reconnection attempt); wrong credentials and
+foreign values are a plain :class:`StateError`; the password never appears in a message.
 """
 
 from __future__ import annotations
@@ -67,11 +68,25 @@ _APPLY = """
 local p = cjson.decode(ARGV[1])
 local cd, cur, q, log, tidx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local tprefix, limit = ARGV[2], tonumber(ARGV[3])
+-- Redis does not roll a script back: check everything that could fail before the first write.
+local kinds = {hash = {cd, cur, q}, list = {log}, zset = {tidx}}
+for kind, keys in pairs(kinds) do
+  for _, key in ipairs(keys) do
+    local t = redis.call('TYPE', key).ok
+    if t ~= 'none' and t ~= kind then return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. t) end
+  end
+end
+local function num(text, name)
+  local ok, v = pcall(cjson.decode, text)
+  if ok and type(v) == 'table' and type(v[name]) == 'number' then return v[name] end
+  return nil
+end
 for _, provider in ipairs(p.clear) do redis.call('HDEL', cd, provider) end
 local keep_ms = 0
 for _, c in ipairs(p.cooldowns) do
   local old = redis.call('HGET', cd, c[1])
-  if (not old) or cjson.decode(old).u < c[2] then redis.call('HSET', cd, c[1], c[3]) end
+  local u = old and num(old, 'u')
+  if (not u) or u < c[2] then redis.call('HSET', cd, c[1], c[3]) end
   if c[4] > keep_ms then keep_ms = c[4] end
 end
 if keep_ms > 0 then
@@ -80,9 +95,15 @@ if keep_ms > 0 then
   elseif ttl == -1 then redis.call('PEXPIRE', cd, keep_ms) end
 end
 for _, c in ipairs(p.cursors) do redis.call('HSET', cur, c[1], c[2]) end
+local turn_ms = 0
 for _, t in ipairs(p.turns) do
   redis.call('SET', tprefix .. t[1], t[2], 'PX', t[3])
   redis.call('ZADD', tidx, t[4], t[1])
+  if t[3] > turn_ms then turn_ms = t[3] end
+end
+if turn_ms > 0 then
+  local ttl, want = redis.call('PTTL', tidx), turn_ms + 86400000
+  if ttl == -1 or (ttl >= 0 and ttl < want) then redis.call('PEXPIRE', tidx, want) end
 end
 for _, id in ipairs(p.deleted) do
   redis.call('DEL', tprefix .. id)
@@ -90,7 +111,8 @@ for _, id in ipairs(p.deleted) do
 end
 for _, s in ipairs(p.quota) do
   local old = redis.call('HGET', q, s[1])
-  if (not old) or cjson.decode(old).f <= s[2] then redis.call('HSET', q, s[1], s[3]) end
+  local f = old and num(old, 'f')
+  if (not f) or f <= s[2] then redis.call('HSET', q, s[1], s[3]) end
 end
 if #p.log > 0 then
   for _, entry in ipairs(p.log) do redis.call('RPUSH', log, entry) end
@@ -99,13 +121,22 @@ end
 return 1
 """
 
+# KEYS: cooldowns, cursors, quota, and optionally a turn key. One atomic read: an EVALSHA reply is cheaper to
+# parse than a MULTI/EXEC pipeline of the same reads.
+_READ = """
+local out = {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
+if KEYS[4] then out[4] = redis.call('GET', KEYS[4]) end
+return out
+"""
+
 # KEYS: cooldowns, turns index. ARGV: now (epoch µs), turn key prefix.
 _PURGE = """
 local now, tprefix = tonumber(ARGV[1]), ARGV[2]
 local count = 0
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
-  if cjson.decode(all[i + 1]).u <= now then
+  local ok, v = pcall(cjson.decode, all[i + 1])
+  if (not ok) or type(v) ~= 'table' or type(v.u) ~= 'number' or v.u <= now then
     redis.call('HDEL', KEYS[1], all[i])
     count = count + 1
   end
@@ -165,6 +196,8 @@ class RedisStore(StateStore):
         self._log_limit = log_limit
         self._closed = False
         self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        # A subclass of ConnectionError, but a configuration problem: never "unreachable", never a fallback.
+        self._auth_errors = (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)
         self._redis_error = redis.exceptions.RedisError
         try:
             self._client = redis.Redis.from_url(
@@ -178,7 +211,9 @@ class RedisStore(StateStore):
         prefix = f"mp-policy:{{{self.namespace}}}:"
         self._keys = [prefix + k for k in ("cooldowns", "cursors", "quota", "log", "turns")]
         self._turn_prefix = prefix + "turn:"
+        self._read = self._client.register_script(_READ)
         self._apply = self._client.register_script(_APPLY)
+        self._parsed: dict[str, Any] = {}  # raw JSON -> parsed cooldown / quota snapshot (values repeat a lot)
         self._purge = self._client.register_script(_PURGE)
         self._clear_turns = self._client.register_script(_CLEAR_TURNS)
         with self._talking("connect to"):
@@ -193,6 +228,9 @@ class RedisStore(StateStore):
             raise StateError(f"state store {self.url} is closed")
         try:
             yield
+        except self._auth_errors as exc:
+            raise StateError(f"the Redis state store {self.url} refused the credentials: {_reason(exc)}",
+                             hint="check the URL's user and password") from None
         except self._errors as exc:
             raise StateUnavailableError(
                 f"cannot {doing} the Redis state store {self.url}: {_reason(exc)}",
@@ -202,6 +240,11 @@ class RedisStore(StateStore):
         except self._redis_error as exc:
             raise StateError(f"the Redis state store {self.url} refused a command: {_reason(exc)}",
                              hint="check the URL's database, user and password") from None
+        except (ValueError, KeyError, TypeError) as exc:  # a value that is not ours (another program, a bad edit)
+            raise StateError(f"the Redis state store {self.url} holds a value mp-policy cannot read "
+                             f"({type(exc).__name__}: {_reason(exc)})",
+                             hint=f"inspect or delete the keys mp-policy:{{{self.namespace}}}:* "
+                                  "(mp-policy state clear empties them)") from None
 
     def ping(self) -> bool:
         """True when the server answers (used to notice that Redis is back)."""
@@ -214,28 +257,47 @@ class RedisStore(StateStore):
     # -- reads
 
     def snapshot(self) -> StateSnapshot:
-        """Cooldowns, cursors and quota in one ``MULTI``/``EXEC`` round trip."""
-        cd_key, cur_key, q_key = self._keys[:3]
+        """Cooldowns, cursors and quota in one atomic round trip."""
         with self._talking("read"):
-            pipe = self._client.pipeline(transaction=True)
-            pipe.hgetall(cd_key)
-            pipe.hgetall(cur_key)
-            pipe.hgetall(q_key)
-            raw_cd, cursors, raw_q = pipe.execute()
-        return StateSnapshot(
-            cooldowns={p: Cooldown.from_dict(json.loads(v)) for p, v in raw_cd.items()},
-            cursors=dict(cursors),
-            quota={p: QuotaSnapshot.from_dict(json.loads(v)) for p, v in raw_q.items()},
-        )
+            return self._snapshot(self._read(keys=self._keys[:3]))
+
+    def read(self, turn_id: str, now: datetime) -> tuple[TurnRecord | None, StateSnapshot]:
+        """The turn and a snapshot in one atomic round trip."""
+        with self._talking("read"):
+            reply = self._read(keys=[*self._keys[:3], self._turn_prefix + turn_id])
+            return self._turn(reply[3] if len(reply) > 3 else None, now), self._snapshot(reply)
 
     def get_turn(self, turn_id: str, now: datetime) -> TurnRecord | None:
         """The turn, or ``None`` when it is missing or has expired at ``now``."""
         with self._talking("read"):
-            text = self._client.get(self._turn_prefix + turn_id)
-        if text is None:
+            return self._turn(self._client.get(self._turn_prefix + turn_id), now)
+
+    @staticmethod
+    def _turn(text: str | None, now: datetime) -> TurnRecord | None:
+        if not text:
             return None
         turn = TurnRecord.from_dict(json.loads(text))
         return turn if turn.expires_at > now else None
+
+    def _snapshot(self, reply: list[Any]) -> StateSnapshot:
+        parsed = self._parsed
+        if len(parsed) > 4096:
+            parsed.clear()
+
+        def pairs(flat: list[str], kind: Any) -> dict[str, Any]:
+            out = {}
+            for i in range(0, len(flat), 2):
+                raw = flat[i + 1]
+                value = parsed.get(raw)
+                if value is None:
+                    value = parsed[raw] = kind.from_dict(json.loads(raw))
+                out[flat[i]] = value
+            return out
+
+        cursors = reply[1]
+        return StateSnapshot(cooldowns=pairs(reply[0], Cooldown),
+                             cursors={cursors[i]: cursors[i + 1] for i in range(0, len(cursors), 2)},
+                             quota=pairs(reply[2], QuotaSnapshot))
 
     def dump(self) -> dict[str, Any]:
         """Everything in this namespace as JSON-able data."""
@@ -276,7 +338,9 @@ class RedisStore(StateStore):
             if turn is None:
                 deleted.append(turn_id)
                 continue
-            text = json_text(turn.to_dict(), f"turn {turn_id!r} data")
+            text = json_text({"turn_id": turn.turn_id, "data": turn.data,
+                              "updated_at": turn.updated_at.astimezone(UTC).isoformat(),
+                              "expires_at": turn.expires_at.astimezone(UTC).isoformat()}, f"turn {turn_id!r} data")
             ttl_ms = max(1000, (turn.expires_at - turn.updated_at) // timedelta(milliseconds=1))
             turns.append([turn_id, text, ttl_ms, _us(turn.expires_at)])
         quota = [[s.provider, _us(s.fetched_at), json_text({**s.normalised().to_dict(), "f": _us(s.fetched_at)})]

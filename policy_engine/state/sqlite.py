@@ -245,6 +245,8 @@ class SqliteStore(StateStore):
         try:
             # Refuse a corrupt, foreign or newer file before changing anything in it.
             version = self._transaction(conn, self._check_header, write=False, what="read")
+            if version:  # a damaged page anywhere (not only in the tables a snapshot reads) refuses the file
+                self._transaction(conn, self._check_pages, write=False, what="check")
             self._retry(lambda: self._set_wal(conn), "switch to WAL mode")
             conn.execute("PRAGMA synchronous=NORMAL")
             if version != SCHEMA_VERSION:
@@ -253,6 +255,12 @@ class SqliteStore(StateStore):
             conn.close()
             raise
         return conn
+
+    def _check_pages(self, conn: sqlite3.Connection) -> None:
+        row = conn.execute("PRAGMA quick_check(1)").fetchone()
+        if row is None or row[0] != "ok":
+            raise StateError(f"state file {self.path} is corrupt or not a database (quick_check: {row and row[0]})",
+                             path=str(self.path), hint=CORRUPT_HINT)
 
     def _set_wal(self, conn: sqlite3.Connection) -> None:
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]

@@ -1,4 +1,9 @@
-"""The state store contract, run against every in-process backend (memory and SQLite), plus memory-only tests."""
+"""The state store contract, run against every backend (memory, SQLite and a real Redis), plus memory-only tests.
+
+The ``opener`` fixture opens the SAME underlying store on each call. For Redis it uses the
+session's ``redis-server`` (``tests/state/conftest.py``) with a namespace of its own per test
+(``contract-<uuid>``, and ``contract-<uuid>-<name>`` for a named namespace), emptied afterwards.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ from policy_engine.state import (
     open_store,
     reset_shared_memory,
 )
+from policy_engine.state.redis_store import RedisStore
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 Opener = Callable[..., StateStore]
@@ -45,18 +51,24 @@ def quota(provider: str, remaining: float | None, seconds: float = 0, **kw: Any)
     return QuotaSnapshot(provider, remaining, NOW + timedelta(seconds=seconds), **kw)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "redis"])
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """A function opening the SAME underlying store each call (so reopen/namespace/readonly can be tested)."""
     opened: list[StateStore] = []
     name = f"contract-{uuid.uuid4().hex}"
+    redis_url = request.getfixturevalue("redis_server").url if request.param == "redis" else ""
+    namespaces: set[str] = set()
 
     def open_(readonly: bool = False, namespace: str = "default", log_limit: int = LOG_LIMIT) -> StateStore:
         store: StateStore
         if request.param == "memory":
             store = MemoryStore(name, readonly=readonly, namespace=namespace, log_limit=log_limit)
-        else:
+        elif request.param == "sqlite":
             store = SqliteStore(tmp_path / "state.db", readonly=readonly, namespace=namespace, log_limit=log_limit)
+        else:  # the session's server is shared: this test's namespaces are its own
+            ns = name if namespace == "default" else f"{name}-{namespace}"
+            namespaces.add(ns)
+            store = RedisStore(redis_url, readonly=readonly, namespace=ns, log_limit=log_limit)
         opened.append(store)
         return store
 
@@ -64,6 +76,9 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     for store in opened:
         store.close()
     reset_shared_memory(name)
+    for ns in namespaces:
+        with RedisStore(redis_url, namespace=ns) as cleaner:
+            cleaner.clear()
 
 
 @pytest.fixture
@@ -177,6 +192,19 @@ def test_turn_expiry_and_purge(store: StateStore) -> None:
     assert store.purge(NOW + timedelta(days=1)) == 2
 
 
+def test_read_is_get_turn_and_snapshot_together(store: StateStore) -> None:
+    _fill(store)
+    store.apply(StateChanges(cooldowns=[cd("b", -1)]))
+    found, snap = store.read("t1", NOW)
+    assert found is not None and found == store.get_turn("t1", NOW) and found.data == {"attempted": ["a"]}
+    assert snap == store.snapshot() and set(snap.cooldowns) == {"a", "b"}
+    assert dict(snap.cursors) == {"claude": "a"} and snap.quota["a"].remaining == 42.5
+    missing, snap = store.read("nope", NOW)
+    assert missing is None and set(snap.cooldowns) == {"a", "b"}
+    expired, _ = store.read("t1", NOW + timedelta(hours=1))  # expires_at == now: expired
+    assert expired is None
+
+
 # --------------------------------------------------------------------------- quota
 
 
@@ -273,7 +301,7 @@ def _fill(store: StateStore) -> None:
 def test_dump_is_json(store: StateStore) -> None:
     _fill(store)
     doc = json.loads(json.dumps(store.dump()))
-    assert doc["store"] == store.url and doc["namespace"] == "default"
+    assert doc["store"] == store.url and doc["namespace"] == store.namespace
     assert doc["cooldowns"]["a"]["source"] == "retry-after header"
     assert datetime.fromisoformat(doc["cooldowns"]["a"]["until"]) == NOW + timedelta(minutes=10)
     assert doc["cursors"] == {"claude": "a"}
@@ -320,6 +348,7 @@ def test_log_is_bounded(opener: Opener) -> None:
 def test_reopen_and_namespaces(opener: Opener) -> None:
     _fill(opener())
     other = opener(namespace="team-b")
+    assert other.namespace != opener().namespace
     assert dict(other.snapshot().cooldowns) == {}
     other.apply(StateChanges(cursors={"claude": "b"}, log=[{"ns": "b"}]))
     other.clear()  # clears only its own namespace
