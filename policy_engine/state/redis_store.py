@@ -68,14 +68,16 @@ _APPLY = """
 local p = cjson.decode(ARGV[1])
 local cd, cur, q, log, tidx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local tprefix, limit = ARGV[2], tonumber(ARGV[3])
--- Redis does not roll a script back: check everything that could fail before the first write.
-local kinds = {hash = {cd, cur, q}, list = {log}, zset = {tidx}}
-for kind, keys in pairs(kinds) do
-  for _, key in ipairs(keys) do
-    local t = redis.call('TYPE', key).ok
-    if t ~= 'none' and t ~= kind then return redis.error_reply('WRONGTYPE ' .. key .. ' is a ' .. t) end
-  end
+-- Redis does not roll a script back: check every key the batch writes before the first write.
+local function expect(key, kind)
+  local t = redis.call('TYPE', key).ok
+  if t ~= 'none' and t ~= kind then error('WRONGTYPE ' .. key .. ' is a ' .. t) end
 end
+if #p.clear > 0 or #p.cooldowns > 0 then expect(cd, 'hash') end
+if #p.cursors > 0 then expect(cur, 'hash') end
+if #p.quota > 0 then expect(q, 'hash') end
+if #p.log > 0 then expect(log, 'list') end
+if #p.turns > 0 or #p.deleted > 0 then expect(tidx, 'zset') end
 local function num(text, name)
   local ok, v = pcall(cjson.decode, text)
   if ok and type(v) == 'table' and type(v[name]) == 'number' then return v[name] end
