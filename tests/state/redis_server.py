@@ -94,11 +94,12 @@ class RedisServer:
             return False
 
     def stop(self) -> None:
-        """Stop gracefully (SIGTERM), or kill after 5 s."""
+        """Stop gracefully (SIGTERM; a server frozen with SIGSTOP is resumed first), or kill after 5 s."""
         proc, self.proc = self.proc, None
         if proc is None:
             return
         with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGCONT)
             proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=5)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import redis
-from redis_server import RedisServer, free_port, redis_server_binary, require_redis
+from redis_server import RedisServer, free_port
 
 from policy_engine.engine import Engine
 from policy_engine.state import (
@@ -66,19 +65,6 @@ class Counting:
         self.calls += 1
         return open_store(self.url, agent_dir=self.agent_dir, namespace=self.namespace)
 
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test alone (the tests kill it)."""
-    if redis_server_binary() is None:
-        if require_redis():
-            pytest.fail("redis-server is not installed, and MP_POLICY_REQUIRE_REDIS is set")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

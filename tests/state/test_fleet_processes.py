@@ -49,7 +49,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,7 @@ if HERE not in sys.path:  # spawn hands sys.path to the children: they import fl
     sys.path.insert(0, HERE)
 
 import fleet_worker as fw  # noqa: E402
-from redis_server import RedisServer, free_port, redis_server_binary, require_redis  # noqa: E402
+from redis_server import RedisServer, free_port  # noqa: E402
 
 from policy_engine.engine import Engine  # noqa: E402
 from policy_engine.state import (  # noqa: E402
@@ -96,21 +96,6 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     server = request.getfixturevalue("redis_server")
     return f"{server.url}?namespace=fleet-{uuid.uuid4().hex[:12]}"
 
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test alone (it is stopped, frozen and restarted)."""
-    if redis_server_binary() is None:
-        if require_redis():
-            pytest.fail("redis-server is not installed, and MP_POLICY_REQUIRE_REDIS is set")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None:
-            os.kill(server.proc.pid, signal.SIGCONT)  # a frozen server cannot handle SIGTERM
-        server.stop()
 
 
 def run_children(procs: list[Any], results: Any, *, timeout: float = 120,

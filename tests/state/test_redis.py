@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import redis
 from redis.crc import key_slot
-from redis_server import RedisServer, free_port, redis_server_binary, require_redis
+from redis_server import RedisServer, free_port
 
 from policy_engine.engine import Engine
 from policy_engine.loader import load_file
@@ -139,21 +139,6 @@ def store(redis_server: RedisServer, ns: str, client: redis.Redis) -> Iterator[R
     if leftovers:
         client.delete(*leftovers)
 
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    """A redis-server of this test alone (to kill, stop, restart or reconfigure)."""
-    if redis_server_binary() is None:
-        if require_redis():
-            pytest.fail("redis-server is not installed, and MP_POLICY_REQUIRE_REDIS is set")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisServer(tmp_path / "redis").start()
-    try:
-        yield server
-    finally:
-        if server.proc is not None:
-            with_signal(server, signal.SIGCONT)  # in case a test left it stopped
-        server.stop()
 
 
 def with_signal(server: RedisServer, sig: signal.Signals) -> None:
