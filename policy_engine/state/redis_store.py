@@ -18,7 +18,8 @@ move freely), so it is checked on read and done by :meth:`RedisStore.purge`; Red
 only removes what nobody has touched for a long time: a turn key lives as long as the turn's
 lifetime, the cooldown hash a day longer than its longest cooldown.
 
-URL options (query string): ``namespace=NAME`` (default: the engine's, ``default``),
+URL options (query string): ``namespace=NAME`` (default: the engine's, ``default``; a caller's
+own namespace other than ``default`` nests inside it as ``NAME/own``),
 ``socket_timeout`` and ``socket_connect_timeout`` in seconds (default 1), and anything else
 redis-py accepts. A Redis that cannot be reached raises :class:`StateUnavailableError` within
 at most four timeouts (connect and answer, one reconnection attempt); wrong credentials and
@@ -192,7 +193,12 @@ class RedisStore(StateStore):
         client_url, url_namespace, timeouts = _split_url(url)
         self.url = redact_url(url)
         self.readonly = readonly
-        self.namespace = url_namespace or namespace
+        # ?namespace= names a team's share of the database; a caller's own namespace (a policy test
+        # case) nests inside it.
+        if url_namespace and namespace != "default":
+            self.namespace = f"{url_namespace}/{namespace}"
+        else:
+            self.namespace = url_namespace or namespace
         if not self.namespace:
             raise ValueError("namespace must be a non-empty string")
         self._log_limit = log_limit

@@ -167,10 +167,13 @@ def test_redis_and_unix_urls_reach_the_same_data(redis_server: RedisServer, stor
 
 
 def test_the_namespace_option_separates_stores(private_redis: RedisServer) -> None:
-    a = open_store(private_redis.url + "?namespace=team-a", agent_dir=Path("."), namespace="ignored")
+    a = open_store(private_redis.url + "?namespace=team-a", agent_dir=Path("."))
     b = open_store(private_redis.url + "?namespace=team-b", agent_dir=Path("."))
     default = open_store(private_redis.url, agent_dir=Path("."))
+    nested = open_store(private_redis.url + "?namespace=team-a", agent_dir=Path("."), namespace="case-1")
     assert (a.namespace, b.namespace, default.namespace) == ("team-a", "team-b", "default")
+    assert nested.namespace == "team-a/case-1"  # a caller's own namespace nests inside the URL's
+    nested.apply(StateChanges(cursors={"claude": "nested"}))
     assert a.url == private_redis.url + "?namespace=team-a"  # the URL is kept as written
     a.apply(StateChanges(cooldowns=[cd("anthropic", 30)], cursors={"claude": "a"}, log=[{"by": "a"}]))
     b.apply(StateChanges(cursors={"claude": "b"}))
@@ -181,9 +184,9 @@ def test_the_namespace_option_separates_stores(private_redis: RedisServer) -> No
     assert set(a.snapshot().cooldowns) == {"anthropic"} and a.dump()["log"] == [{"by": "a"}]
     raw = redis.Redis(port=private_redis.port, decode_responses=True)
     assert set(raw.keys("*")) == {"mp-policy:{team-a}:cooldowns", "mp-policy:{team-a}:cursors",
-                                  "mp-policy:{team-a}:log"}
+                                  "mp-policy:{team-a}:log", "mp-policy:{team-a/case-1}:cursors"}
     raw.close()
-    for s in (a, b, default):
+    for s in (a, b, default, nested):
         s.close()
 
 
