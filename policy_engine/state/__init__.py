@@ -102,7 +102,9 @@ BUILTIN_STORES = (
     StoreSpec("unix", _redis_factory, "Redis server on a Unix socket: unix:///path/redis.sock?db=0"),
 )
 
-#: Store factories added with :func:`register_store` (they take precedence over plugins).
+#: The built-in schemes and those added with :func:`register_store`, by scheme. They take precedence
+#: over plugin stores (a plugin cannot take ``sqlite://`` over), and built-in URLs open without
+#: building the plugin registry.
 STORE_FACTORIES: dict[str, StoreFactory] = {spec.scheme: spec.factory for spec in BUILTIN_STORES}
 
 
