@@ -161,12 +161,6 @@ def _options_validator(strategy: Any) -> Any:
     return found[1]
 
 
-def _at(out: _Collector, found: Diagnostic, path: Sequence[str | int]) -> Diagnostic:
-    """A strategy's diagnostic without a file of its own, placed at ``path`` in the policy."""
-    out.add(path[0], list(path[1:]), found.code, found.message, found.severity, found.hint)  # type: ignore[arg-type]
-    return out.items.pop()
-
-
 def _pools(
     policy: EffectivePolicy, registry: Registry, settings: Settings, tz: tzinfo, accounts: frozenset[str],
     out: _Collector, base_dir: str | None = None,
@@ -260,9 +254,11 @@ def _pools(
             where = "options" if options else "memberSchedule" if strategy_name == "scheduled" else "strategy"
             out.add("pools", [i, where], "strategy-options", f"pool {name!r}: {exc}")
         diagnose = getattr(strategy, "diagnose", None)
-        if diagnose is not None:
-            for found in diagnose(pool):
-                out.items.append(found if found.file else _at(out, found, ["pools", i, "selectorScript"]))
+        for found in diagnose(pool) if diagnose is not None else ():
+            if found.file:  # e.g. a selector script's own line
+                out.items.append(found)
+            else:
+                out.add("pools", [i, "selectorScript"], found.code, found.message, found.severity, found.hint)
         pools[name] = pool
     return pools
 
@@ -380,7 +376,7 @@ def compile_policy(
         from policy_engine.state import StateURLError, check_store_url
 
         try:
-            check_store_url(settings.state, {s: spec.factory for s, spec in registry.stores.items()})
+            check_store_url(settings.state, registry.store_factories)
         except StateURLError as exc:
             out.add("settings", ["state"], "state-url", str(exc).split("\n")[0],
                     hint=exc.hint)

@@ -117,7 +117,7 @@ class Engine:
         if state is None:
             store_url = env.get("MP_POLICY_STATE") or graph.settings.state
         store = state if isinstance(state, StateStore) else open_state(
-            store_url, agent_dir=directory, readonly=readonly, stores=_store_factories(registry),
+            store_url, agent_dir=directory, readonly=readonly, stores=registry.store_factories,
             fallback=graph.settings.state_fallback)
         return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources,
                    registry=registry)
@@ -154,7 +154,7 @@ class Engine:
         graph = cls._compile(sources, dict(env or {}), timezone_default or local_zone(),
                              {k: sorted(v) for k, v in (models or {}).items()}, base_dir, registry)
         store = state if isinstance(state, StateStore) else open_state(
-            state, agent_dir=directory, stores=_store_factories(registry), fallback=graph.settings.state_fallback)
+            state, agent_dir=directory, stores=registry.store_factories, fallback=graph.settings.state_fallback)
         auth_source = as_auth_source(auth if auth is not None else frozenset(), directory)
         return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources,
                    registry=registry)
@@ -496,8 +496,3 @@ class AsyncEngine:
         import asyncio
 
         await asyncio.to_thread(self.engine.succeed, *args, **kwargs)
-
-
-def _store_factories(registry: Registry) -> dict[str, Any]:
-    """The registry's state stores as ``scheme -> factory``."""
-    return {scheme: spec.factory for scheme, spec in registry.stores.items()}

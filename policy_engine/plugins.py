@@ -103,6 +103,11 @@ class Registry:
         return frozenset(self.providers)
 
     @property
+    def store_factories(self) -> dict[str, Any]:
+        """The state stores as ``scheme -> factory`` (what :func:`policy_engine.state.open_store` takes)."""
+        return {scheme: spec.factory for scheme, spec in self.stores.items()}
+
+    @property
     def credential_readers(self) -> dict[str, CredentialReader]:
         """The credential reader of each provider family."""
         return {base: spec.read_credential for base, spec in self.providers.items()}

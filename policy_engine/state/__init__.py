@@ -113,7 +113,7 @@ def _factories(stores: Mapping[str, StoreFactory] | None) -> dict[str, StoreFact
     if stores is None:
         from policy_engine.plugins import get_registry
 
-        stores = {scheme: spec.factory for scheme, spec in get_registry().stores.items()}
+        stores = get_registry().store_factories
     return {**stores, **STORE_FACTORIES}
 
 

@@ -51,9 +51,8 @@ from policy_engine.state.base import (
     json_text,
 )
 
-__all__ = ["DEFAULT_TIMEOUT", "REDIS_SCHEMES", "RedisStore", "redis_factory"]
+__all__ = ["DEFAULT_TIMEOUT", "RedisStore"]
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 DEFAULT_TIMEOUT = 1.0  # seconds, for connecting and for each command
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -394,8 +393,3 @@ class RedisStore(StateStore):
 def _reason(exc: Exception) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:300].rstrip(".")
-
-
-def redis_factory(url: str, *, agent_dir: Any, readonly: bool, namespace: str) -> RedisStore:
-    """The :data:`~policy_engine.state.StoreFactory` of the ``redis``, ``rediss`` and ``unix`` schemes."""
-    return RedisStore(url, readonly=readonly, namespace=namespace)
