@@ -110,8 +110,22 @@ def _settings(raw: Mapping[str, Any], default_tz: tzinfo, out: _Collector) -> tu
         rotate_on=frozenset(rotate) if isinstance(rotate, list) else defaults.rotate_on,
         state=raw.get("state") if isinstance(raw.get("state"), str) else None,
         state_fallback="local" if raw.get("stateFallback") == "local" else "error",
+        quota_endpoints=_quota_endpoints(raw.get("quotaEndpoints")),
     )
     return settings, tz
+
+
+def _quota_endpoints(raw: Any) -> dict[str, tuple[str, ...]]:
+    """``settings.quotaEndpoints``: base provider -> one URL or a list tried in order (schema-checked)."""
+    if not isinstance(raw, Mapping):
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for base, value in raw.items():
+        urls = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        kept = tuple(u for u in urls if isinstance(u, str) and u.strip())
+        if kept:
+            out[str(base)] = kept
+    return out
 
 
 def _check_options(strategy: Any, strategy_name: str, pool: str, i: int, options: Mapping[str, Any],

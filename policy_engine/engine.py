@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from policy_engine.auth import AuthFile, AuthSource, as_auth_source
 from policy_engine.compile import compile_policy, policy_revision
@@ -33,10 +33,12 @@ from policy_engine.loader import LoadedDocument, from_object
 from policy_engine.locations import agent_dir as default_agent_dir
 from policy_engine.merge import merge_policy
 from policy_engine.plugins import Registry, get_registry
+from policy_engine.quota.headers import snapshot_from_headers
 from policy_engine.route import RouteError, Segment, build_route, describe_route
 from policy_engine.sources import PolicySources, read_sources
 from policy_engine.state import (
     Cooldown,
+    QuotaSnapshot,
     StateChanges,
     StateSnapshot,
     StateStore,
@@ -46,6 +48,9 @@ from policy_engine.state import (
 )
 from policy_engine.timezones import local_zone
 from policy_engine.validation_cache import validate_cached
+
+if TYPE_CHECKING:
+    from policy_engine.quota.refresh import QuotaRefresher
 
 __all__ = ["AsyncEngine", "Engine", "PolicySources", "RouteError"]  # PolicySources: re-exported
 
@@ -70,6 +75,8 @@ class Engine:
         clock: Clock = _system_clock,
         sources: PolicySources | None = None,
         registry: Registry | None = None,
+        quota_refresh: bool = False,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.graph = graph
         self.store = store
@@ -79,6 +86,12 @@ class Engine:
         self.registry = registry or get_registry()
         self._purged_at: float | None = None
         self._routes: dict[tuple[str | None, ...], list[Segment]] = {}
+        self._refresher: QuotaRefresher | None = None
+        if quota_refresh:
+            from policy_engine.quota.refresh import QuotaRefresher
+
+            refresher = QuotaRefresher(graph, auth, self.registry.quota_checkers, store, env=env)
+            self._refresher = refresher if refresher.members else None
 
     # -- construction --------------------------------------------------------------------------
 
@@ -97,13 +110,17 @@ class Engine:
         readonly: bool = False,
         timezone_default: tzinfo | None = None,
         registry: Registry | None = None,
+        quota_refresh: bool | None = None,
     ) -> Engine:
         """Build an engine from files: the global policy, the project overlay, ``MULTI_SUB``.
 
         ``policy`` overrides the global policy file; ``project`` is a project directory (or an
         overlay file); without it the current directory and its parents are searched. ``state``
         is a store URL (default: ``$MP_POLICY_STATE``, else ``settings.state``, else the SQLite
-        file in the agent directory).
+        file in the agent directory). ``quota_refresh`` (default: on, unless
+        ``MP_POLICY_QUOTA_REFRESH=0``): stale quota snapshots of ``quota-first`` pools are
+        refreshed in the background (:mod:`policy_engine.quota.refresh`); the one-shot CLI
+        commands turn it off.
         """
         env = dict(os.environ) if env is None else dict(env)
         sources = read_sources(agent_dir, project, policy, env, search_project=search_project)
@@ -119,8 +136,10 @@ class Engine:
         store = state if isinstance(state, StateStore) else open_state(
             store_url, agent_dir=directory, readonly=readonly, stores=registry.store_factories,
             fallback=graph.settings.state_fallback)
+        if quota_refresh is None:
+            quota_refresh = env.get("MP_POLICY_QUOTA_REFRESH", "1").strip().lower() not in ("0", "false", "no", "off")
         return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources,
-                   registry=registry)
+                   registry=registry, quota_refresh=quota_refresh, env=env)
 
     @classmethod
     def from_documents(
@@ -137,8 +156,12 @@ class Engine:
         agent_dir: str | os.PathLike[str] | None = None,
         timezone_default: tzinfo | None = None,
         registry: Registry | None = None,
+        quota_refresh: bool = False,
     ) -> Engine:
-        """Build an engine from in-memory documents (validated like files). ``env`` defaults to none."""
+        """Build an engine from in-memory documents (validated like files). ``env`` defaults to none.
+
+        ``quota_refresh`` turns on the background quota refresh (off by default here).
+        """
         global_doc = policy if isinstance(policy, LoadedDocument) else from_object(dict(policy), "<policy>")
         project_doc = None
         if project is not None:
@@ -157,7 +180,7 @@ class Engine:
             state, agent_dir=directory, stores=registry.store_factories, fallback=graph.settings.state_fallback)
         auth_source = as_auth_source(auth if auth is not None else frozenset(), directory)
         return cls(graph, store=store, auth=auth_source, clock=clock or _system_clock, sources=sources,
-                   registry=registry)
+                   registry=registry, quota_refresh=quota_refresh, env=env)
 
     @staticmethod
     def _compile(sources: PolicySources, env: Mapping[str, str], default_tz: tzinfo,
@@ -204,6 +227,42 @@ class Engine:
         return Engine(self.graph, store=memory, auth=self.auth, clock=self.clock, sources=self.sources,
                       registry=self.registry)
 
+    def _fresh_quota(self, snap: StateSnapshot | None, now: datetime) -> StateSnapshot | None:
+        """With background refresh on: refresh stale quota, waiting at most ``quotaBudget``; the snapshot to use."""
+        refresher = self._refresher
+        if refresher is None:
+            return snap
+        if snap is None:
+            snap = self.store.snapshot()
+        if refresher.refresh(snap.quota, now, self.graph.settings.quota_budget):
+            return self.store.snapshot()
+        return snap
+
+    def refresh_quota(self, accounts: Iterable[str] | None = None, *, timeout: float | None = None,
+                      stale_only: bool = True) -> list[QuotaSnapshot]:
+        """Check quota now (blocking) and write it to the quota cache; what was written.
+
+        By default the stale or missing snapshots of ``quota-first`` pool members; ``accounts``
+        names the accounts instead; ``stale_only=False`` checks them even when fresh.
+        """
+        from policy_engine.quota.refresh import quota_first_members
+        from policy_engine.quota.runner import DEFAULT_TIMEOUT, collect_accounts, run_checks, store_results
+
+        checkers = self.registry.quota_checkers
+        now = self.now()
+        if accounts is None:
+            names = [m for m, _ in quota_first_members(self.graph, checkers) if self.auth.has(m)]
+        else:
+            names = list(accounts)
+        if stale_only:
+            quota = self.store.snapshot().quota
+            ttl = self.graph.settings.quota_ttl
+            names = [n for n in names if (s := quota.get(n)) is None or now - s.fetched_at > ttl]
+        targets = collect_accounts(self.graph, self.auth, checkers, names)
+        results = run_checks(targets, checkers, now=now, env=dict(os.environ),
+                             endpoints=self.graph.settings.quota_endpoints, timeout=timeout or DEFAULT_TIMEOUT)
+        return store_results(self.store, results)
+
     def _world(self, now: datetime, attempted: Iterable[str], prompt: str | None, explain: bool,
                extra_cooldown: Cooldown | None = None, snapshot: StateSnapshot | None = None) -> World:
         snap = snapshot if snapshot is not None else self.store.snapshot()
@@ -246,11 +305,14 @@ class Engine:
         }
         return TurnRecord(turn_id=turn, data=data, updated_at=now, expires_at=now + self.graph.settings.turn_ttl)
 
-    def _commit(self, decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None) -> None:
-        """Write a decision's state changes in one batch: the turn, the cooldown, the pool's cursor."""
+    def _commit(self, decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None,
+                quota: QuotaSnapshot | None = None) -> None:
+        """Write a decision's state changes in one batch: the turn, the cooldown, the pool's cursor, quota."""
         changes = StateChanges(turns={record.turn_id: record})
         if cooldown is not None:
             changes.cooldowns.append(cooldown)
+        if quota is not None:
+            changes.quota.append(quota)
         target = decision.target
         if target is not None and target.pool is not None:
             changes.cursors[target.pool] = target.provider
@@ -285,7 +347,7 @@ class Engine:
             if len(self._routes) < _ROUTE_CACHE_SIZE:
                 self._routes[key] = route  # the graph is immutable, and so are segments
         turn_id = turn or _new_turn_id()
-        world = self._world(now, (), prompt, explain)
+        world = self._world(now, (), prompt, explain, snapshot=self._fresh_quota(None, now))
         decision = self._decide(route, world, turn_id, "select", provider, started)
         if not dry_run:
             request = {k: v for k, v in zip(("provider", "pool", "chain", "preset", "model"), key, strict=True)
@@ -338,6 +400,9 @@ class Engine:
             classification.kind in graph.settings.rotate_on)
         retry_at = classification.retry_at.astimezone(graph.tz) if classification.retry_at else None
         if not rotate:
+            captured = snapshot_from_headers(failing, base, headers, now)
+            if captured is not None and not dry_run:
+                self.store.apply(StateChanges(quota=[captured]))
             return self._keep(turn_id, failing, model, current, classification, retry_at, now, started, explain)
 
         route, origin = self._remaining_route(data, failing, model)
@@ -351,6 +416,11 @@ class Engine:
         cooldown = Cooldown(provider=failing, until=until, reason=f"{classification.kind}: {classification.reason}",
                             since=now, source=source)
         attempted = [*data.get("attempted", []), failing]
+        captured = snapshot_from_headers(failing, base, headers, now)
+        snap = self._fresh_quota(snap, now)
+        if captured is not None:  # the failing response's own quota headers are the freshest data
+            snap = snap if snap is not None else self.store.snapshot()
+            snap = replace(snap, quota={**snap.quota, failing: captured})
         world = self._world(now, attempted, prompt, explain, extra_cooldown=cooldown, snapshot=snap)
         decision = self._decide(route, world, turn_id, "fail", failing, started, origin)
         decision.error = ErrorOutcome(
@@ -362,14 +432,29 @@ class Engine:
         request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
         if not dry_run:
             record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
-            self._commit(decision, record, cooldown)
+            self._commit(decision, record, cooldown, captured)
         decision.elapsed_us = (time.perf_counter() - started) * 1e6
         return decision
 
-    def succeed(self, turn: str, *, headers: Mapping[str, str] | None = None) -> None:
-        """The turn ended well: forget its cascade (cooldowns and cursors stay)."""
-        del headers  # quota headers are read by the quota-cache feature
-        self.store.apply(StateChanges(turns={turn: None}))
+    def succeed(self, turn: str, *, headers: Mapping[str, str] | None = None, provider: str | None = None) -> None:
+        """The turn ended well: forget its cascade (cooldowns and cursors stay).
+
+        ``headers`` of the successful response update the quota cache when they carry quota
+        (Codex ``x-codex-*``, Anthropic ``anthropic-ratelimit-unified-*``, Copilot
+        ``x-quota-snapshot-*``), in the same batch; the account is ``provider``, else the turn's
+        current target.
+        """
+        changes = StateChanges(turns={turn: None})
+        if headers:
+            if provider is None:
+                record = self.store.get_turn(turn, self.now())
+                target = (record.data.get("target") or {}) if record is not None else {}
+                provider = target.get("provider")
+            if provider:
+                captured = snapshot_from_headers(provider, self.graph.base_of(provider), headers, self.now())
+                if captured is not None:
+                    changes.quota.append(captured)
+        self.store.apply(changes)
 
     # -- fail helpers --------------------------------------------------------------------------
 
@@ -421,7 +506,9 @@ class Engine:
         )
 
     def close(self) -> None:
-        """Close the state store."""
+        """Stop the background quota refresh and close the state store."""
+        if self._refresher is not None:
+            self._refresher.close()
         self.store.close()
 
     def __enter__(self) -> Engine:

@@ -37,6 +37,7 @@ class Settings:
     rotate_on: frozenset[str] = DEFAULT_ROTATE_ON
     state: str | None = None
     state_fallback: str = "error"  # "local": use the local SQLite state while a remote store is unreachable
+    quota_endpoints: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # base -> quota endpoint URLs
 
 
 @dataclass(eq=False, slots=True)

@@ -58,6 +58,7 @@ DEFAULT_PLUGINS = (
     "policy_engine.strategies.custom",
     "policy_engine.builtin_providers",
     "policy_engine.state.builtin",
+    "policy_engine.quota.builtin",
 )
 
 

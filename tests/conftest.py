@@ -1,4 +1,9 @@
-"""Suite-wide fixtures: keep the validation cache out of the developer's home directory."""
+"""Suite-wide fixtures: keep the validation cache out of the developer's home directory.
+
+Engines built with ``Engine.load`` refresh quota in the background by default; the suite turns
+that off (a test that wants it passes ``quota_refresh=True``), so no test ever reaches a real
+provider endpoint.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import os
 from collections.abc import Iterator
 
 import pytest
+
+os.environ["MP_POLICY_QUOTA_REFRESH"] = "0"
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -150,7 +150,7 @@ class AcmeChecker:
 
     base = "acme"
 
-    async def check(self, account: str, credential: Any, client: Any, *, now: datetime) -> Any:
+    async def check(self, account: str, credential: Any, ctx: Any) -> Any:
         raise AssertionError("not called")
 
 

@@ -69,6 +69,7 @@ def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | 
     from policy_engine.engine import Engine
     from policy_engine.state import StateError
 
+    kwargs.setdefault("quota_refresh", False)  # one-shot commands never leave a background check behind
     try:
         engine = Engine.load(agent_dir=agent_dir, project=project, policy=policy, state=state, readonly=readonly,
                              **kwargs)

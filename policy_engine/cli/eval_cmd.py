@@ -36,11 +36,17 @@ def _parse_fail(text: str) -> tuple[str | None, int, str]:
               help="Then report this failure (repeatable; P may be empty for the current target).")
 @click.option("--turn", help="Use this turn id (default: a fresh one).")
 @click.option("--explain", is_flag=True, help="Show the route, every candidate and skip, and the reasoning.")
+@click.option("--refresh", is_flag=True,
+              help="First check the quota of quota-first pool members whose cached snapshot is missing or older "
+                   "than settings.quotaTtl (network; writes the quota cache, nothing else).")
 @common_options
 def eval_command(provider: str | None, pool: str | None, chain: str | None, preset: str | None,
                  model: str | None, at: str | None, fails: tuple[str, ...], turn: str | None, explain: bool,
-                 **options: Any) -> None:
+                 refresh: bool, **options: Any) -> None:
     """Show the decision for a new turn (a dry run: reads state, writes nothing).
+
+    Decisions use the quota cache as it is (the strategy note says when data is stale or
+    missing); --refresh checks stale quota first and saves it, as `mp-policy limits` does.
 
     \b
     Examples:
@@ -57,7 +63,11 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
     if at is not None and not at.strip():
         raise click.BadParameter("an empty time; write e.g. 2026-04-06T10:30:00+02:00", param_hint="--at")
     moment: list[datetime] = []
-    engine = load_engine(readonly=True, clock=(lambda: moment[0]) if at else None, **options)
+    engine = load_engine(readonly=not refresh, clock=(lambda: moment[0]) if at else None, **options)
+    if refresh:
+        for snap in engine.refresh_quota():
+            if options["fmt"] == "text":
+                click.echo(f"quota: {snap.provider} {snap.status} — {snap.summary}", err=True)
     if at:
         try:
             # A time without an offset is read in the policy's time zone (as schedules are).

@@ -9,6 +9,7 @@ import click
 
 from policy_engine.cli.common import EXIT_INTERNAL
 from policy_engine.cli.eval_cmd import eval_command
+from policy_engine.cli.limits_cmd import limits_command
 from policy_engine.cli.plugins_cmd import plugins_command
 from policy_engine.cli.schema_cmd import schema_command
 from policy_engine.cli.state_cmd import state_group
@@ -35,6 +36,7 @@ cli.add_command(test_command)
 cli.add_command(schema_command)
 cli.add_command(state_group)
 cli.add_command(plugins_command)
+cli.add_command(limits_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,7 +32,7 @@ def _policy_state_url(options: dict[str, Any]) -> str | None:
 
     try:
         engine = Engine.load(agent_dir=options["agent_dir"], project=options["project"], policy=options["policy"],
-                             state="memory://")
+                             state="memory://", quota_refresh=False)
     except PolicyError:
         click.echo("warning: the policy is invalid, so its settings.state is not used; showing the default store",
                    err=True)
