@@ -204,3 +204,35 @@ def test_help_names_the_endpoint_variables(cli: Cli) -> Any:
     run = cli("limits", "--help")
     for name in ("CHATGPT_BASE_URL", "MP_POLICY_ANTIGRAVITY_BASE_URLS", "--watch", "--format"):
         assert name in run.stdout
+
+
+def test_progress_and_colours_on_a_terminal(agent_dir: Path, providers: ProviderServer) -> None:
+    import os
+    import pty
+    import subprocess
+
+    from cli_support import SCRIPT, clean_env
+
+    providers.reply("POST", "/v1internal:retrieveUserQuota", Reply(json=P.GEMINI_QUOTA, delay=0.5))
+    main, replica = pty.openpty()
+    env = clean_env(agent_dir.parent, {**providers.env(), "COLUMNS": "160", "TERM": "xterm"})
+    proc = subprocess.Popen([str(SCRIPT), "limits", "--agent-dir", str(agent_dir)], stdin=replica, stdout=replica,
+                            stderr=replica, env=env, close_fds=True)
+    os.close(replica)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main, 65536)
+        except OSError:  # the other side closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(main)
+    assert proc.wait(timeout=60) == 0
+    screen = b"".join(chunks).decode("utf-8", "replace")
+    assert "checking quota" in screen and "/7" in screen  # the progress bar, on stderr
+    assert "\x1b[" in screen  # colours on a terminal
+    assert "best now: openai-codex-2" in screen
+    for secret in secrets_of(agent_dir):
+        assert secret not in screen
