@@ -25,8 +25,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from policy_engine.providers import Credential
 from policy_engine.quota.context import CheckContext, QuotaCheckError, describe_response, parse_json
 from policy_engine.quota.status import clamp_percent, failed_snapshot, snapshot_from_windows
@@ -180,6 +178,8 @@ class _GoogleChecker(ABC):
     async def _post(self, urls: Iterable[str], token: str, body: Mapping[str, Any],
                     ctx: CheckContext) -> Any:
         """POST to each URL in turn until one answers 2xx; the last error otherwise."""
+        import httpx  # here, not at import time: registering the checkers must stay cheap for every command
+
         last = "no endpoint configured"
         for url in urls:
             try:

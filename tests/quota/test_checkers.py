@@ -241,3 +241,14 @@ def test_antigravity_reports_the_last_error_when_every_endpoint_fails(quota_serv
     quota_server.reply("POST", AG_PROD, P.GOOGLE_403_PERMISSION)
     snap = check(quota_server, "google-antigravity", P.google_credential())
     assert snap.status == "error" and "HTTP 403" in snap.summary and "projectId" in snap.summary
+
+
+def test_registering_the_checkers_does_not_import_httpx() -> None:
+    """Every command loads the registry; httpx (~0.1 s to import) is only for commands that check quota."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from policy_engine.plugins import get_registry; from policy_engine.engine import Engine; "
+            "assert len(get_registry().quota_checkers) == 5; print('httpx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
