@@ -10,9 +10,9 @@ Two sections (targets from the quota issue; see ``benchmarks/README.md``):
 
 1. **Parallel checks**: ten accounts (two of each built-in family) checked against the local
    provider test server (``tests/quota/provider_server.py``, in a child process so that it does
-   not compete for this interpreter's GIL) answering every request after 100 ms. Target: about one latency, not ten (we print the ratio of wall time to the latency).
-   The Google families refresh nothing (tokens are valid); Antigravity answers on its first
-   endpoint.
+   not compete for this interpreter's GIL) answering every request after 100 ms. Target: about
+   one latency, not ten (we print the ratio of wall time to the latency). The Google families
+   refresh nothing (tokens are valid); Antigravity answers on its first endpoint.
 2. **Decisions with a warm quota cache**: ``Engine.select`` on a ``quota-first`` pool whose
    members all have fresh snapshots, against the same pool with ``round-robin``, on the
    in-memory store. Target: quota-first within 2x of round-robin (p50).
