@@ -1,0 +1,301 @@
+"""What the editing commands (``subs``, ``pool``, ``chain``, ``preset``, ``project``) share.
+
+Which file an edit changes:
+
+- the global policy: ``--policy FILE``, else ``<agent-dir>/multi-pass.yaml`` (or the existing
+  ``.yml`` / ``.json`` one), created when missing;
+- a project overlay, when ``--project DIR`` is given (``pool``, ``chain`` and ``preset`` edits) or
+  for the ``project`` commands: ``DIR/.pi/multi-pass.yaml`` (or the existing ``.yml`` / ``.json``
+  one; DIR may also name the overlay file itself). Without ``--project`` the ``project`` commands
+  use the overlay the engine reads from the current directory (the nearest ``.pi/multi-pass.*``
+  in it or a parent), else create ``./.pi/multi-pass.yaml``.
+
+Every edit: parse (a file that does not parse is reported with file:line and left untouched,
+exit 1), change, validate the result (schema and compile: errors are printed and nothing is
+written, exit 1), then write atomically, or with ``--dry-run`` print the unified diff and write
+nothing. A request that cannot be carried out (an unknown pool, provider, ...) exits 2.
+``--format json`` prints one object: ``file``, ``kind``, ``created``, ``changed``, ``dryRun``,
+``written`` (the disk was changed), ``deleted`` (the change removes the file), ``diff``,
+``messages``, ``notes``, ``warnings`` (compile warnings the edit introduced) and, on failure,
+``error``, ``hint`` and ``diagnostics``. In text, what changed goes to stdout (with
+``--dry-run``: the diff only, so it can be piped to ``patch``); notes and warnings to stderr.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, emit_json, load_engine, print_diagnostics
+from policy_engine.diagnostics import Diagnostic
+
+__all__ = ["EditTarget", "at_option", "edit_options", "edit_target", "engine_at", "global_target",
+           "project_edit_options", "project_target", "run_edit", "show_status"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _options(func: F, *, project_help: str) -> F:
+    options = [
+        click.option("--policy", "policy", type=click.Path(dir_okay=False, path_type=Path),
+                     help="The global policy file (default: <agent-dir>/multi-pass.yaml, else .json; created when "
+                          "missing)."),
+        click.option("--project", "project", type=click.Path(exists=True, path_type=Path), help=project_help),
+        click.option("--agent-dir", "agent_dir", type=click.Path(file_okay=False, path_type=Path),
+                     envvar="PI_CODING_AGENT_DIR",
+                     help="pi's agent directory (default: $PI_CODING_AGENT_DIR, else ~/.pi/agent)."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                     help="Output format (JSON goes to stdout)."),
+        click.option("--dry-run", "dry_run", is_flag=True,
+                     help="Print the unified diff of the change and write nothing."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def edit_options(func: F) -> F:
+    """``--policy``, ``--project``, ``--agent-dir``, ``--format``, ``--dry-run`` (edits of the global policy)."""
+    return _options(func, project_help="Edit this project's overlay instead of the global policy "
+                                       "(DIR/.pi/multi-pass.yaml, or the overlay file itself).")
+
+
+def project_edit_options(func: F) -> F:
+    """The same options for the ``project`` commands, whose ``--project`` defaults to the current directory."""
+    return _options(func, project_help="The project (a directory, or its overlay file); default: the project "
+                                       "of the current directory.")
+
+
+def at_option(func: F) -> F:
+    """``--at TIME``: look at the state of things at that moment instead of now."""
+    return click.option("--at", "at", metavar="TIME",
+                        help="Evaluate at this ISO-8601 time instead of now (without an offset: the policy's "
+                             "time zone).")(func)
+
+
+def engine_at(at: str | None, options: dict[str, Any]) -> Any:
+    """A read-only engine for the command's options, its clock at ``--at`` when given."""
+    from policy_engine.timezones import parse_instant
+
+    if at is not None and not at.strip():
+        raise click.BadParameter("an empty time; write e.g. 2026-04-06T10:30:00+02:00", param_hint="--at")
+    moment: list[datetime] = []
+    engine = load_engine(readonly=True, clock=(lambda: moment[0]) if at else None, **options)
+    if at:
+        try:
+            moment.append(parse_instant(at, engine.graph.tz))
+        except ValueError:
+            engine.close()
+            raise click.BadParameter(f"{at!r} is not an ISO-8601 time (e.g. 2026-04-06T10:30:00+02:00)",
+                                     param_hint="--at") from None
+    return engine
+
+
+def show_status(options: dict[str, Any], names: tuple[str, ...], *, at: str | None, kind: str,
+                table: Callable[[Any], Any], rows: Callable[[Any, tuple[str, ...]], Any],
+                render: Callable[[Any, Any, Any], str]) -> None:
+    """The ``list`` / ``status`` views of pools or chains: check ``names``, read the state, print.
+
+    ``kind`` is the singular noun ("pool"), ``table`` picks the graph's mapping of that kind,
+    ``rows`` builds the status rows and ``render(rows, now, tz)`` the text; JSON is
+    ``{"at": ..., "<kind>s": rows}``.
+    """
+    from policy_engine.validation import did_you_mean
+
+    engine = engine_at(at, options)
+    try:
+        known = table(engine.graph)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            match = did_you_mean(unknown[0], sorted(known))
+            raise click.BadParameter(f"there is no {kind} {unknown[0]!r}"
+                                     + (f"; did you mean {match!r}?" if match else ""), param_hint="NAMES")
+        found = rows(engine, names)
+        now, tz = engine.now(), engine.graph.tz
+    finally:
+        engine.close()
+    if options["fmt"] == "json":
+        emit_json({"at": now.astimezone(tz).isoformat(), f"{kind}s": found})
+        return
+    click.echo(render(found, now, tz))
+
+
+def edit_target(options: dict[str, Any]) -> EditTarget:
+    """The project overlay with ``--project``, else the global policy."""
+    return project_target(**options) if options["project"] is not None else global_target(**options)
+
+
+@dataclass(frozen=True)
+class EditTarget:
+    """The file an edit changes, what kind it is, and (for an overlay) the global policy it narrows."""
+
+    path: Path
+    kind: str  # "policy" | "project"
+    agent_dir: Path
+    global_path: Path | None = None
+
+
+def _agent_dir(agent_dir: Path | None) -> Path:
+    from policy_engine.locations import agent_dir as default_agent_dir
+
+    return default_agent_dir(agent_dir)
+
+
+def _global_path(policy: Path | None, directory: Path) -> Path:
+    from policy_engine.locations import global_policy_file
+
+    if policy is not None:
+        return policy.expanduser()
+    return global_policy_file(directory) or directory / "multi-pass.yaml"
+
+
+def global_target(*, policy: Path | None, agent_dir: Path | None, **_: Any) -> EditTarget:
+    """The global policy: ``--policy``, else the agent directory's (``multi-pass.yaml`` when there is none)."""
+    directory = _agent_dir(agent_dir)
+    return EditTarget(_global_path(policy, directory), "policy", directory)
+
+
+def project_target(*, policy: Path | None, project: Path | None, agent_dir: Path | None, **_: Any) -> EditTarget:
+    """The project overlay of ``--project`` (else of the current directory, searched upwards)."""
+    from policy_engine.locations import find_project_file
+
+    directory = _agent_dir(agent_dir)
+    global_path = _global_path(policy, directory)
+    if project is not None and project.is_file():
+        path = project
+    else:
+        base = project if project is not None else Path.cwd()
+        found = find_project_file(base, search_up=project is None, exclude=global_path)
+        path = found if found is not None else base / ".pi" / "multi-pass.yaml"
+    return EditTarget(path, "project", directory, global_path)
+
+
+def _shown(path: Path) -> str:
+    """A path as people recognise it: relative to the current directory when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _fail(fmt: str, code: int, message: str, *, file: str, hint: str | None = None,
+          diagnostics: list[Diagnostic] | None = None) -> NoReturn:
+    if fmt == "json":
+        emit_json({"file": file, "changed": False, "written": False, "error": message, "hint": hint,
+                   "diagnostics": [d.to_dict() for d in diagnostics or []]})
+    else:
+        if diagnostics:
+            print_diagnostics(diagnostics)
+        click.echo(f"error: {message}", err=True)
+        if hint:
+            click.echo(f"    hint: {hint}", err=True)
+    sys.exit(code)
+
+
+def _key(d: Diagnostic) -> tuple[str, str, str]:
+    return d.code, d.message, d.json_path
+
+
+def run_edit(target: EditTarget, operate: Callable[[Any, Any], Any], *, fmt: str, dry_run: bool,
+             delete_when_empty: bool = False, delete_file: bool = False) -> None:
+    """Open ``target``, apply ``operate(document, context)`` (which returns ``Changes``), check, then write.
+
+    ``delete_when_empty`` removes an overlay the edit left without keys; ``delete_file`` removes
+    the file whatever it holds (``project clear --all``). See the module docstring for the rest.
+    """
+    from policy_engine.edit.document import FileChangedError, PolicyDocument, UnreadableFileError, unified_diff
+    from policy_engine.edit.operations import Changes, EditContext, EditError
+    from policy_engine.loader import LoadedDocument
+
+    shown = _shown(target.path)
+    env = dict(os.environ)
+    try:
+        doc = PolicyDocument.open(target.path, target.kind, source=shown)  # type: ignore[arg-type]
+    except UnreadableFileError as exc:
+        _fail(fmt, EXIT_FAIL, f"{shown} cannot be read, so it was not changed", file=shown,
+              hint="fix the file by hand (mp-policy validate shows every problem)", diagnostics=exc.diagnostics)
+    global_doc: LoadedDocument | None = None
+    global_data: dict[str, Any] | None = None
+    if target.kind == "project" and target.global_path is not None and target.global_path.exists():
+        global_shown = _shown(target.global_path)
+        try:
+            source = PolicyDocument.open(target.global_path, "policy", source=global_shown)
+        except UnreadableFileError as exc:
+            _fail(fmt, EXIT_FAIL, f"the global policy {global_shown} cannot be read", file=shown,
+                  hint="fix it first (mp-policy validate)", diagnostics=exc.diagnostics)
+        global_doc, global_data = source.loaded(), source.data
+    def before() -> list[Diagnostic]:
+        """The diagnostics of the file as it was (only needed when the result has some)."""
+        if not doc.exists:
+            return []
+        unchanged = PolicyDocument(doc.path, doc.kind, doc.original, exists=True, source=shown)  # type: ignore[arg-type]
+        return unchanged.validate(env=env, global_doc=global_doc)
+
+    context = EditContext.from_registry(env, global_data)
+    try:
+        changes: Changes = operate(doc, context)
+    except EditError as exc:
+        _fail(fmt, EXIT_USAGE, exc.message, file=shown, hint=exc.hint)
+    deleted = doc.exists and (delete_file or (delete_when_empty and doc.is_empty()))
+    if deleted:
+        changes.say(f"deleted {shown}" + ("" if delete_file else " (nothing else was left in it)"))
+        diff = unified_diff(doc.original, "", shown, deleted=True)
+        found: list[Diagnostic] = []
+    else:
+        diff = doc.diff() if doc.changed else ""
+        found = doc.validate(env=env, global_doc=global_doc) if doc.changed else []
+    errors = [d for d in found if d.severity == "error"]
+    earlier = before() if found else []
+    if errors:
+        already = [d for d in earlier if d.severity == "error"]
+        hint = (f"{shown} already had {len(already)} error(s) before this edit; fix them first (mp-policy validate)"
+                if already else "the change would make the policy invalid")
+        _fail(fmt, EXIT_FAIL, f"{shown} was not changed: the result would be invalid", file=shown, hint=hint,
+              diagnostics=errors)
+    known = {_key(d) for d in earlier}
+    warnings = [d for d in found if d.severity == "warning" and _key(d) not in known]
+    changed = deleted or doc.changed
+    existed = doc.exists
+    if changed and not dry_run:
+        try:
+            if deleted:
+                doc.remove()
+            else:
+                doc.save()
+        except FileChangedError as exc:
+            _fail(fmt, EXIT_FAIL, str(exc), file=shown)
+    _report(fmt, shown=shown, kind=target.kind, created=not existed and changed, changed=changed,
+            dry_run=dry_run, deleted=deleted, diff=diff, changes=changes, warnings=warnings)
+
+
+def _report(fmt: str, *, shown: str, kind: str, created: bool, changed: bool, dry_run: bool, deleted: bool,
+            diff: str, changes: Any, warnings: list[Diagnostic]) -> None:
+    written = changed and not dry_run
+    if fmt == "json":
+        emit_json({"file": shown, "kind": kind, "created": created and not deleted, "changed": changed,
+                   "dryRun": dry_run, "written": written, "deleted": deleted,
+                   "diff": diff, "messages": changes.messages, "notes": changes.notes,
+                   "warnings": [d.to_dict() for d in warnings]})
+        return
+    if dry_run:
+        click.echo(diff, nl=False)
+        for message in changes.messages:
+            click.echo(f"would: {message}", err=True)
+    else:
+        where = f"{shown} (new file)" if created else shown
+        for message in changes.messages:
+            click.echo(f"{where}: {message}" if changed else message)
+    for note in changes.notes:
+        click.echo(f"note: {note}", err=True)
+    print_diagnostics(warnings)
+    if dry_run:
+        click.echo(f"dry run: {shown} not written" if changed else "dry run: no change", err=True)
+    elif not changed:
+        click.echo(f"{shown}: no change", err=True)
