@@ -10,6 +10,7 @@ import click
 from policy_engine.cli.chain_cmd import chain_group
 from policy_engine.cli.common import EXIT_INTERNAL
 from policy_engine.cli.eval_cmd import eval_command
+from policy_engine.cli.explain_cmd import explain_command
 from policy_engine.cli.import_cmd import import_command
 from policy_engine.cli.limits_cmd import limits_command
 from policy_engine.cli.plugins_cmd import plugins_command
@@ -17,6 +18,7 @@ from policy_engine.cli.pool_cmd import pool_group
 from policy_engine.cli.preset_cmd import preset_group
 from policy_engine.cli.project_cmd import project_group
 from policy_engine.cli.schema_cmd import schema_command
+from policy_engine.cli.simulate_cmd import simulate_command
 from policy_engine.cli.state_cmd import state_group
 from policy_engine.cli.subs_cmd import subs_group
 from policy_engine.cli.test_cmd import test_command
@@ -43,6 +45,8 @@ cli.add_command(chain_group)
 cli.add_command(preset_group)
 cli.add_command(project_group)
 cli.add_command(eval_command)
+cli.add_command(explain_command)
+cli.add_command(simulate_command)
 cli.add_command(test_command)
 cli.add_command(schema_command)
 cli.add_command(state_group)

@@ -1,0 +1,654 @@
+"""The event script of a simulation: rate limits, quota burn and logins at given times.
+
+A YAML (or JSON) file; every key is optional except each event's ``at`` and its one action::
+
+    start: 2026-11-23T00:00          # defaults for --start, --period, --step (the options win)
+    period: 7d
+    step: 1m
+    auth: [anthropic, openai-codex]  # who is logged in at the start (default: pi's auth.json)
+    quota: {openai-codex: 80}        # remaining percent at the start (quota snapshots)
+    routes: [chain:main, pool:codex] # default routes (--route wins)
+    events:
+      - at: tue 10:30                # see "Times" below
+        fail: {provider: anthropic, status: 429, message: rate_limit_error, retryAfter: 1h}
+      - at: mon 09:00
+        every: 1d                    # repeat (count: N to stop after N occurrences)
+        burn: {provider: openai-codex, perHour: 10, remaining: 100, for: 8h, resetAfter: 5h}
+      - {at: +2d, quota: {provider: openai-codex, remaining: 100}}
+      - {at: wed 12:00, logout: anthropic-2}
+      - {at: wed 14:00, login: [anthropic-2]}
+
+Actions:
+
+* ``fail``: an error on an account, given to the engine's real ``fail`` (so classification,
+  ``errorRules``, cooldown lengths, retry-after headers and cursor moves are the real ones).
+  Keys: ``provider`` (required), ``status`` (default 429), ``message``, ``type``, ``code``,
+  ``headers``, ``body``, and ``retryAfter`` (a duration, sent as a ``retry-after`` header).
+* ``burn``: from this moment the account's remaining quota falls by ``perHour`` percent per
+  hour (linearly), from ``remaining`` (default: its current value, else 100), for ``for``
+  (default: until the end, or until another ``burn`` or ``quota`` event on it). Snapshots
+  are fed into the state store, so ``quota-first`` pools react. When it reaches 0 %, with
+  ``exhaust: true`` (the default) the account gets a real ``fail`` (HTTP 429, "quota
+  exceeded", classified ``quota_exhausted``) with a ``retry-after`` of ``resetAfter`` when
+  given; ``resetAfter`` also puts the quota back to 100 % that long after it ran out (burning
+  on if the burn has time left). ``exhaust: false``: it just stays at 0 % (``quota-first``
+  puts it last).
+* ``quota``: set the remaining percent (a quota checker's reading, e.g. a weekly reset); a
+  running burn continues from the new value.
+* ``login`` / ``logout``: one account or a list; who has credentials changes.
+
+Times (``at``; also ``start``): an ISO-8601 time (without an offset: the policy's time zone),
+``+DURATION`` after the start (``+90m``, ``+1d2h``), or ``[DAY] HH:MM``, the first such local
+time at or after the start (``tue 10:30``, ``17:00``). ``every`` repeats an event: a whole
+number of days repeats at the same local (wall-clock) time, anything else in elapsed time.
+Events outside the simulated period are left out with a warning. Two events at the same time
+are applied in the order written.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+
+from policy_engine.diagnostics import Diagnostic, PolicyError
+from policy_engine.durations import parse_duration
+from policy_engine.graph import Graph
+from policy_engine.loader import LoadedDocument, load_file
+from policy_engine.timezones import parse_instant
+
+__all__ = [
+    "AuthAction",
+    "BurnAction",
+    "EventScript",
+    "FailAction",
+    "QuotaAction",
+    "ScriptEvent",
+    "TimeSpec",
+    "TimedEvent",
+    "load_events",
+    "parse_events",
+    "parse_time_spec",
+    "resolve_start",
+]
+
+_TOP_KEYS = ("start", "period", "step", "auth", "quota", "routes", "events")
+_EVENT_KEYS = ("at", "every", "count", "fail", "burn", "quota", "login", "logout")
+_ACTIONS = ("fail", "burn", "quota", "login", "logout")
+_FAIL_KEYS = ("provider", "status", "message", "type", "code", "headers", "body", "retryAfter")
+_BURN_KEYS = ("provider", "perHour", "remaining", "for", "exhaust", "resetAfter")
+_QUOTA_KEYS = ("provider", "remaining")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = re.compile(r"^(?:(?P<day>[A-Za-z]{3})\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})$")
+_MAX_OCCURRENCES = 1_100_000  # as many as a simulation may have steps
+
+
+# -- actions ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FailAction:
+    """An error on an account, given to the engine's ``fail``."""
+
+    provider: str
+    status: int = 429
+    message: str = ""
+    type: str | None = None
+    code: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
+    retry_after: timedelta | None = None
+
+    def describe(self) -> str:
+        """``fail anthropic 429 "rate_limit_error"``."""
+        text = f"fail {self.provider} {self.status}"
+        if self.message:
+            short = self.message if len(self.message) <= 40 else self.message[:39] + "…"
+            text += f" {short!r}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class BurnAction:
+    """The account's remaining quota falls by ``per_hour`` percent per hour from now on."""
+
+    provider: str
+    per_hour: float
+    remaining: float | None = None
+    duration: timedelta | None = None
+    exhaust: bool = True
+    reset_after: timedelta | None = None
+
+    def describe(self) -> str:
+        """``burn openai-codex 10%/h from 100% for 8h``."""
+        text = f"burn {self.provider} {self.per_hour:g}%/h"
+        if self.remaining is not None:
+            text += f" from {self.remaining:g}%"
+        if self.duration is not None:
+            from policy_engine.durations import format_duration
+
+            text += f" for {format_duration(self.duration)}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaAction:
+    """Set an account's remaining quota (a quota checker's reading)."""
+
+    provider: str
+    remaining: float
+
+    def describe(self) -> str:
+        """``quota openai-codex = 100%``."""
+        return f"quota {self.provider} = {self.remaining:g}%"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthAction:
+    """Accounts log in (``login=True``) or out."""
+
+    providers: tuple[str, ...]
+    login: bool
+
+    def describe(self) -> str:
+        """``logout anthropic-2``."""
+        return f"{'login' if self.login else 'logout'} {', '.join(self.providers)}"
+
+
+Action = FailAction | BurnAction | QuotaAction | AuthAction
+
+
+# -- times -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSpec:
+    """When an event happens, as written: an instant, an offset from the start, or a local clock time."""
+
+    kind: str  # "instant" | "offset" | "clock"
+    text: str
+    offset: timedelta | None = None
+    weekday: int | None = None
+    clock: time | None = None
+
+    def resolve(self, start: datetime, tz: tzinfo) -> datetime:
+        """The instant (aware) for a simulation starting at ``start`` in the policy's zone ``tz``."""
+        if self.kind == "offset":
+            assert self.offset is not None
+            return (start.astimezone(UTC) + self.offset).astimezone(tz)
+        if self.kind == "instant":
+            return parse_instant(self.text, tz)
+        assert self.clock is not None
+        local = start.astimezone(tz)
+        day = local.date()
+        for _ in range(9):
+            if self.weekday is None or day.weekday() == self.weekday:
+                moment = datetime.combine(day, self.clock, tzinfo=tz)
+                if moment.timestamp() >= start.timestamp():
+                    return moment
+            day += timedelta(days=1)
+        raise AssertionError("unreachable: a weekday recurs within a week")  # pragma: no cover
+
+
+def parse_time_spec(value: object) -> TimeSpec:
+    """Read an ``at`` / ``start`` value; raises ``ValueError`` saying which forms are accepted."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a time such as 2026-11-24T10:30, +2h or tue 10:30, got {value!r}")
+    text = value.strip()
+    if text.startswith("+"):
+        return TimeSpec("offset", text, offset=parse_duration(text[1:]))
+    match = _CLOCK.match(text)
+    if match:
+        day = match.group("day")
+        weekday = None
+        if day is not None:
+            if day.lower() not in _DAYS:
+                raise ValueError(f"{text!r}: {day!r} is not a day; write mon, tue, wed, thu, fri, sat or sun")
+            weekday = _DAYS.index(day.lower())
+        hour, minute = int(match.group("h")), int(match.group("m"))
+        if hour > 23 or minute > 59:
+            raise ValueError(f"{text!r}: the time of day must be 00:00 to 23:59")
+        return TimeSpec("clock", text, weekday=weekday, clock=time(hour, minute))
+    try:
+        parse_instant(text, UTC)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a time: write an ISO-8601 time (2026-11-24T10:30, offset optional), "
+                         "+DURATION after the start (+2h30m) or [DAY] HH:MM (tue 10:30)") from None
+    return TimeSpec("instant", text)
+
+
+def resolve_start(text: str, now: datetime, tz: tzinfo) -> datetime:
+    """A simulation's start: ``now``, ``today`` (00:00), ``week`` (this Monday 00:00), or a time as for ``at``.
+
+    ``now`` is rounded down to the minute; ``+DURATION`` and ``[DAY] HH:MM`` count from it. Raises
+    ``ValueError`` for anything else.
+    """
+    word = text.strip().lower()
+    local = now.astimezone(tz).replace(second=0, microsecond=0)
+    if word == "now":
+        return local
+    if word in ("today", "week"):
+        day = local.date() - timedelta(days=local.weekday() if word == "week" else 0)
+        return datetime.combine(day, time(0, 0), tzinfo=tz)
+    try:
+        return parse_time_spec(text).resolve(local, tz).astimezone(tz)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; or now, today (00:00) or week (this Monday 00:00)") from None
+
+
+# -- the script ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptEvent:
+    """One event as written: when, how often, what (and where it stands in the file)."""
+
+    at: TimeSpec
+    action: Action
+    index: int
+    every: timedelta | None = None
+    count: int | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TimedEvent:
+    """One occurrence of an event at an instant (UTC), ready to apply."""
+
+    at: datetime
+    action: Action
+    origin: str
+    seq: int
+
+    def describe(self) -> str:
+        """What happens, in a few words."""
+        return self.action.describe()
+
+
+@dataclass(frozen=True)
+class EventScript:
+    """A parsed event script (see the module docstring for the format)."""
+
+    source: str = "<events>"
+    start: TimeSpec | None = None
+    period: timedelta | None = None
+    step: timedelta | None = None
+    auth: frozenset[str] | None = None
+    quota: Mapping[str, float] = field(default_factory=dict)
+    routes: tuple[str, ...] = ()
+    events: tuple[ScriptEvent, ...] = ()
+    document: LoadedDocument | None = field(default=None, repr=False, compare=False)
+
+    def providers(self) -> Iterable[tuple[str, tuple[str | int, ...]]]:
+        """Every account the script names, with the JSON path where it is written."""
+        for name in sorted(self.auth or ()):
+            yield name, ("auth",)
+        for name in self.quota:
+            yield name, ("quota", name)
+        for event in self.events:
+            action = event.action
+            base: tuple[str | int, ...] = ("events", event.index)
+            if isinstance(action, AuthAction):
+                key = "login" if action.login else "logout"
+                for name in action.providers:
+                    yield name, (*base, key)
+            else:
+                yield action.provider, (*base, _action_key(action), "provider")
+
+    def check(self, graph: Graph) -> list[Diagnostic]:
+        """Problems only the policy can reveal: accounts and routes it does not have."""
+        from policy_engine.route import RouteError
+        from policy_engine.simulate.routes import parse_route
+
+        found: list[Diagnostic] = []
+        accounts = sorted(graph.accounts)
+        for name, path in self.providers():
+            if name not in graph.accounts:
+                close = difflib.get_close_matches(name, accounts, n=1, cutoff=0.6)
+                found.append(self._diagnostic("unknown-account", f"{name!r} is not an account of this policy", path,
+                                              f"did you mean {close[0]!r}?" if close else
+                                              f"known accounts: {', '.join(accounts)}"))
+        for i, text in enumerate(self.routes):
+            try:
+                parse_route(text, graph)
+            except RouteError as exc:
+                found.append(self._diagnostic("unknown-route", str(exc), ("routes", i), None))
+        return found
+
+    def occurrences(self, start: datetime, end: datetime, tz: tzinfo) -> tuple[list[TimedEvent], list[Diagnostic]]:
+        """Every occurrence in ``[start, end)`` in time order, and warnings for events outside it."""
+        out: list[TimedEvent] = []
+        warnings: list[Diagnostic] = []
+        seq = 0
+        for event in self.events:
+            first = event.at.resolve(start, tz)
+            moments = list(_repeat(first, event.every, event.count, end, tz))
+            inside = [m for m in moments if start.timestamp() <= m.timestamp() < end.timestamp()]
+            if not inside:
+                warnings.append(self._diagnostic(
+                    "outside-period",
+                    f"event {event.index} ({event.action.describe()}) at {first.astimezone(tz):%a %Y-%m-%d %H:%M} "
+                    "is outside the simulated period; it is left out",
+                    ("events", event.index, "at"),
+                    f"the period is {start.astimezone(tz):%a %Y-%m-%d %H:%M} to {end.astimezone(tz):%a %Y-%m-%d %H:%M}",
+                    severity="warning"))
+            for moment in inside:
+                out.append(TimedEvent(moment.astimezone(UTC), event.action, event.origin, seq))
+                seq += 1
+        out.sort(key=lambda e: (e.at, e.seq))
+        return out, warnings
+
+    def _diagnostic(self, code: str, message: str, path: Sequence[str | int], hint: str | None,
+                    severity: str = "error") -> Diagnostic:
+        if self.document is not None:
+            return self.document.diagnostic(code, message, path, hint=hint, severity=severity)  # type: ignore[arg-type]
+        return Diagnostic(code=code, message=message, severity=severity, file=self.source,  # type: ignore[arg-type]
+                          path=tuple(path), hint=hint)
+
+
+def _repeat(first: datetime, every: timedelta | None, count: int | None, end: datetime,
+            tz: tzinfo) -> Iterable[datetime]:
+    if every is None:
+        yield first
+        return
+    wall = every.total_seconds() % 86400 == 0
+    days = int(every.total_seconds() // 86400)
+    local = first.astimezone(tz)
+    n = 0
+    while (count is None or n < count) and n < _MAX_OCCURRENCES:
+        if wall:
+            moment = datetime.combine(local.date() + timedelta(days=days * n), local.timetz().replace(tzinfo=None),
+                                      tzinfo=tz)
+        else:
+            moment = first.astimezone(UTC) + every * n
+        if moment.timestamp() >= end.timestamp():
+            return
+        yield moment
+        n += 1
+
+
+def _action_key(action: Action) -> str:
+    if isinstance(action, FailAction):
+        return "fail"
+    if isinstance(action, BurnAction):
+        return "burn"
+    if isinstance(action, QuotaAction):
+        return "quota"
+    return "login" if action.login else "logout"
+
+
+# -- parsing ---------------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads the document, collecting every problem with its position."""
+
+    def __init__(self, doc: LoadedDocument) -> None:
+        self.doc = doc
+        self.problems: list[Diagnostic] = []
+
+    def error(self, code: str, message: str, path: Sequence[str | int], hint: str | None = None,
+              at_key: bool = False) -> None:
+        self.problems.append(self.doc.diagnostic(code, message, path, hint=hint, at_key=at_key))
+
+    def mapping(self, value: Any, path: tuple[str | int, ...], what: str, keys: Sequence[str]) -> bool:
+        if not isinstance(value, Mapping):
+            self.error("type", f"{what} must be a mapping, got {_kind(value)}", path)
+            return False
+        for key in value:
+            if key not in keys:
+                close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
+                self.error("unknown-key", f"unknown key {key!r} in {what}", (*path, key),
+                           f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(keys)}",
+                           at_key=True)
+        return True
+
+    def duration(self, value: Any, path: tuple[str | int, ...], positive: bool = True) -> timedelta | None:
+        try:
+            found = parse_duration(value)
+        except ValueError as exc:
+            self.error("duration", str(exc), path, "durations are written 90s, 5m, 1h30m, 2d")
+            return None
+        if positive and found <= timedelta(0):
+            self.error("duration", f"the duration must be more than 0, got {value!r}", path)
+            return None
+        return found
+
+    def number(self, value: Any, path: tuple[str | int, ...], low: float, high: float | None, what: str
+               ) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            self.error("type", f"{what} must be a number, got {_kind(value)}", path)
+            return None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+            self.error("range", f"{what} must be {bounds}, got {value!r}", path)
+            return None
+        return float(value)
+
+    def text(self, value: Any, path: tuple[str | int, ...], what: str) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            self.error("type", f"{what} must be a non-empty string, got {_kind(value)}", path,
+                       "quote names that YAML reads otherwise: \"off\"" if isinstance(value, bool) else None)
+            return None
+        return value
+
+    def names(self, value: Any, path: tuple[str | int, ...], what: str) -> tuple[str, ...] | None:
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not items:
+            self.error("type", f"{what} must be an account name or a non-empty list of them, got {_kind(value)}",
+                       path)
+            return None
+        out = []
+        for i, item in enumerate(items):
+            name = self.text(item, path if isinstance(value, str) else (*path, i), f"{what} item")
+            if name is not None:
+                out.append(name)
+        return tuple(out) if len(out) == len(items) else None
+
+    def time_spec(self, value: Any, path: tuple[str | int, ...]) -> TimeSpec | None:
+        try:
+            return parse_time_spec(value)
+        except ValueError as exc:
+            self.error("time", str(exc), path)
+            return None
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return type(value).__name__
+
+
+def parse_events(doc: LoadedDocument) -> EventScript:
+    """Check and read an event script document; raises :class:`PolicyError` with every problem."""
+    reader = _Reader(doc)
+    data = doc.data
+    if data is None:
+        data = {}
+    if not reader.mapping(data, (), "the event script", _TOP_KEYS):
+        raise PolicyError(reader.problems)
+    start = reader.time_spec(data["start"], ("start",)) if "start" in data else None
+    period = reader.duration(data["period"], ("period",)) if "period" in data else None
+    step = reader.duration(data["step"], ("step",)) if "step" in data else None
+    auth = None
+    if "auth" in data:
+        value = data["auth"]
+        if value == []:
+            auth = frozenset()
+        else:
+            names = reader.names(value, ("auth",), "auth")
+            auth = frozenset(names) if names is not None else None
+    quota: dict[str, float] = {}
+    if "quota" in data:
+        raw_quota = data["quota"]
+        if not isinstance(raw_quota, Mapping):
+            reader.error("type", f"quota must be a mapping of accounts to remaining percent, got {_kind(raw_quota)}",
+                         ("quota",), "e.g. quota: {openai-codex: 80, openai-codex-2: 35}")
+            raw_quota = {}
+        for name, value in raw_quota.items():
+            number = reader.number(value, ("quota", name), 0, 100, f"quota of {name}")
+            if number is not None:
+                quota[name] = number
+    routes: tuple[str, ...] = ()
+    if "routes" in data:
+        found = reader.names(data["routes"], ("routes",), "routes")
+        routes = found or ()
+    events: list[ScriptEvent] = []
+    raw_events = data.get("events", [])
+    if raw_events is None:
+        raw_events = []
+    if not isinstance(raw_events, list):
+        reader.error("type", f"events must be a list, got {_kind(raw_events)}", ("events",),
+                     "write each event as a list item: - {at: tue 10:30, fail: {provider: anthropic}}")
+    else:
+        for i, raw in enumerate(raw_events):
+            event = _event(reader, raw, i)
+            if event is not None:
+                events.append(event)
+    if reader.problems:
+        raise PolicyError(reader.problems)
+    return EventScript(source=doc.source, start=start, period=period, step=step, auth=auth, quota=quota,
+                       routes=routes, events=tuple(events), document=doc)
+
+
+def _event(reader: _Reader, raw: Any, i: int) -> ScriptEvent | None:
+    path: tuple[str | int, ...] = ("events", i)
+    if not reader.mapping(raw, path, f"event {i}", _EVENT_KEYS):
+        return None
+    problems = len(reader.problems)
+    if "at" not in raw:
+        reader.error("required", f"event {i} has no 'at' (when it happens)", path,
+                     "e.g. at: tue 10:30, at: +2h or at: 2026-11-24T10:30")
+    at = reader.time_spec(raw["at"], (*path, "at")) if "at" in raw else None
+    actions = [key for key in _ACTIONS if key in raw]
+    if len(actions) != 1:
+        what = "no action" if not actions else f"several actions ({', '.join(actions)})"
+        reader.error("action", f"event {i} has {what}; give exactly one of {', '.join(_ACTIONS)}", path,
+                     "write several events at the same time to do several things")
+        return None
+    every = reader.duration(raw["every"], (*path, "every")) if "every" in raw else None
+    count = None
+    if "count" in raw:
+        value = raw["count"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            reader.error("type", f"count must be a whole number of at least 1, got {_kind(value)}", (*path, "count"))
+        elif "every" not in raw:
+            reader.error("count", "count only goes with every", (*path, "count"), "add every: 1d (or remove count)")
+        else:
+            count = value
+    key = actions[0]
+    action = _action(reader, key, raw[key], (*path, key))
+    if at is None or action is None or len(reader.problems) > problems:
+        return None
+    line = reader.doc.position(path)
+    origin = f"{reader.doc.source}:{line[0]}" if line else reader.doc.source
+    return ScriptEvent(at=at, action=action, index=i, every=every, count=count, origin=origin)
+
+
+def _action(reader: _Reader, key: str, value: Any, path: tuple[str | int, ...]) -> Action | None:
+    if key in ("login", "logout"):
+        names = reader.names(value, path, key)
+        return AuthAction(names, key == "login") if names is not None else None
+    keys = {"fail": _FAIL_KEYS, "burn": _BURN_KEYS, "quota": _QUOTA_KEYS}[key]
+    if not reader.mapping(value, path, key, keys):
+        return None
+    problems = len(reader.problems)
+    provider = reader.text(value.get("provider"), (*path, "provider"), f"{key}.provider") \
+        if "provider" in value else None
+    if "provider" not in value:
+        reader.error("required", f"{key} needs a provider (the account it happens to)", path)
+    if key == "fail":
+        return _fail(reader, value, path, provider, problems)
+    if key == "burn":
+        return _burn(reader, value, path, provider, problems)
+    remaining = None
+    if "remaining" not in value:
+        reader.error("required", "quota needs remaining (percent, 0 to 100)", path)
+    else:
+        remaining = reader.number(value["remaining"], (*path, "remaining"), 0, 100, "remaining")
+    if provider is None or remaining is None or len(reader.problems) > problems:
+        return None
+    return QuotaAction(provider, remaining)
+
+
+def _fail(reader: _Reader, value: Mapping[str, Any], path: tuple[str | int, ...], provider: str | None,
+          problems: int) -> FailAction | None:
+    status = 429
+    if "status" in value:
+        raw = value["status"]
+        if isinstance(raw, bool) or not isinstance(raw, int) or not 100 <= raw <= 599:
+            reader.error("status", f"status must be an HTTP status code (100-599), got {_kind(raw)}",
+                         (*path, "status"))
+        else:
+            status = raw
+    strings = {}
+    for name in ("message", "type", "code"):
+        if name in value:
+            if not isinstance(value[name], str):
+                reader.error("type", f"{name} must be a string, got {_kind(value[name])}", (*path, name))
+            else:
+                strings[name] = value[name]
+    headers: dict[str, str] = {}
+    if "headers" in value:
+        raw_headers = value["headers"]
+        if not isinstance(raw_headers, Mapping):
+            reader.error("type", f"headers must be a mapping of header names to values, got {_kind(raw_headers)}",
+                         (*path, "headers"))
+        else:
+            for name, text in raw_headers.items():
+                if isinstance(text, bool) or not isinstance(text, str | int | float):
+                    reader.error("type", f"header {name!r} must be a string or a number, got {_kind(text)}",
+                                 (*path, "headers", name))
+                else:
+                    headers[str(name)] = str(text)
+    retry = reader.duration(value["retryAfter"], (*path, "retryAfter")) if "retryAfter" in value else None
+    if retry is not None:
+        headers.setdefault("retry-after", str(math.ceil(retry.total_seconds())))
+    if provider is None or len(reader.problems) > problems:
+        return None
+    return FailAction(provider, status, strings.get("message", ""), strings.get("type"), strings.get("code"),
+                      headers, value.get("body"), retry)
+
+
+def _burn(reader: _Reader, value: Mapping[str, Any], path: tuple[str | int, ...], provider: str | None,
+          problems: int) -> BurnAction | None:
+    rate = None
+    if "perHour" not in value:
+        reader.error("required", "burn needs perHour (percent of the quota used per hour)", path,
+                     "e.g. burn: {provider: openai-codex, perHour: 12.5}")
+    else:
+        rate = reader.number(value["perHour"], (*path, "perHour"), 0, 100_000, "perHour")
+    remaining = reader.number(value["remaining"], (*path, "remaining"), 0, 100, "remaining") \
+        if "remaining" in value else None
+    duration = reader.duration(value["for"], (*path, "for")) if "for" in value else None
+    reset = reader.duration(value["resetAfter"], (*path, "resetAfter")) if "resetAfter" in value else None
+    exhaust = True
+    if "exhaust" in value:
+        if not isinstance(value["exhaust"], bool):
+            reader.error("type", f"exhaust must be true or false, got {_kind(value['exhaust'])}", (*path, "exhaust"))
+        else:
+            exhaust = value["exhaust"]
+    if provider is None or rate is None or len(reader.problems) > problems:
+        return None
+    return BurnAction(provider, rate, remaining, duration, exhaust, reset)
+
+
+def load_events(path: str | Path) -> EventScript:
+    """Load and check an event script file; raises :class:`PolicyError` (file:line:col, JSON path, hint)."""
+    return parse_events(load_file(path))
+

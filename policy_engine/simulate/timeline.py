@@ -1,0 +1,129 @@
+"""The compact text timeline of a simulation: runs per route, and an hours-by-day grid.
+
+Per route, each run of steps with the same answer is one line — when it starts and ends (local
+time), how long it lasts, the account and model (or "none" and when to retry) and why it began
+(the event, cooldown end, window opening or quota milestone that changed the answer). Below the
+runs, when the period fits (at most 31 days, steps of at most an hour), a grid shows one
+character per local hour per day: the letter of the account used longest in that hour, ``·``
+when nothing was usable, blank outside the period; one legend at the end maps letters to
+accounts.
+"""
+
+from __future__ import annotations
+
+import string
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+from policy_engine.durations import format_duration
+from policy_engine.simulate.run import Outcome, Run, SimulationResult
+
+__all__ = ["GRID_MAX_DAYS", "hour_grid", "letters", "render_timeline"]
+
+#: The grid is drawn for periods up to this many days.
+GRID_MAX_DAYS = 31
+_LETTERS = string.ascii_uppercase + string.ascii_lowercase + string.digits
+_NONE = "·"
+_OTHER = "?"
+
+
+def letters(result: SimulationResult) -> dict[str, str]:
+    """One character per account that is a target somewhere (A-Z, a-z, 0-9, then ``?``)."""
+    return {account: _LETTERS[i] if i < len(_LETTERS) else _OTHER for i, account in enumerate(result.accounts())}
+
+
+def _when(moment: datetime, previous: datetime | None = None) -> str:
+    if previous is not None and previous.date() == moment.date():
+        return f"{moment:%H:%M}".rjust(15)
+    return f"{moment:%a %m-%d %H:%M}"
+
+
+def _target(outcome: Outcome, result: SimulationResult) -> str:
+    if outcome.provider is not None:
+        return outcome.label
+    if outcome.retry_after is None:
+        return "none (nothing predictable helps)"
+    retry = datetime.fromtimestamp(outcome.retry_after, UTC).astimezone(result.tz)
+    return f"none (retry after {retry:%a %H:%M})"
+
+
+def _percent(part: int, total: int) -> str:
+    value = part * 100 / total
+    return "<1%" if 0 < value < 1 else f"{value:.0f}%"
+
+
+def _run_line(run: Run, result: SimulationResult, width: int) -> str:
+    begin = result.time_of(run.first)
+    finish = result.time_of(run.stop)
+    length = format_duration(timedelta(seconds=finish.timestamp() - begin.timestamp()))
+    reason = "; ".join(run.reasons)
+    return f"  {_when(begin)} – {_when(finish, begin)}  {length:>9}  {_target(run.outcome, result):<{width}}  {reason}"
+
+
+def hour_grid(result: SimulationResult, route: str, chars: dict[str, str]) -> list[str] | None:
+    """The hours-by-day rows of one route, or ``None`` when the period does not fit a grid."""
+    if result.span > timedelta(days=GRID_MAX_DAYS + 1) or result.step > timedelta(hours=1):
+        return None
+    tz = result.tz
+    cells: dict[tuple[date, int], Counter[str | None]] = {}
+    step = result.step.total_seconds()
+    start = result.start.timestamp()
+    for run in result.runs[route]:
+        for index in range(run.first, run.stop):
+            local = datetime.fromtimestamp(start + index * step, tz)
+            key = (local.date(), local.hour)
+            counter = cells.get(key)
+            if counter is None:
+                counter = cells[key] = Counter()
+            counter[run.outcome.provider] += 1
+    first = result.start.date()
+    last = (result.end - timedelta(microseconds=1)).date()
+    rows = ["  " + " " * 9 + " " + "".join(f"{h:<6}" for h in range(0, 24, 6)).rstrip()]
+    day = first
+    while day <= last:
+        line = []
+        for hour in range(24):
+            counter = cells.get((day, hour))
+            if not counter:
+                line.append(" ")
+                continue
+            provider = counter.most_common(1)[0][0]
+            line.append(_NONE if provider is None else chars.get(provider, _OTHER))
+        rows.append(f"  {day:%a %m-%d} " + "".join(line).rstrip())
+        day += timedelta(days=1)
+    return rows
+
+
+def render_timeline(result: SimulationResult, *, limit: int = 40, grid: bool = True) -> str:
+    """The whole text report: a header, then each route's runs (at most ``limit``) and grid, then the legend."""
+    tz_name = getattr(result.tz, "key", None) or str(result.tz)
+    lines = [
+        f"simulation {result.start:%a %Y-%m-%d %H:%M} → {result.end:%a %Y-%m-%d %H:%M} {tz_name} "
+        f"({format_duration(result.period)}, step {format_duration(result.step)}) · "
+        f"policy {result.revision}",
+        f"{len(result.routes)} route(s), {len(result.events)} event(s), {len(result.changes)} change(s); "
+        f"{result.evaluations:,} evaluations in {result.elapsed * 1000:.0f} ms",
+    ]
+    chars = letters(result)
+    drew_grid = False
+    for info in result.routes:
+        runs = result.runs[info.label]
+        total = max(result.steps, 1)
+        share = ", ".join(f"{p or 'none'} {_percent(n, total)}" for p, n in result.share(info.label))
+        lines += ["", f"{info.label}  ({share})"]
+        if info.per_step:
+            lines.append("  (a custom or plugin strategy on this route: evaluated at every step)")
+        width = min(max((len(_target(r.outcome, result)) for r in runs), default=4), 48)
+        for run in runs[:limit]:
+            lines.append(_run_line(run, result, width))
+        if len(runs) > limit:
+            lines.append(f"  … {len(runs) - limit} more run(s) (--limit, or --format json / csv for all)")
+        rows = hour_grid(result, info.label, chars) if grid else None
+        if rows:
+            drew_grid = True
+            lines += ["", *rows]
+    if drew_grid and chars:
+        legend = "  ".join(f"{c} {a}" for a, c in chars.items())
+        lines += ["", f"grid: one character per hour, the account used longest in it; {_NONE} nothing usable",
+                  f"legend: {legend}"]
+    return "\n".join(lines)
