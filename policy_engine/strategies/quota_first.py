@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = ["BLOCKED_PERCENT", "QuotaFirst"]
 
 BLOCKED_PERCENT = 5.0
+_NOTE_MEMBERS = 8  # members with their percentage in the note (the full order is in the candidates)
 
 
 class QuotaFirst:
@@ -41,13 +42,15 @@ class QuotaFirst:
         blocked: list[tuple[float, int, str]] = []
         stale: list[str] = []
         ttl = ctx.pool.quota_ttl
+        stale_before = ctx.now - ttl if ttl is not None else None
+        quota = ctx.quota
         for position, member in enumerate(ctx.members):
-            snap = ctx.quota.get(member)
+            snap = quota.get(member)
             remaining = snap.remaining if snap is not None else None
             if remaining is None:
                 unknown.append(member)
                 continue
-            if ttl is not None and snap is not None and (ctx.now - snap.fetched_at) > ttl:
+            if stale_before is not None and snap is not None and snap.fetched_at < stale_before:
                 stale.append(member)
             bucket = good if remaining > BLOCKED_PERCENT else blocked
             bucket.append((-remaining, position, member))
@@ -59,7 +62,10 @@ class QuotaFirst:
         good.sort()
         blocked.sort()
         ordered = [m for _, _, m in good] + unknown + [m for _, _, m in blocked]
-        parts = [f"{m} {ctx.quota[m].remaining:g}%" for m in ordered if m in ctx.quota and m not in unknown]
+        known = good + blocked
+        parts = [f"{m} {-r:g}%" for r, _, m in known[:_NOTE_MEMBERS]]
+        if len(known) > _NOTE_MEMBERS:
+            parts.append(f"... {len(known) - _NOTE_MEMBERS} more")
         note = "remaining quota: " + ", ".join(parts)
         if unknown:
             note += f"; no data: {', '.join(unknown)}"
