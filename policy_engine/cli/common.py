@@ -13,7 +13,7 @@ import click
 from policy_engine.diagnostics import Diagnostic, PolicyError
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "common_options", "emit_json",
-           "exit_on_state_error", "load_engine", "print_diagnostics"]
+           "exit_on_state_error", "format_choices", "load_engine", "print_diagnostics"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -38,6 +38,20 @@ def common_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def format_choices(*choices: str) -> Callable[[F], F]:
+    """Replace the shared ``--format text|json`` option (of ``common_options``) with one offering ``choices``.
+
+    Put it above ``@common_options`` (e.g. ``explain`` offers ``dot``, ``simulate`` ``csv``).
+    """
+    def decorate(func: F) -> F:
+        params = func.__click_params__  # type: ignore[attr-defined]
+        index = next(i for i, p in enumerate(params) if p.name == "fmt")
+        params[index] = click.Option(["--format", "fmt"], type=click.Choice(choices), default="text",
+                                     show_default=True, help="Output format (on stdout).")
+        return func
+    return decorate
 
 
 def emit_json(data: Any) -> None:

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from policy_engine.cli.common import common_options, emit_json, load_engine
+from policy_engine.cli.common import common_options, emit_json, format_choices, load_engine
 
-__all__ = ["explain_command", "format_choices"]
+__all__ = ["explain_command"]
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def format_choices(*choices: str) -> Callable[[F], F]:
-    """Replace the shared ``--format text|json`` option (of ``common_options``) with one offering ``choices``.
-
-    Put it above ``@common_options``. (A candidate for ``cli/common.py``; it lives here because
-    that file is shared.)
-    """
-    def decorate(func: F) -> F:
-        params = func.__click_params__  # type: ignore[attr-defined]
-        index = next(i for i, p in enumerate(params) if p.name == "fmt")
-        params[index] = click.Option(["--format", "fmt"], type=click.Choice(choices), default="text",
-                                     show_default=True, help="Output format (on stdout).")
-        return func
-    return decorate
 
 
 @click.command("explain")

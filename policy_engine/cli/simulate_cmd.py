@@ -10,8 +10,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, common_options, emit_json, load_engine, print_diagnostics
-from policy_engine.cli.explain_cmd import format_choices
+from policy_engine.cli.common import (
+    EXIT_FAIL,
+    EXIT_USAGE,
+    common_options,
+    emit_json,
+    format_choices,
+    load_engine,
+    print_diagnostics,
+)
 from policy_engine.diagnostics import Diagnostic, PolicyError
 from policy_engine.durations import format_duration
 
