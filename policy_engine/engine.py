@@ -86,11 +86,12 @@ class Engine:
         self.registry = registry or get_registry()
         self._purged_at: float | None = None
         self._routes: dict[tuple[str | None, ...], list[Segment]] = {}
+        self._quota_env = dict(os.environ if env is None else env)  # endpoint overrides for quota checks
         self._refresher: QuotaRefresher | None = None
         if quota_refresh:
             from policy_engine.quota.refresh import QuotaRefresher
 
-            refresher = QuotaRefresher(graph, auth, self.registry.quota_checkers, store, env=env)
+            refresher = QuotaRefresher(graph, auth, self.registry.quota_checkers, store, env=self._quota_env)
             self._refresher = refresher if refresher.members else None
 
     # -- construction --------------------------------------------------------------------------
@@ -245,7 +246,7 @@ class Engine:
         By default the stale or missing snapshots of ``quota-first`` pool members; ``accounts``
         names the accounts instead; ``stale_only=False`` checks them even when fresh.
         """
-        from policy_engine.quota.refresh import quota_first_members
+        from policy_engine.quota.refresh import is_fresh, quota_first_members
         from policy_engine.quota.runner import DEFAULT_TIMEOUT, collect_accounts, run_checks, store_results
 
         checkers = self.registry.quota_checkers
@@ -256,10 +257,9 @@ class Engine:
             names = list(accounts)
         if stale_only:
             quota = self.store.snapshot().quota
-            ttl = self.graph.settings.quota_ttl
-            names = [n for n in names if (s := quota.get(n)) is None or now - s.fetched_at > ttl]
+            names = [n for n in names if not is_fresh(quota.get(n), now, self.graph.settings.quota_ttl)]
         targets = collect_accounts(self.graph, self.auth, checkers, names)
-        results = run_checks(targets, checkers, now=now, env=dict(os.environ),
+        results = run_checks(targets, checkers, now=now, env=self._quota_env,
                              endpoints=self.graph.settings.quota_endpoints, timeout=timeout or DEFAULT_TIMEOUT)
         return store_results(self.store, results)
 
@@ -399,8 +399,8 @@ class Engine:
         rotate = classification.rotate if classification.rotate is not None else (
             classification.kind in graph.settings.rotate_on)
         retry_at = classification.retry_at.astimezone(graph.tz) if classification.retry_at else None
+        captured = snapshot_from_headers(failing, base, headers, now)  # quota the failing response carried
         if not rotate:
-            captured = snapshot_from_headers(failing, base, headers, now)
             if captured is not None and not dry_run:
                 self.store.apply(StateChanges(quota=[captured]))
             return self._keep(turn_id, failing, model, current, classification, retry_at, now, started, explain)
@@ -416,7 +416,6 @@ class Engine:
         cooldown = Cooldown(provider=failing, until=until, reason=f"{classification.kind}: {classification.reason}",
                             since=now, source=source)
         attempted = [*data.get("attempted", []), failing]
-        captured = snapshot_from_headers(failing, base, headers, now)
         snap = self._fresh_quota(snap, now)
         if captured is not None:  # the failing response's own quota headers are the freshest data
             snap = snap if snap is not None else self.store.snapshot()
@@ -446,12 +445,13 @@ class Engine:
         """
         changes = StateChanges(turns={turn: None})
         if headers:
+            now = self.now()
             if provider is None:
-                record = self.store.get_turn(turn, self.now())
+                record = self.store.get_turn(turn, now)
                 target = (record.data.get("target") or {}) if record is not None else {}
                 provider = target.get("provider")
             if provider:
-                captured = snapshot_from_headers(provider, self.graph.base_of(provider), headers, self.now())
+                captured = snapshot_from_headers(provider, self.graph.base_of(provider), headers, now)
                 if captured is not None:
                     changes.quota.append(captured)
         self.store.apply(changes)

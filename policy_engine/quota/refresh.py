@@ -27,7 +27,12 @@ if TYPE_CHECKING:
     from policy_engine.graph import Graph
     from policy_engine.quota import QuotaChecker
 
-__all__ = ["QuotaRefresher", "quota_first_members"]
+__all__ = ["QuotaRefresher", "is_fresh", "quota_first_members"]
+
+
+def is_fresh(snapshot: QuotaSnapshot | None, now: datetime, ttl: timedelta) -> bool:
+    """True when ``snapshot`` exists and was fetched within ``ttl`` of ``now``."""
+    return snapshot is not None and now - snapshot.fetched_at <= ttl
 
 
 def quota_first_members(graph: Graph, checkers: Mapping[str, QuotaChecker]) -> tuple[tuple[str, str], ...]:
@@ -52,7 +57,7 @@ class QuotaRefresher:
         self.auth = auth
         self.checkers = checkers
         self.store = store
-        self.env = dict(os.environ if env is None else env)
+        self.env = dict(os.environ if env is None else env)  # endpoint overrides (CHATGPT_BASE_URL, ...)
         self.timeout = timeout
         self.members = quota_first_members(graph, checkers)
         self._tried: dict[str, float] = {}
@@ -71,8 +76,7 @@ class QuotaRefresher:
         moment = now.timestamp()
         out = []
         for member, _base in self.members:
-            snap = quota.get(member)
-            if snap is not None and now - snap.fetched_at <= ttl:
+            if is_fresh(quota.get(member), now, ttl):
                 continue
             if moment - self._tried.get(member, float("-inf")) < ttl.total_seconds():
                 continue
