@@ -654,3 +654,15 @@ def test_did_you_mean() -> None:
 def test_unknown_kind_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="kind"):
         validate_document(LoadedDocument(data={}, source="x"), "nonsense")  # type: ignore[arg-type]
+
+
+def test_quota_endpoints_take_a_url_or_a_list_of_urls() -> None:
+    ok = ("settings:\n  quotaEndpoints:\n    anthropic: https://proxy.example/anthropic\n"
+          "    google-antigravity: [http://127.0.0.1:8080/a, https://b.example]\n")
+    assert [d for d in validate(ok) if d.severity == "error"] == []
+    bad = only(validate("settings:\n  quotaEndpoints:\n    anthropic: ftp://x\n"))
+    assert bad.path == ("settings", "quotaEndpoints", "anthropic") and "http:// or https:// URL" in bad.message
+    item = only(validate("settings:\n  quotaEndpoints:\n    anthropic: [https://a.example, 'no url']\n"))
+    assert item.path == ("settings", "quotaEndpoints", "anthropic", 1)
+    empty = only(validate("settings:\n  quotaEndpoints:\n    anthropic: []\n"))
+    assert empty.path == ("settings", "quotaEndpoints", "anthropic")
