@@ -411,6 +411,20 @@ def test_a_project_file_can_be_imported_on_its_own(setup: Path) -> None:
                    for d in report.differences)
 
 
+def test_a_project_imported_on_its_own_knows_the_accounts_of_the_global_file(setup: Path) -> None:
+    project_file = setup / "work-repo" / ".pi" / "multi-pass.json"
+    # anthropic-2 is declared in the global file; with MULTI_SUB=anthropic:2 only anthropic-3 comes from it.
+    report = plan_import(project_file, agent_dir=setup / "agent", env={"MULTI_SUB": MULTI_SUB})
+    assert [d for d in report.differences if d.code == "multi-sub-only"] == []
+    data = json.loads(project_file.read_text())
+    claude = next(i for i, p in enumerate(data["pools"]) if "anthropic-2" in p["members"])
+    data["pools"][claude]["members"].append("anthropic-3")
+    project_file.write_text(json.dumps(data, indent=2))
+    report = plan_import(project_file, agent_dir=setup / "agent", env={"MULTI_SUB": MULTI_SUB})
+    only = [d for d in report.differences if d.code == "multi-sub-only"]
+    assert [(d.file, d.json_path) for d in only] == [(str(project_file), f"$.pools[{claude}].members[1]")]
+
+
 def test_selector_paths_follow_the_yaml_to_another_folder(setup: Path) -> None:
     out = setup / "elsewhere" / "deep"
     out.mkdir(parents=True)

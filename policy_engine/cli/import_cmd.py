@@ -136,7 +136,7 @@ def _print_report(report: ImportReport, *, err: bool, dry_run: bool) -> None:
         if f.target is None:
             continue
         verb = "wrote" if f.written else "would write" if dry_run else "did not write"
-        say(f"{verb} {f.target} (from {f.source.name if f.kind == 'policy' else '.pi/' + f.source.name})")
+        say(f"{verb} {f.target} (from {f.source_name})")
     for kind, title in _SECTIONS:
         items = [d for d in report.differences if d.kind == kind]
         if not items:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from policy_engine.merge import parse_multi_sub
+from policy_engine.loader import from_object
+from policy_engine.merge import merge_policy, parse_multi_sub
 from policy_engine.pi_import.convert import Converted
 from policy_engine.pi_import.model import Difference
 from policy_engine.sandbox.selector import LANGUAGES, resolve_script
@@ -34,9 +35,9 @@ class SetupContext:
     bases: frozenset[str]
     quota_bases: frozenset[str]
     multi_sub: str | None
+    env_accounts: tuple[str, ...]  # the accounts MULTI_SUB adds to the global file's (see env_accounts)
     agent_dir: Path  # pi-multi-pass resolved relative selector scripts here
     output_dirs: Mapping[str, Path]  # file kind -> the folder its YAML goes to (relative scripts start there)
-    project_name: str | None = None
 
 
 class _Out:
@@ -65,7 +66,7 @@ def behaviour_differences(global_: Converted | None, project: Converted | None, 
         _presets(conv, out)
     if project is not None:
         _project(global_, project, out)
-    _multi_sub(global_ if global_imported else None, project, ctx, out)
+    _multi_sub(files, global_ if global_imported else None, ctx, out)
     with_pools = next((c for c in files if c.data.get("pools")), None)
     if with_pools is None and files and global_ is not None and global_.data.get("pools"):
         with_pools = files[0]  # a project without pools of its own uses the global ones
@@ -294,16 +295,10 @@ def _project(global_: Converted | None, project: Converted, out: _Out) -> None:
 # --------------------------------------------------------------------------- accounts
 
 
-def _declared(global_: Converted | None) -> list[dict[str, Any]]:
-    return list(global_.data.get("subscriptions") or []) if global_ is not None else []
-
-
-def _multi_sub(global_: Converted | None, project: Converted | None, ctx: SetupContext, out: _Out) -> None:
-    counts, _ = parse_multi_sub(ctx.multi_sub, ctx.bases)
-    declared = _declared(global_)
-    names = {f"{s['provider']}-{s['index']}" for s in declared}
-    env_only = set(env_accounts(declared, counts)) - names
-    for conv in (c for c in (global_, project) if c is not None):
+def _multi_sub(files: Sequence[Converted], global_: Converted | None, ctx: SetupContext, out: _Out) -> None:
+    """Members of ``files``' pools that only MULTI_SUB creates; labels it moves (``global_``: the imported global)."""
+    env_only = set(ctx.env_accounts)
+    for conv in files:
         for k, pool in enumerate(conv.data.get("pools") or []):
             for m, member in enumerate(pool["members"]):
                 if member in env_only:
@@ -311,10 +306,12 @@ def _multi_sub(global_: Converted | None, project: Converted | None, ctx: SetupC
                             f"pool {pool['name']!r}: {member} exists only through MULTI_SUB={ctx.multi_sub}; "
                             "mp-policy reads MULTI_SUB at run time as pi-multi-pass did, so keep it set wherever "
                             "mp-policy runs (or declare the account under subscriptions)")
+    counts, _ = parse_multi_sub(ctx.multi_sub, ctx.bases)
     if global_ is not None and counts:
         pi = pi_labels(global_.doc.data.get("subscriptions") if isinstance(global_.doc.data, Mapping) else None,
                        counts)
-        ours = {f"{s['provider']}-{s['index']}": s["label"] for s in declared if s.get("label")}
+        ours = {f"{s['provider']}-{s['index']}": s["label"] for s in global_.data.get("subscriptions") or []
+                if s.get("label")}
         if pi != ours:
             moved = ", ".join(f"{label!r} is on {name}" for name, label in sorted(ours.items())
                               if pi.get(name) != label)
@@ -328,20 +325,12 @@ def _labels(labels: Mapping[str, str]) -> str:
     return ", ".join(f"{label!r} on {name}" for name, label in sorted(labels.items())) or "no labels"
 
 
-def env_accounts(declared: Sequence[Mapping[str, Any]], counts: Mapping[str, int]) -> list[str]:
-    """The accounts MULTI_SUB adds to the declared ones (max(saved, env) per provider, smallest free index)."""
-    added = []
-    for provider, wanted in counts.items():
-        used = {s["index"] for s in declared if s["provider"] == provider}
-        have = len(used)
-        index = 2
-        while have < wanted:
-            while index in used:
-                index += 1
-            used.add(index)
-            added.append(f"{provider}-{index}")
-            have += 1
-    return added
+def env_accounts(declared: Sequence[Mapping[str, Any]], multi_sub: str | None, bases: frozenset[str]) -> list[str]:
+    """The accounts ``multi_sub`` adds to the declared subscriptions, as mp-policy's merge adds them."""
+    if not multi_sub:
+        return []
+    merged = merge_policy(from_object({"subscriptions": list(declared)}), None, {"MULTI_SUB": multi_sub}, bases)
+    return [s.name for s in merged.subscriptions if s.source == "env"]
 
 
 def pi_labels(raw: Any, counts: Mapping[str, int]) -> dict[str, str]:

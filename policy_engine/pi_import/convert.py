@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +129,7 @@ def convert_document(doc: LoadedDocument, kind: SourceKind, label: str, *, bases
     raw_chains = None
     chains = _section(raw, "chains", report)
     if chains is not None:
-        raw_chains = _chains_shape(chains, report)
+        raw_chains = list(_routes(chains, "chain", "pool", report))  # pool references checked just below
         kept, dropped = filter_chains(raw_chains, pool_names)
         out["chains"] = [chain for _, chain, _ in kept]
         origins.chains = [(i, entries) for i, _, entries in kept]
@@ -137,7 +137,7 @@ def convert_document(doc: LoadedDocument, kind: SourceKind, label: str, *, bases
             report.add("chain-missing-pool", "dropped", path, message)
     presets = _section(raw, "presets", report)
     if presets is not None:
-        out["presets"] = _entries_section(presets, "preset", report, origins.presets)
+        out["presets"] = _presets(presets, report, origins.presets)
     ordered = {key: out[key] for key in ("$schema", "version", "allowedSubs", "settings", "subscriptions", "pools",
                                          "chains", "presets", "errorRules") if key in out}
     return Converted(kind, doc, label, ordered, report.items, origins, raw_chains)
@@ -367,25 +367,27 @@ def _strategy(item: Mapping[str, Any], path: JsonPath, report: Collector, what: 
 # --------------------------------------------------------------------------- chains and presets
 
 
-def _chains_shape(items: list[Any], report: Collector) -> list[tuple[int, dict[str, Any], list[int]]]:
-    """Chains with well-formed entries; their pool references are checked by :func:`filter_chains`."""
-    found: list[tuple[int, dict[str, Any], list[int]]] = []
+def _routes(items: list[Any], kind: str, target: str, report: Collector
+            ) -> Iterator[tuple[int, dict[str, Any], list[int]]]:
+    """The named chains or presets (``kind``) with their well-formed entries (into a ``target``: pool or provider).
+
+    Yields each item's index in the pi file, the item and its entries' indexes there.
+    """
     seen: set[str] = set()
     for i, item in enumerate(items):
-        path: JsonPath = ("chains", i)
-        name = _name(item, path, report, f"chain {i}", seen)
+        path: JsonPath = (f"{kind}s", i)
+        name = _name(item, path, report, f"{kind} {i}", seen)
         if name is None:
             continue
-        what = f"chain {name!r}"
+        what = f"{kind} {name!r}"
         report.drop_unknown(item, ("name", "enabled", "entries"), path, what)
-        chain: dict[str, Any] = {"name": name}
+        result: dict[str, Any] = {"name": name}
         enabled = _enabled(item, path, report, what)
         if enabled is not None:
-            chain["enabled"] = enabled
-        entries, origin = _entry_list(item.get("entries"), (*path, "entries"), report, what, "pool")
-        chain["entries"] = entries
-        found.append((i, chain, origin))
-    return found
+            result["enabled"] = enabled
+        entries, origin = _entry_list(item.get("entries"), (*path, "entries"), report, what, target)
+        result["entries"] = entries
+        yield i, result, origin
 
 
 def filter_chains(chains: Sequence[tuple[int, dict[str, Any], list[int]]], pools: Sequence[str]
@@ -418,28 +420,15 @@ def filter_chains(chains: Sequence[tuple[int, dict[str, Any], list[int]]], pools
     return kept, dropped
 
 
-def _entries_section(items: list[Any], kind: str, report: Collector, origins: list[tuple[int, list[int]]]
-                     ) -> list[dict[str, Any]]:
+def _presets(items: list[Any], report: Collector, origins: list[tuple[int, list[int]]]) -> list[dict[str, Any]]:
+    """The presets with at least one usable entry (a preset without any is left out)."""
     out: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    section = f"{kind}s"
-    for i, item in enumerate(items):
-        path: JsonPath = (section, i)
-        name = _name(item, path, report, f"{kind} {i}", seen)
-        if name is None:
+    for i, preset, origin in _routes(items, "preset", "provider", report):
+        if not preset["entries"]:
+            report.add("empty-preset", "dropped", ("presets", i), f"preset {preset['name']!r} has no usable entries; "
+                       "left out")
             continue
-        what = f"{kind} {name!r}"
-        report.drop_unknown(item, ("name", "enabled", "entries"), path, what)
-        result: dict[str, Any] = {"name": name}
-        enabled = _enabled(item, path, report, what)
-        if enabled is not None:
-            result["enabled"] = enabled
-        entries, origin = _entry_list(item.get("entries"), (*path, "entries"), report, what, "provider")
-        if not entries:
-            report.add("empty-preset", "dropped", path, f"{what} has no usable entries; left out")
-            continue
-        result["entries"] = entries
-        out.append(result)
+        out.append(preset)
         origins.append((i, origin))
     return out
 

@@ -15,9 +15,9 @@ from typing import Any
 from policy_engine.compile import compile_policy, policy_revision
 from policy_engine.diagnostics import Diagnostic, PolicyError, sort_diagnostics
 from policy_engine.edit.files import write_atomic
-from policy_engine.loader import LoadedDocument, load_text
+from policy_engine.loader import LoadedDocument, from_object, load_text
 from policy_engine.locations import agent_dir as default_agent_dir
-from policy_engine.merge import merge_policy, parse_multi_sub
+from policy_engine.merge import merge_policy
 from policy_engine.pi_import.behaviour import SetupContext, behaviour_differences, env_accounts
 from policy_engine.pi_import.convert import Converted, convert_document, filter_chains
 from policy_engine.pi_import.emit import EmitContext, render_yaml
@@ -144,23 +144,23 @@ def plan_import(
         target = targets.get(conv.kind)
         _move_selector_paths(conv, target)
         output_dirs[conv.kind] = target.parent if target is not None else Path(conv.doc.path or ".").parent
+    declared = (global_conv.data.get("subscriptions") or []) if global_conv is not None else []
+    added = env_accounts(declared, multi_sub, bases)  # global_conv: imported, or the project's context
     ctx = SetupContext(bases=bases, quota_bases=frozenset(registry.quota_checkers), multi_sub=multi_sub,
-                       agent_dir=agent, output_dirs=output_dirs)
-    imported = [conv for _, conv in writes]
-    differences = [d for c in imported for d in c.differences]
+                       env_accounts=tuple(added), agent_dir=agent, output_dirs=output_dirs)
+    differences = [d for _, conv in writes for d in conv.differences]
     differences += behaviour_differences(global_conv, project_conv, ctx, global_imported=main_kind == "policy")
     order = {labels["policy"]: 0, labels["project"]: 1}
     differences.sort(key=lambda d: (order.get(d.file or "", 2), d.line or 0, d.json_path))
     report.differences = differences
 
-    env_accounts = _env_accounts(global_conv, multi_sub, bases)
     for kind, conv in writes:
-        emit = EmitContext(kind=kind, source_name=_source_name(conv.doc.path or Path(conv.label), kind),
-                           multi_sub=multi_sub, env_accounts=env_accounts, copied_chains=conv.chains_from_global,
-                           index_maps=_index_maps(conv))
-        text = render_yaml(conv.data, [d for d in differences if d.file == conv.label], emit)
-        report.files.append(ImportedFile(kind=kind, source=Path(conv.doc.path or conv.label), target=targets[kind],
-                                         data=conv.data, text=text))
+        imported = ImportedFile(kind=kind, source=Path(conv.doc.path or conv.label), target=targets[kind],
+                                data=conv.data)
+        emit = EmitContext(kind=kind, source_name=imported.source_name, multi_sub=multi_sub, env_accounts=added,
+                           copied_chains=conv.chains_from_global, index_maps=_index_maps(conv))
+        imported.text = render_yaml(conv.data, [d for d in differences if d.file == conv.label], emit)
+        report.files.append(imported)
     _check(report, global_conv, multi_sub, registry)
     if any(f.target is None for f in report.files):
         relative = [p.get("selectorScript") for f in report.files for p in f.data.get("pools") or []
@@ -191,10 +191,6 @@ def _labels(global_path: Path | None, project_path: Path | None) -> dict[str, st
             "project": str(project_path) if project_path else "<no project file>"}
 
 
-def _source_name(path: Path, kind: SourceKind) -> str:
-    return f".pi/{path.name}" if kind == "project" else path.name
-
-
 def _index_maps(conv: Converted) -> dict[str, dict[int, int]]:
     maps = {
         "subscriptions": {orig: k for k, orig in enumerate(conv.origins.subscriptions)},
@@ -223,10 +219,9 @@ def _derive_project_chains(global_conv: Converted, project_conv: Converted) -> N
     project_conv.chains_from_global = True
     project_conv.data = _insert_after(project_conv.data, "pools", "chains", chains)
     for path, message in dropped:
-        where = global_conv.doc.position(path)
         project_conv.differences.append(Difference(
             code="project-chains", kind="rewritten", file=global_conv.label, path=path,
-            line=where[0] if where else None,
+            line=global_conv.position(path),
             message=f"inside the project ({project_conv.label}), which has its own pools: {message}; the project "
                     "file gets its own copy of the chains without it"))
 
@@ -242,19 +237,18 @@ def _insert_after(data: dict[str, Any], after: str, key: str, value: Any) -> dic
 
 def _add_default_settings(global_conv: Converted, project_conv: Converted | None) -> None:
     """Write mp-policy's defaults out (cooldown, and selectorTimeout when there is a custom pool): same meaning."""
-    settings = dict(global_conv.data.get("settings") or {}) if isinstance(global_conv.data.get("settings"),
-                                                                          Mapping) else None
-    if settings is None and "settings" in global_conv.data:
+    written = global_conv.data.get("settings", {})
+    if not isinstance(written, Mapping):
         return  # not a mapping: validation reports it
-    settings = settings or {}
+    settings = {**written}
     settings.setdefault("cooldown", "5m")
-    pools = list(global_conv.data.get("pools") or []) + list((project_conv.data.get("pools") or [])
-                                                             if project_conv else [])
+    pools = list(global_conv.data.get("pools") or [])
+    if project_conv is not None:
+        pools += project_conv.data.get("pools") or []
     if any(p.get("strategy") == "custom" for p in pools):
         settings.setdefault("selectorTimeout", "250ms")
     data = {k: v for k, v in global_conv.data.items() if k != "settings"}
-    global_conv.data = _insert_after(data, "version", "settings", settings) if "version" in data else \
-        {"settings": settings, **data}
+    global_conv.data = _insert_after(data, "version", "settings", settings)  # a policy's conversion has a version
 
 
 def _relative(script: Any) -> bool:
@@ -274,17 +268,11 @@ def _move_selector_paths(conv: Converted, target: Path | None) -> None:
         if moved != script:
             pool["selectorScript"] = moved
             path = ("pools", conv.origins.pools[k], "selectorScript")
-            where = conv.doc.position(path)
             conv.differences.append(Difference(
                 code="selector-path-moved", kind="rewritten", file=conv.label, path=path,
-                line=where[0] if where else None,
+                line=conv.position(path),
                 message=f"pool {pool['name']!r}: selectorScript {script!r} is written as {moved!r}, relative to "
                         f"the folder of {target.name}, so it names the same file"))
-
-
-def _env_accounts(global_conv: Converted | None, multi_sub: str | None, bases: frozenset[str]) -> list[str]:
-    counts, _ = parse_multi_sub(multi_sub, bases)
-    return env_accounts(list(global_conv.data.get("subscriptions") or []) if global_conv else [], counts)
 
 
 def _check(report: ImportReport, global_conv: Converted | None, multi_sub: str | None,
@@ -301,9 +289,8 @@ def _check(report: ImportReport, global_conv: Converted | None, multi_sub: str |
         name = str(where) if f.target is not None else f"{where} (standard output)"
         docs[f.kind] = dataclasses.replace(load_text(f.text, name), path=where.resolve())
         names.add(name)
-    if "policy" not in docs and global_conv is not None:
-        text = render_yaml(global_conv.data, [], EmitContext("policy", "multi-pass.json"))
-        docs["policy"] = dataclasses.replace(load_text(text, f"{global_conv.label} (converted)"),
+    if "policy" not in docs and global_conv is not None:  # context only: its own diagnostics do not count
+        docs["policy"] = dataclasses.replace(from_object(global_conv.data, f"{global_conv.label} (converted)"),
                                              path=Path(global_conv.doc.path or ".").resolve())
     diagnostics: list[Diagnostic] = []
     for kind, doc in docs.items():

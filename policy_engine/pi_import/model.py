@@ -84,6 +84,11 @@ class ImportedFile:
     text: str = ""
     written: bool = False
 
+    @property
+    def source_name(self) -> str:
+        """The pi file as its comments and the report name it: ``multi-pass.json`` or ``.pi/multi-pass.json``."""
+        return f".pi/{self.source.name}" if self.kind == "project" else self.source.name
+
 
 @dataclass
 class ImportReport:

@@ -52,7 +52,8 @@ def _check_shape(doc: LoadedDocument, kind: SourceKind, shown: str) -> None:
     expected = ", ".join(PI_KEYS[kind])
     if not isinstance(data, Mapping):
         what = {list: "a list", str: "a string", type(None): "empty"}.get(type(data), type(data).__name__)
-        line = doc.position(())[0] if doc.position(()) else None
+        root = doc.position(())
+        line = root[0] if root else None
         raise PiImportError(f"not a pi-multi-pass config: the document is {what}, not an object with {expected}",
                             file=shown, line=line)
     if not data:
