@@ -22,12 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from policy_engine.diagnostics import Diagnostic
 from policy_engine.durations import format_duration
-from policy_engine.graph import CompiledPool, Graph
+from policy_engine.graph import CompiledEntry, CompiledPool, Graph
 from policy_engine.route import Segment, build_route
 
 __all__ = [
@@ -277,62 +277,60 @@ def _reach(graph: Graph, label: str, segments: list[Segment]) -> tuple[Reach, di
     return walker.reach(label), per_entry
 
 
-def _chain_view(graph: Graph, name: str, unreachable: list[Unreachable]) -> tuple[SequenceView, Reach | None]:
-    chain = graph.chains[name]
-    reach = None
-    added: dict[int, list[str]] = {}
-    if chain.enabled:
-        reach, added = _reach(graph, f"chain:{name}", build_route(graph, chain=name))
-    else:
-        unreachable.append(Unreachable("chain", name, "disabled", f"chain {name} is disabled"))
-    entries = []
-    for entry in chain.entries:
-        pool = graph.pools[entry.pool or ""]
-        where = f"chain {name} #{entry.index} (pool {entry.pool})"
-        if not entry.enabled:
-            status, detail = "disabled", "the entry is disabled"
-        elif not pool.enabled:
-            status, detail = "pool-disabled", f"pool {pool.name} is disabled"
-        elif entry.dropped:
-            status, detail = "dropped", f"every member of pool {pool.name} is outside this project's allowedSubs"
-        elif chain.enabled and not added.get(entry.index):
-            status, detail = "redundant", "every account of the pool was already on the chain with this model"
-        else:
-            status, detail = "ok", None
-        if status != "ok" and chain.enabled:
-            unreachable.append(Unreachable("entry", where, status, detail or status))
-        entries.append(EntryView(entry.index, entry.model, status, pool=entry.pool,
-                                 adds=tuple(added.get(entry.index, ())), detail=detail))
-    return SequenceView("chain", name, chain.enabled, tuple(entries)), reach
+_REDUNDANT = {
+    "chain": "every account of the pool was already on the chain with this model",
+    "preset": "the account and its pool were already on the preset with this model",
+}
 
 
-def _preset_view(graph: Graph, name: str, unreachable: list[Unreachable]) -> tuple[SequenceView, Reach | None]:
-    preset = graph.presets[name]
+def _chain_entry_status(graph: Graph, entry: CompiledEntry) -> tuple[str, str | None]:
+    """A chain entry's status apart from redundancy: disabled, into a disabled or emptied pool, else ok."""
+    pool = graph.pools[entry.pool or ""]
+    if not entry.enabled:
+        return "disabled", "the entry is disabled"
+    if not pool.enabled:
+        return "pool-disabled", f"pool {pool.name} is disabled"
+    if entry.dropped:
+        return "dropped", f"every member of pool {pool.name} is outside this project's allowedSubs"
+    return "ok", None
+
+
+def _preset_entry_status(graph: Graph, entry: CompiledEntry) -> tuple[str, str | None]:
+    """A preset entry's status apart from redundancy: disabled, an unknown or not-allowed account, else ok."""
+    provider = entry.provider or ""
+    if not entry.enabled:
+        return "disabled", "the entry is disabled"
+    if provider not in graph.accounts:
+        return "unknown", f"{provider} is not a known account"
+    if graph.allowed is not None and provider not in graph.allowed:
+        return "not-allowed", f"{provider} is not in this project's allowedSubs"
+    return "ok", None
+
+
+def _sequence_view(graph: Graph, kind: str, name: str,
+                   unreachable: list[Unreachable]) -> tuple[SequenceView, Reach | None]:
+    """A chain or preset (``kind``) with its entries' status and reach; what nothing reaches goes to ``unreachable``."""
+    seq = graph.chains[name] if kind == "chain" else graph.presets[name]
+    entry_status = _chain_entry_status if kind == "chain" else _preset_entry_status
     reach = None
     added: dict[int, list[str]] = {}
-    if preset.enabled:
-        reach, added = _reach(graph, f"preset:{name}", build_route(graph, preset=name))
+    if seq.enabled:
+        reach, added = _reach(graph, f"{kind}:{name}", build_route(graph, **{kind: name}))
     else:
-        unreachable.append(Unreachable("preset", name, "disabled", f"preset {name} is disabled"))
+        unreachable.append(Unreachable(kind, name, "disabled", f"{kind} {name} is disabled"))
     entries = []
-    for entry in preset.entries:
-        provider = entry.provider or ""
-        where = f"preset {name} #{entry.index} ({provider})"
-        if not entry.enabled:
-            status, detail = "disabled", "the entry is disabled"
-        elif provider not in graph.accounts:
-            status, detail = "unknown", f"{provider} is not a known account"
-        elif graph.allowed is not None and provider not in graph.allowed:
-            status, detail = "not-allowed", f"{provider} is not in this project's allowedSubs"
-        elif preset.enabled and not added.get(entry.index):
-            status, detail = "redundant", "the account and its pool were already on the preset with this model"
-        else:
-            status, detail = "ok", None
-        if status != "ok" and preset.enabled:
-            unreachable.append(Unreachable("entry", where, status, detail or status))
-        entries.append(EntryView(entry.index, entry.model, status, provider=provider,
-                                 adds=tuple(added.get(entry.index, ())), detail=detail))
-    return SequenceView("preset", name, preset.enabled, tuple(entries)), reach
+    for entry in seq.entries:
+        adds = tuple(added.get(entry.index, ()))
+        status, detail = entry_status(graph, entry)
+        if status == "ok" and seq.enabled and not adds:
+            status, detail = "redundant", _REDUNDANT[kind]
+        if status != "ok" and seq.enabled:
+            what = f"pool {entry.pool}" if kind == "chain" else entry.provider
+            unreachable.append(Unreachable("entry", f"{kind} {name} #{entry.index} ({what})", status,
+                                           detail or status))
+        entries.append(EntryView(entry.index, entry.model, status, pool=entry.pool, provider=entry.provider,
+                                 adds=adds, detail=detail))
+    return SequenceView(kind, name, seq.enabled, tuple(entries)), reach
 
 
 def _never_opens(pool: CompiledPool, member: str, now: datetime) -> bool:
@@ -351,23 +349,17 @@ def build_view(graph: Graph, *, logged_in: Iterable[str] | None = None, cooldown
     ``logged_in``: accounts with credentials (``None``: unknown, not reported); ``cooldowns``:
     running cooldowns (account → until); ``now`` (aware) is when "never opens" is judged.
     """
-    from datetime import UTC
-
     moment = now or datetime.now(UTC)
     auth = frozenset(logged_in) if logged_in is not None else None
     running = {p: u for p, u in (cooldowns or {}).items() if u.timestamp() > moment.timestamp()}
     unreachable: list[Unreachable] = []
     chains, presets, reach = [], [], []
-    for name in graph.chains:
-        view, found = _chain_view(graph, name, unreachable)
-        chains.append(view)
-        if found is not None:
-            reach.append(found)
-    for name in graph.presets:
-        view, found = _preset_view(graph, name, unreachable)
-        presets.append(view)
-        if found is not None:
-            reach.append(found)
+    for kind, names, views in (("chain", graph.chains, chains), ("preset", graph.presets, presets)):
+        for name in names:
+            view, found = _sequence_view(graph, kind, name, unreachable)
+            views.append(view)
+            if found is not None:
+                reach.append(found)
     used_by: dict[str, list[str]] = {}
     for chain in graph.chains.values():
         if chain.enabled:

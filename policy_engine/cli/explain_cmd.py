@@ -12,7 +12,6 @@ from policy_engine.cli.common import common_options, emit_json, format_choices, 
 __all__ = ["explain_command"]
 
 
-
 @click.command("explain")
 @format_choices("text", "dot", "json")
 @common_options

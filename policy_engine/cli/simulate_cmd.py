@@ -6,7 +6,7 @@ import io
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -20,16 +20,16 @@ from policy_engine.cli.common import (
     print_diagnostics,
 )
 from policy_engine.diagnostics import Diagnostic, PolicyError
-from policy_engine.durations import format_duration
+from policy_engine.durations import format_duration, parse_duration
 
 if TYPE_CHECKING:
     from policy_engine.simulate.run import SimulationResult
 
 __all__ = ["simulate_command"]
 
-def _duration(value: str | None, option: str, default: timedelta | None) -> timedelta | None:
-    from policy_engine.durations import parse_duration
 
+def _duration(value: str | None, option: str, default: timedelta) -> timedelta:
+    """An option's duration (more than 0), else ``default``; a bad one is a usage error naming the option."""
     if value is None:
         return default
     try:
@@ -41,7 +41,7 @@ def _duration(value: str | None, option: str, default: timedelta | None) -> time
     return found
 
 
-def _invalid(diagnostics: list[Diagnostic], fmt: str, what: str) -> None:
+def _invalid(diagnostics: list[Diagnostic], fmt: str, what: str) -> NoReturn:
     """Report an unusable event script (every problem) and exit 1."""
     if fmt == "json":
         emit_json({"valid": False, "diagnostics": [d.to_dict() for d in diagnostics]})
@@ -121,11 +121,12 @@ def simulate_command(start: str | None, period: str | None, step: str | None, ev
     """
     from policy_engine.route import RouteError
     from policy_engine.simulate.events import EventScript, load_events, resolve_start
+    from policy_engine.simulate.plot import FORMATS
     from policy_engine.simulate.routes import default_routes, parse_route
     from policy_engine.simulate.run import simulate
 
     fmt = options["fmt"]
-    if plot_file is not None and plot_file.suffix.lower() not in (".svg", ".png"):
+    if plot_file is not None and plot_file.suffix.lower() not in FORMATS:
         raise click.BadParameter(f"{plot_file.name!r}: the chart's file name must end in .svg or .png",
                                  param_hint="--plot")
     if per_step and fmt == "text":
@@ -138,7 +139,6 @@ def simulate_command(start: str | None, period: str | None, step: str | None, ev
             _invalid(list(exc.diagnostics), fmt, "event script")
     period_value = _duration(period, "--period", script.period if script and script.period else timedelta(days=7))
     step_value = _duration(step, "--step", script.step if script and script.step else timedelta(minutes=1))
-    assert period_value is not None and step_value is not None
     if step_value < timedelta(seconds=1):
         raise click.BadParameter("the step must be at least 1s", param_hint="--step")
     if period_value < step_value:
@@ -151,14 +151,10 @@ def simulate_command(start: str | None, period: str | None, step: str | None, ev
             problems = script.check(graph)
             if any(d.severity == "error" for d in problems):
                 _invalid(problems, fmt, "event script")
-        now = datetime.now(UTC)
+        if start is None:
+            start = script.start.text if script is not None and script.start is not None else "now"
         try:
-            if start is not None:
-                begin = resolve_start(start, now, graph.tz)
-            elif script is not None and script.start is not None:
-                begin = script.start.resolve(resolve_start("now", now, graph.tz), graph.tz).astimezone(graph.tz)
-            else:
-                begin = resolve_start("now", now, graph.tz)
+            begin = resolve_start(start, datetime.now(UTC), graph.tz)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--start") from None
         try:

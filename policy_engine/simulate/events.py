@@ -56,11 +56,14 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from policy_engine.diagnostics import Diagnostic, PolicyError
-from policy_engine.durations import parse_duration
+from policy_engine.diagnostics import Diagnostic, PolicyError, Severity
+from policy_engine.durations import format_duration, parse_duration
 from policy_engine.graph import Graph
 from policy_engine.loader import LoadedDocument, load_file
+from policy_engine.route import RouteError
+from policy_engine.simulate.routes import parse_route
 from policy_engine.timezones import parse_instant
+from policy_engine.validation import DAY_NAMES, did_you_mean
 
 __all__ = [
     "AuthAction",
@@ -83,7 +86,6 @@ _ACTIONS = ("fail", "burn", "quota", "login", "logout")
 _FAIL_KEYS = ("provider", "status", "message", "type", "code", "headers", "body", "retryAfter")
 _BURN_KEYS = ("provider", "perHour", "remaining", "for", "exhaust", "resetAfter")
 _QUOTA_KEYS = ("provider", "remaining")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^(?:(?P<day>[A-Za-z]{3})\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})$")
 _MAX_OCCURRENCES = 1_100_000  # as many as a simulation may have steps
 
@@ -130,8 +132,6 @@ class BurnAction:
         if self.remaining is not None:
             text += f" from {self.remaining:g}%"
         if self.duration is not None:
-            from policy_engine.durations import format_duration
-
             text += f" for {format_duration(self.duration)}"
         return text
 
@@ -207,9 +207,9 @@ def parse_time_spec(value: object) -> TimeSpec:
         day = match.group("day")
         weekday = None
         if day is not None:
-            if day.lower() not in _DAYS:
+            if day.lower() not in DAY_NAMES:
                 raise ValueError(f"{text!r}: {day!r} is not a day; write mon, tue, wed, thu, fri, sat or sun")
-            weekday = _DAYS.index(day.lower())
+            weekday = DAY_NAMES.index(day.lower())
         hour, minute = int(match.group("h")), int(match.group("m"))
         if hour > 23 or minute > 59:
             raise ValueError(f"{text!r}: the time of day must be 00:00 to 23:59")
@@ -302,13 +302,11 @@ class EventScript:
 
     def check(self, graph: Graph) -> list[Diagnostic]:
         """Problems only the policy can reveal: accounts and routes it does not have."""
-        from policy_engine.route import RouteError
-        from policy_engine.simulate.routes import parse_route
-
         found: list[Diagnostic] = []
         accounts = sorted(graph.accounts)
         for name, path in self.providers():
             if name not in graph.accounts:
+                # plain difflib, not did_you_mean: '-' separates an account's number (anthropic-3 ~ anthropic-2)
                 close = difflib.get_close_matches(name, accounts, n=1, cutoff=0.6)
                 found.append(self._diagnostic("unknown-account", f"{name!r} is not an account of this policy", path,
                                               f"did you mean {close[0]!r}?" if close else
@@ -344,11 +342,10 @@ class EventScript:
         return out, warnings
 
     def _diagnostic(self, code: str, message: str, path: Sequence[str | int], hint: str | None,
-                    severity: str = "error") -> Diagnostic:
+                    severity: Severity = "error") -> Diagnostic:
         if self.document is not None:
-            return self.document.diagnostic(code, message, path, hint=hint, severity=severity)  # type: ignore[arg-type]
-        return Diagnostic(code=code, message=message, severity=severity, file=self.source,  # type: ignore[arg-type]
-                          path=tuple(path), hint=hint)
+            return self.document.diagnostic(code, message, path, hint=hint, severity=severity)
+        return Diagnostic(code=code, message=message, severity=severity, file=self.source, path=tuple(path), hint=hint)
 
 
 def _repeat(first: datetime, every: timedelta | None, count: int | None, end: datetime,
@@ -402,9 +399,9 @@ class _Reader:
             return False
         for key in value:
             if key not in keys:
-                close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
+                close = did_you_mean(str(key), keys)
                 self.error("unknown-key", f"unknown key {key!r} in {what}", (*path, key),
-                           f"did you mean {close[0]!r}?" if close else f"expected one of {', '.join(keys)}",
+                           f"did you mean {close!r}?" if close else f"expected one of {', '.join(keys)}",
                            at_key=True)
         return True
 

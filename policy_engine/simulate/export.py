@@ -64,7 +64,7 @@ def to_json(result: SimulationResult, *, per_step: bool = False) -> dict[str, An
         "period": format_duration(result.period),
         "step": format_duration(result.step),
         "stepCount": result.steps,
-        "timezone": getattr(tz, "key", None) or str(tz),
+        "timezone": result.tz_name,
         "policyRevision": result.revision,
         "mode": result.mode,
         "evaluations": result.evaluations,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from policy_engine.durations import format_duration
 from policy_engine.simulate.run import SimulationResult
 
 __all__ = ["FORMATS", "PlotError", "plot_simulation"]
@@ -99,15 +100,12 @@ def plot_simulation(result: SimulationResult, path: str | Path, *, title: str | 
     figure = Figure(figsize=(15, height), dpi=120, layout="constrained")
     axes = figure.add_subplot()
     epoch = dates.date2num(datetime(1970, 1, 1, tzinfo=UTC))
-    step = result.step.total_seconds()
-    start = result.start.timestamp()
 
     def num(moment: datetime) -> float:
         return epoch + moment.timestamp() / 86400.0
 
     def x_of(index: int) -> float:
-        seconds = min(start + index * step, result.end.timestamp())
-        return epoch + seconds / 86400.0
+        return num(result.time_of(index))
 
     _weekends(axes, result, num)
     lanes = len(routes)
@@ -135,9 +133,8 @@ def plot_simulation(result: SimulationResult, path: str | Path, *, title: str | 
     axes.grid(axis="x", which="major", color="#999999", linewidth=0.5, alpha=0.5)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
-    tz_name = getattr(tz, "key", None) or str(tz)
     axes.set_title(title or f"mp-policy simulate · {result.start:%a %Y-%m-%d %H:%M} – "
-                   f"{result.end:%a %Y-%m-%d %H:%M} ({tz_name}, step {_short(result.step)})",
+                   f"{result.end:%a %Y-%m-%d %H:%M} ({result.tz_name}, step {format_duration(result.step)})",
                    fontsize=11, loc="left")
     handles: list[Any] = [Patch(facecolor=colors[a], label=a) for a in accounts]
     if gaps:
@@ -159,10 +156,4 @@ def _natural(account: str) -> tuple[str, int]:
     if base and number.isdigit():
         return base, int(number)
     return account, 1
-
-
-def _short(step: timedelta) -> str:
-    from policy_engine.durations import format_duration
-
-    return format_duration(step)
 

@@ -7,12 +7,12 @@ chain, preset and pool (pools the project allow-list emptied are left out), in t
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
 from policy_engine.graph import Graph
-from policy_engine.route import RouteError, Segment, build_route
+from policy_engine.route import RouteError, Segment, _missing, build_route
+from policy_engine.validation import did_you_mean
 
 __all__ = ["KINDS", "RouteSpec", "default_routes", "parse_route", "route_providers"]
 
@@ -48,8 +48,8 @@ def parse_route(text: str, graph: Graph) -> RouteSpec:
     """Read ``KIND:NAME[@MODEL]`` and check the name against the policy (with a "did you mean")."""
     kind, sep, rest = text.strip().partition(":")
     if not sep or kind not in KINDS or not rest.strip():
-        close = difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.5) if sep else []
-        hint = f"; did you mean {close[0]}:{rest}?" if close else ""
+        close = did_you_mean(kind, KINDS) if sep else None
+        hint = f"; did you mean {close}:{rest}?" if close else ""
         raise RouteError(f"{text!r} is not a route: write KIND:NAME with KIND one of {', '.join(KINDS)} "
                          f"(e.g. chain:main, pool:codex@gpt-5){hint}")
     name, at, model = rest.strip().partition("@")
@@ -60,9 +60,7 @@ def parse_route(text: str, graph: Graph) -> RouteSpec:
     spec = RouteSpec(kind, name, model or None)
     if kind == "provider":
         if name not in graph.accounts:
-            close = difflib.get_close_matches(name, sorted(graph.accounts), n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(sorted(graph.accounts))}"
-            raise RouteError(f"there is no account named {name!r}{hint}")
+            raise _missing("account", name, sorted(graph.accounts))
         return spec
     spec.segments(graph)  # raises RouteError with a "did you mean" for an unknown name
     return spec

@@ -34,8 +34,8 @@ import time as _time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
 
+from policy_engine.decision import Decision
 from policy_engine.engine import Engine
 from policy_engine.graph import Graph
 from policy_engine.simulate.events import EventScript, TimedEvent
@@ -117,6 +117,11 @@ class SimulationResult:
     warnings: list[str] = field(default_factory=list)
 
     @property
+    def tz_name(self) -> str:
+        """The policy's time zone as written (``Europe/Vienna``), else its ``str``."""
+        return getattr(self.tz, "key", None) or str(self.tz)
+
+    @property
     def span(self) -> timedelta:
         """The elapsed time from start to end (a week across a DST change is 167 or 169 hours)."""
         return timedelta(seconds=self.end.timestamp() - self.start.timestamp())
@@ -163,7 +168,7 @@ def period_end(start: datetime, period: timedelta, tz: tzinfo) -> datetime:
     return datetime.fromtimestamp(wall.timestamp() + rest, tz)
 
 
-def _outcome(decision: Any) -> Outcome:
+def _outcome(decision: Decision) -> Outcome:
     target = decision.target
     if target is None:
         retry = decision.retry_after

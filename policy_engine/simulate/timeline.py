@@ -64,18 +64,14 @@ def hour_grid(result: SimulationResult, route: str, chars: dict[str, str]) -> li
     """The hours-by-day rows of one route, or ``None`` when the period does not fit a grid."""
     if result.span > timedelta(days=GRID_MAX_DAYS + 1) or result.step > timedelta(hours=1):
         return None
-    tz = result.tz
     cells: dict[tuple[date, int], Counter[str | None]] = {}
-    step = result.step.total_seconds()
-    start = result.start.timestamp()
-    for run in result.runs[route]:
-        for index in range(run.first, run.stop):
-            local = datetime.fromtimestamp(start + index * step, tz)
-            key = (local.date(), local.hour)
-            counter = cells.get(key)
-            if counter is None:
-                counter = cells[key] = Counter()
-            counter[run.outcome.provider] += 1
+    for index, outcome in result.per_step(route):
+        local = result.time_of(index)
+        key = (local.date(), local.hour)
+        counter = cells.get(key)
+        if counter is None:
+            counter = cells[key] = Counter()
+        counter[outcome.provider] += 1
     first = result.start.date()
     last = (result.end - timedelta(microseconds=1)).date()
     rows = ["  " + " " * 9 + " " + "".join(f"{h:<6}" for h in range(0, 24, 6)).rstrip()]
@@ -96,9 +92,8 @@ def hour_grid(result: SimulationResult, route: str, chars: dict[str, str]) -> li
 
 def render_timeline(result: SimulationResult, *, limit: int = 40, grid: bool = True) -> str:
     """The whole text report: a header, then each route's runs (at most ``limit``) and grid, then the legend."""
-    tz_name = getattr(result.tz, "key", None) or str(result.tz)
     lines = [
-        f"simulation {result.start:%a %Y-%m-%d %H:%M} → {result.end:%a %Y-%m-%d %H:%M} {tz_name} "
+        f"simulation {result.start:%a %Y-%m-%d %H:%M} → {result.end:%a %Y-%m-%d %H:%M} {result.tz_name} "
         f"({format_duration(result.period)}, step {format_duration(result.step)}) · "
         f"policy {result.revision}",
         f"{len(result.routes)} route(s), {len(result.events)} event(s), {len(result.changes)} change(s); "

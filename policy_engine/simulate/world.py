@@ -34,6 +34,7 @@ from policy_engine.simulate.events import AuthAction, BurnAction, FailAction, Qu
 from policy_engine.state import QuotaSnapshot, StateChanges, open_store
 from policy_engine.strategies.quota_first import BLOCKED_PERCENT, QuotaFirst
 from policy_engine.strategies.scheduled import Scheduled
+from policy_engine.timezones import isoformat
 
 __all__ = ["Change", "SimAuth", "SimClock", "World", "pool_is_stable"]
 
@@ -55,8 +56,6 @@ class Change:
 
     def to_dict(self, tz: tzinfo) -> dict[str, Any]:
         """The JSON form (time in the policy's zone)."""
-        from policy_engine.timezones import isoformat
-
         return {"at": isoformat(datetime.fromtimestamp(self.at, UTC), tz), "kind": self.kind, "text": self.text,
                 "providers": sorted(self.providers)}
 
@@ -271,9 +270,9 @@ class World:
             text, exact, repeat = rest
             return Change(exact, kind, text, frozenset({provider}), repeat)
         if kind == "burn-end":
-            self._set_track(provider, when, track.value(when), 0.0, None, track.exhaust, track.reset_after)
-            return Change(when, kind, f"{provider} stops burning quota ({track.value(when):.0f}% left)",
-                          frozenset({provider}))
+            left = track.value(when)
+            self._set_track(provider, when, left, 0.0, None, track.exhaust, track.reset_after)
+            return Change(when, kind, f"{provider} stops burning quota ({left:.0f}% left)", frozenset({provider}))
         if kind == "quota-empty":
             return self._empty(when, provider, track)
         if kind == "quota-reset":

@@ -132,6 +132,15 @@ events:
     assert "outside-period" in run.stderr  # the +1h event of a 1h period
 
 
+def test_a_scripts_relative_start_counts_from_now(tmp_path: Path) -> None:
+    script = events_file(tmp_path, "start: mon 09:00\nperiod: 1h\nroutes: [pool:gemini]\n")
+    run = invoke("simulate", "--agent-dir", DEMO, "--project", DEMO, "--events", script, "--format", "json")
+    assert run.returncode == 0, run.describe()
+    start = datetime.fromisoformat(run.json()["start"])
+    assert (start.weekday(), start.hour, start.minute) == (0, 9, 0)
+    assert -timedelta(minutes=2) < start - datetime.now(VIENNA) <= timedelta(days=7)  # the next Monday 09:00
+
+
 def test_an_invalid_script_lists_every_problem_with_its_place(tmp_path: Path) -> None:
     script = events_file(tmp_path, "events:\n  - {at: tue 10:30, fial: {provider: anthropic}}\n"
                                    "  - {at: someday, logout: anthropic}\n")

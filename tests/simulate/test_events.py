@@ -128,9 +128,18 @@ events: {at: +1h}
     assert "events must be a list, got a mapping (at $.events)" in found
 
 
+def test_a_key_hint_ignores_case_and_underscores(tmp_path: Path) -> None:
+    missing, unknown = problems(tmp_path, "events:\n  - {at: +1h, burn: {provider: openai-codex, PER_HOUR: 5}}\n")
+    assert unknown.endswith("unknown key 'PER_HOUR' in burn (at $.events[0].burn.PER_HOUR)\n"
+                            "    hint: did you mean 'perHour'?")
+    assert "burn needs perHour" in missing
+    found = problems(tmp_path, "events:\n  - {at: +1h, fail: {provider: anthropic, retry_after: 1h}}\n")
+    assert any("unknown key 'retry_after' in fail" in f and "hint: did you mean 'retryAfter'?" in f for f in found)
+
+
 def test_an_unparsable_file_is_a_parse_error(tmp_path: Path) -> None:
     (problem,) = problems(tmp_path, "events:\n  - {at: +1h, login: [anthropic\n")
-    assert ":3:1: parse-error:" in problem or ": parse-error:" in problem
+    assert f"{tmp_path / 'events.yaml'}:3:1: parse-error:" in problem
 
 
 def test_time_forms() -> None:
