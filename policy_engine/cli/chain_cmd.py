@@ -11,12 +11,12 @@ from policy_engine.cli.edit_options import (
     at_option,
     edit_options,
     edit_target,
+    on_off_state,
     run_edit,
     show_status,
 )
 
 __all__ = ["chain_group"]
-
 
 
 @click.group("chain")
@@ -90,9 +90,7 @@ def chain_toggle(name: str, entry: int | None, on: bool, off: bool, **options: A
     """
     from policy_engine.edit.operations import toggle_chain
 
-    if on and off:
-        raise click.UsageError("give --on or --off, not both")
-    state = True if on else False if off else None
+    state = on_off_state(on, off)
     run_edit(edit_target(options), lambda doc, ctx: toggle_chain(doc, ctx, name, state, entry=entry),
              fmt=options["fmt"], dry_run=options["dry_run"])
 

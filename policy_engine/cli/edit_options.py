@@ -25,19 +25,24 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, emit_json, load_engine, print_diagnostics
 from policy_engine.diagnostics import Diagnostic
 
-__all__ = ["EditTarget", "at_option", "edit_options", "edit_target", "engine_at", "global_target",
-           "project_edit_options", "project_target", "run_edit", "show_status"]
+if TYPE_CHECKING:
+    from policy_engine.edit.document import PolicyDocument
+    from policy_engine.edit.operations import Changes, EditContext
+    from policy_engine.engine import Engine
+
+__all__ = ["EditTarget", "at_option", "edit_options", "edit_target", "engine_at", "global_target", "on_off_state",
+           "project_edit_options", "project_target", "run_edit", "show_status", "show_view"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -80,7 +85,14 @@ def at_option(func: F) -> F:
                              "time zone).")(func)
 
 
-def engine_at(at: str | None, options: dict[str, Any]) -> Any:
+def on_off_state(on: bool, off: bool) -> bool | None:
+    """The state ``toggle --on`` / ``--off`` asks for: True, False, or None (flip it)."""
+    if on and off:
+        raise click.UsageError("give --on or --off, not both")
+    return True if on else False if off else None
+
+
+def engine_at(at: str | None, options: dict[str, Any]) -> Engine:
     """A read-only engine for the command's options, its clock at ``--at`` when given."""
     from policy_engine.timezones import parse_instant
 
@@ -98,15 +110,33 @@ def engine_at(at: str | None, options: dict[str, Any]) -> Any:
     return engine
 
 
+def show_view(options: dict[str, Any], build: Callable[[Engine], Any], render: Callable[[Any], str], *,
+              at: str | None = None, key: str | None = None) -> None:
+    """Build a view from a read-only engine (its clock at ``--at``), then print it.
+
+    JSON is what ``build`` returned (wrapped as ``{key: ...}`` when ``key`` is given); text is ``render`` of it.
+    """
+    engine = engine_at(at, options)
+    try:
+        data = build(engine)
+    finally:
+        engine.close()
+    if options["fmt"] == "json":
+        emit_json({key: data} if key else data)
+        return
+    click.echo(render(data))
+
+
 def show_status(options: dict[str, Any], names: tuple[str, ...], *, at: str | None, kind: str,
-                table: Callable[[Any], Any], rows: Callable[[Any, tuple[str, ...]], Any],
-                render: Callable[[Any, Any, Any], str]) -> None:
+                table: Callable[[Any], Mapping[str, Any]], rows: Callable[[Engine, tuple[str, ...]], Any],
+                render: Callable[[Any, datetime, tzinfo], str]) -> None:
     """The ``list`` / ``status`` views of pools or chains: check ``names``, read the state, print.
 
     ``kind`` is the singular noun ("pool"), ``table`` picks the graph's mapping of that kind,
     ``rows`` builds the status rows and ``render(rows, now, tz)`` the text; JSON is
     ``{"at": ..., "<kind>s": rows}``.
     """
+    from policy_engine.timezones import isoformat
     from policy_engine.validation import did_you_mean
 
     engine = engine_at(at, options)
@@ -122,7 +152,7 @@ def show_status(options: dict[str, Any], names: tuple[str, ...], *, at: str | No
     finally:
         engine.close()
     if options["fmt"] == "json":
-        emit_json({"at": now.astimezone(tz).isoformat(), f"{kind}s": found})
+        emit_json({"at": isoformat(now, tz), f"{kind}s": found})
         return
     click.echo(render(found, now, tz))
 
@@ -203,15 +233,15 @@ def _key(d: Diagnostic) -> tuple[str, str, str]:
     return d.code, d.message, d.json_path
 
 
-def run_edit(target: EditTarget, operate: Callable[[Any, Any], Any], *, fmt: str, dry_run: bool,
-             delete_when_empty: bool = False, delete_file: bool = False) -> None:
+def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext], Changes], *, fmt: str,
+             dry_run: bool, delete_when_empty: bool = False, delete_file: bool = False) -> None:
     """Open ``target``, apply ``operate(document, context)`` (which returns ``Changes``), check, then write.
 
     ``delete_when_empty`` removes an overlay the edit left without keys; ``delete_file`` removes
     the file whatever it holds (``project clear --all``). See the module docstring for the rest.
     """
     from policy_engine.edit.document import FileChangedError, PolicyDocument, UnreadableFileError, unified_diff
-    from policy_engine.edit.operations import Changes, EditContext, EditError
+    from policy_engine.edit.operations import EditContext, EditError
     from policy_engine.loader import LoadedDocument
 
     shown = _shown(target.path)
@@ -240,7 +270,7 @@ def run_edit(target: EditTarget, operate: Callable[[Any, Any], Any], *, fmt: str
 
     context = EditContext.from_registry(env, global_data)
     try:
-        changes: Changes = operate(doc, context)
+        changes = operate(doc, context)
     except EditError as exc:
         _fail(fmt, EXIT_USAGE, exc.message, file=shown, hint=exc.hint)
     deleted = doc.exists and (delete_file or (delete_when_empty and doc.is_empty()))
@@ -276,7 +306,7 @@ def run_edit(target: EditTarget, operate: Callable[[Any, Any], Any], *, fmt: str
 
 
 def _report(fmt: str, *, shown: str, kind: str, created: bool, changed: bool, dry_run: bool, deleted: bool,
-            diff: str, changes: Any, warnings: list[Diagnostic]) -> None:
+            diff: str, changes: Changes, warnings: list[Diagnostic]) -> None:
     written = changed and not dry_run
     if fmt == "json":
         emit_json({"file": shown, "kind": kind, "created": created and not deleted, "changed": changed,

@@ -11,6 +11,7 @@ from policy_engine.cli.edit_options import (
     at_option,
     edit_options,
     edit_target,
+    on_off_state,
     run_edit,
     show_status,
 )
@@ -18,15 +19,8 @@ from policy_engine.cli.edit_options import (
 __all__ = ["pool_group"]
 
 
-
 def _names(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
-
-
-def _state(on: bool, off: bool) -> bool | None:
-    if on and off:
-        raise click.UsageError("give --on or --off, not both")
-    return True if on else False if off else None
 
 
 @click.group("pool")
@@ -120,7 +114,7 @@ def pool_toggle(name: str, on: bool, off: bool, **options: Any) -> None:
     """
     from policy_engine.edit.operations import toggle_pool
 
-    state = _state(on, off)
+    state = on_off_state(on, off)
     run_edit(edit_target(options), lambda doc, ctx: toggle_pool(doc, ctx, name, state), fmt=options["fmt"],
              dry_run=options["dry_run"])
 
@@ -192,7 +186,7 @@ def pool_schedule(pool: str, member: str, role: str | None, windows: tuple[str, 
       mp-policy pool schedule codex openai-codex-2 --role preferred --window '17-9'
       mp-policy pool schedule codex openai-codex-3 --role overflow
     """
-    from policy_engine.edit.operations import EditError, set_member_schedule
+    from policy_engine.edit.operations import set_member_schedule
     from policy_engine.edit.schedule_text import ScheduleTextError, parse_window
 
     if clear and (role or windows):
@@ -203,13 +197,8 @@ def pool_schedule(pool: str, member: str, role: str | None, windows: tuple[str, 
             parsed.append(parse_window(text))
         except ScheduleTextError as exc:
             raise click.BadParameter(f"{exc.message}\n    hint: {exc.hint}", param_hint="--window") from None
-
-    def operate(doc: Any, ctx: Any) -> Any:
-        if not clear and role is None:
-            raise EditError("give --role preferred, default or overflow (or --clear)")
-        return set_member_schedule(doc, ctx, pool, member, role=role, windows=parsed, clear=clear)
-
-    run_edit(edit_target(options), operate, fmt=options["fmt"], dry_run=options["dry_run"])
+    run_edit(edit_target(options), lambda doc, ctx: set_member_schedule(
+        doc, ctx, pool, member, role=role, windows=parsed, clear=clear), fmt=options["fmt"], dry_run=options["dry_run"])
 
 
 @pool_group.command("list")

@@ -13,11 +13,12 @@ from policy_engine.cli.edit_options import (
     edit_options,
     edit_target,
     engine_at,
+    on_off_state,
     run_edit,
+    show_view,
 )
 
 __all__ = ["preset_group"]
-
 
 
 @click.group("preset")
@@ -87,9 +88,7 @@ def preset_toggle(name: str, entry: int | None, on: bool, off: bool, **options: 
     """
     from policy_engine.edit.operations import toggle_preset
 
-    if on and off:
-        raise click.UsageError("give --on or --off, not both")
-    state = True if on else False if off else None
+    state = on_off_state(on, off)
     run_edit(edit_target(options), lambda doc, ctx: toggle_preset(doc, ctx, name, state, entry=entry),
              fmt=options["fmt"], dry_run=options["dry_run"])
 
@@ -105,15 +104,7 @@ def preset_list(**options: Any) -> None:
     """
     from policy_engine.edit.status import preset_status, render_presets
 
-    engine = engine_at(None, options)
-    try:
-        rows = preset_status(engine)
-    finally:
-        engine.close()
-    if options["fmt"] == "json":
-        emit_json({"presets": rows})
-        return
-    click.echo(render_presets(rows))
+    show_view(options, preset_status, render_presets, key="presets")
 
 
 @preset_group.command("activate")

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from policy_engine.cli.common import common_options, emit_json
-from policy_engine.cli.edit_options import at_option, engine_at, project_edit_options, project_target, run_edit
+from policy_engine.cli.common import common_options
+from policy_engine.cli.edit_options import at_option, project_edit_options, project_target, run_edit, show_view
 
 __all__ = ["project_group"]
 
@@ -96,12 +96,4 @@ def project_info(at: str | None, **options: Any) -> None:
     """
     from policy_engine.edit.status import project_status, render_project
 
-    engine = engine_at(at, options)
-    try:
-        info = project_status(engine)
-    finally:
-        engine.close()
-    if options["fmt"] == "json":
-        emit_json(info)
-        return
-    click.echo(render_project(info))
+    show_view(options, project_status, render_project, at=at)

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from policy_engine.cli.common import common_options, emit_json
-from policy_engine.cli.edit_options import at_option, edit_options, engine_at, global_target, run_edit
+from policy_engine.cli.common import common_options
+from policy_engine.cli.edit_options import at_option, edit_options, global_target, run_edit, show_view
 
 __all__ = ["subs_group"]
 
@@ -110,12 +110,5 @@ def subs_status(at: str | None, **options: Any) -> None:
 def _show(options: dict[str, Any], *, detail: bool, at: str | None) -> None:
     from policy_engine.edit.status import account_status, render_accounts
 
-    engine = engine_at(at, options)
-    try:
-        rows = account_status(engine, include_bases=detail)
-    finally:
-        engine.close()
-    if options["fmt"] == "json":
-        emit_json({"accounts": rows})
-        return
-    click.echo(render_accounts(rows, detail=detail))
+    show_view(options, lambda engine: account_status(engine, include_bases=detail),
+              lambda rows: render_accounts(rows, detail=detail), at=at, key="accounts")

@@ -51,7 +51,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from policy_engine.diagnostics import Diagnostic, PolicyError
+from policy_engine.diagnostics import Diagnostic, PolicyError, json_path
 from policy_engine.edit.files import write_atomic
 from policy_engine.loader import DEFAULT_MAX_BYTES, LoadedDocument, load_text
 
@@ -371,32 +371,23 @@ class _YamlText:
         """Plain data (with style markers) as ruamel nodes; ``style`` forces the top node's style."""
         from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+        node: CommentedMap | CommentedSeq
         if isinstance(value, Mapping):
             node = CommentedMap()
             for key, item in value.items():
                 node[str(key)] = self.build(item)
-            flow = isinstance(value, FlowMap) or not value
-            if style is not None:
-                flow = style == "flow"
-            if flow:
-                node.fa.set_flow_style()
-            else:
-                node.fa.set_block_style()
-            return node
-        if isinstance(value, list | tuple):
-            seq = CommentedSeq([self.build(item) for item in value])
-            flow = isinstance(value, FlowList) or not value or (
-                not isinstance(value, BlockList) and all(not isinstance(v, Mapping | list | tuple) for v in value))
-            if style is not None:
-                flow = style == "flow"
-            if flow:
-                seq.fa.set_flow_style()
-            else:
-                seq.fa.set_block_style()
-            return seq
-        if isinstance(value, str):
+        elif isinstance(value, list | tuple):
+            node = CommentedSeq([self.build(item) for item in value])
+        elif isinstance(value, str):
             return _quoted_if_needed(value)
-        return value
+        else:
+            return value
+        flow = style == "flow" if style is not None else not _is_block_value(value)
+        if flow:
+            node.fa.set_flow_style()
+        else:
+            node.fa.set_block_style()
+        return node
 
     def _render_pair(self, key: str, value: Any, col: int, style: str | None = None) -> list[str]:
         from ruamel.yaml.comments import CommentedMap
@@ -501,7 +492,7 @@ class _YamlText:
             return
         target = self.node(map_path)
         if not isinstance(target, CommentedMap):
-            raise TypeError(f"{_path_text(map_path)} is not a mapping")
+            raise TypeError(f"{json_path(map_path)} is not a mapping")
         flow = _is_flow(target)
         if key in target:
             old = target[key]
@@ -587,7 +578,7 @@ class _YamlText:
 
         seq = self.node(seq_path)
         if not isinstance(seq, CommentedSeq):
-            raise TypeError(f"{_path_text(seq_path)} is not a list")
+            raise TypeError(f"{json_path(seq_path)} is not a list")
         if _is_flow(seq):
             parent_path, key = seq_path[:-1], seq_path[-1]
             if not seq and _is_block_value(value) and isinstance(key, str):
@@ -635,7 +626,11 @@ def _is_block_node(node: Any) -> bool:
 
 
 def _is_block_value(value: Any) -> bool:
-    """Whether a new value is written in block style (see :meth:`_YamlText.build`)."""
+    """Whether a new value is written in block style (:meth:`_YamlText.build` follows this).
+
+    Block: a non-empty mapping that is not a :class:`FlowMap`; a non-empty list that is not a
+    :class:`FlowList` and is a :class:`BlockList` or holds collections. Everything else is flow.
+    """
     if isinstance(value, Mapping):
         return bool(value) and not isinstance(value, FlowMap)
     if isinstance(value, list | tuple):
@@ -658,12 +653,6 @@ def _quoted_if_needed(text: str) -> Any:
     if text == "" or _YAML11_SPECIAL.match(text):
         return DoubleQuotedScalarString(text)
     return text
-
-
-def _path_text(path: JsonPath) -> str:
-    from policy_engine.diagnostics import json_path
-
-    return json_path(path)
 
 
 # -------------------------------------------------------------------------------------- document
@@ -690,8 +679,8 @@ class PolicyDocument:
         body = text.replace("\r\n", "\n")
         self._backend: _JsonText | _YamlText = (
             _JsonText(body) if self.format == "json" else _YamlText(body, self.source))
-        self._data_text: str | None = None
-        self._data: Any = None
+        self._loaded: LoadedDocument | None = None  # the engine's reading of _loaded_text (parsed once per text)
+        self._loaded_text: str | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], kind: DocKind, *, source: str | None = None) -> PolicyDocument:
@@ -734,13 +723,16 @@ class PolicyDocument:
                 "type", f"the top of {name} is a {type(loaded.data).__name__}, not a mapping; it is left as it is",
                 hint="a policy is a mapping: version, settings, subscriptions, pools, chains, presets")])
         try:
-            return cls(file, kind, text, exists=True, source=name, bom=bom, crlf="\r\n" in text, raw=raw)
+            doc = cls(file, kind, text, exists=True, source=name, bom=bom, crlf="\r\n" in text, raw=raw)
         except Exception as exc:  # ruamel.yaml refuses what libyaml read: still never touch it
             mark = getattr(exc, "problem_mark", None)
             raise UnreadableFileError([Diagnostic(
                 "parse-error", f"cannot edit this YAML: {getattr(exc, 'problem', None) or exc}", file=name,
                 line=mark.line + 1 if mark is not None else None, col=mark.column + 1 if mark is not None else None,
                 hint="mp-policy validate shows whether the engine reads it; edit this file by hand")]) from None
+        if doc._backend.render() == text:  # the usual case: no need to parse the same text again
+            doc._loaded, doc._loaded_text = loaded, text
+        return doc
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -755,12 +747,15 @@ class PolicyDocument:
     @property
     def data(self) -> dict[str, Any]:
         """The current content as the engine reads it (an empty mapping for an empty file)."""
+        data = self._load().data
+        return data if isinstance(data, Mapping) else {}  # type: ignore[return-value]
+
+    def _load(self) -> LoadedDocument:
+        """The current text as the engine loads it, parsed once per text; raises :class:`PolicyError`."""
         text = self._backend.render()
-        if text != self._data_text:
-            loaded = load_text(text, self.source) if text.strip() else None
-            self._data = loaded.data if loaded is not None and isinstance(loaded.data, Mapping) else {}
-            self._data_text = text
-        return self._data  # type: ignore[no-any-return]
+        if self._loaded is None or text != self._loaded_text:
+            self._loaded, self._loaded_text = load_text(text, self.source), text
+        return self._loaded
 
     def get(self, path: Sequence[str | int], default: Any = None) -> Any:
         """The value at ``path`` in :attr:`data`, or ``default``."""
@@ -796,7 +791,7 @@ class PolicyDocument:
         path = tuple(map_path)
         current = self.get(path)
         if current is None and path:
-            raise KeyError(f"{_path_text(path)} does not exist")
+            raise KeyError(f"{json_path(path)} does not exist")
         if isinstance(current, Mapping) and key in current and current[key] == _plain(value):
             return
         position = None
@@ -821,7 +816,7 @@ class PolicyDocument:
 
     def loaded(self) -> LoadedDocument:
         """The current text as the engine loads it (positions included); raises :class:`PolicyError`."""
-        return replace(load_text(self._backend.render(), self.source), path=self.path.resolve())
+        return replace(self._load(), path=self.path.resolve())
 
     def validate(self, *, env: Mapping[str, str] | None = None, global_doc: LoadedDocument | None = None
                  ) -> list[Diagnostic]:

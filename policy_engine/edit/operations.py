@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policy_engine.edit.document import BlockList, BlockMap, FlowList, FlowMap, PolicyDocument
+from policy_engine.providers import base_of
 from policy_engine.validation import did_you_mean
 
 __all__ = [
@@ -75,6 +76,8 @@ POOL_ORDER = ("name", "baseProvider", "members", "enabled", "strategy", "cooldow
 _LIST_ORDER = ("name", "enabled", "entries")
 _ENTRY_ORDER = ("pool", "provider", "model", "enabled")
 ROLES = ("preferred", "default", "overflow")
+_SCHEDULE_NOTE = "give members roles and windows with `mp-policy pool schedule {name} MEMBER --role preferred " \
+                 "--window '9-17 mon-fri'`"
 _NOUN = {"pools": "pool", "chains": "chain", "presets": "preset", "subscriptions": "subscription"}
 
 
@@ -186,13 +189,8 @@ def _section(doc: PolicyDocument, ctx: EditContext, section: str) -> list[Mappin
 
 def _own_section(doc: PolicyDocument, ctx: EditContext, section: str, changes: Changes) -> list[Mapping[str, Any]]:
     """Make sure the document has its own ``section`` (a project copies the global one first)."""
-    value = doc.data.get(section)
-    if isinstance(value, list):
-        return [x for x in value if isinstance(x, Mapping)]
-    if value is not None:
-        raise EditError(f"{doc.source}: {section} is not a list; fix it by hand first")
     inherited = _section(doc, ctx, section)
-    if doc.kind == "project" and inherited:
+    if doc.data.get(section) is None and doc.kind == "project" and inherited:
         doc.set((), section, BlockList([_styled(section, x) for x in inherited]), order=PROJECT_ORDER)
         changes.note(f"the project had no {section} of its own: copied the {len(inherited)} global "
                      f"{_NOUN[section]}{'s' if len(inherited) != 1 else ''} into it first (a project's "
@@ -275,8 +273,6 @@ def add_subscription(doc: PolicyDocument, ctx: EditContext, provider: str, *, la
     """Add an extra account of ``provider``; returns its name (``openai-codex-2``) and the changes."""
     _no_project(doc)
     if provider not in ctx.providers:
-        from policy_engine.providers import base_of
-
         base = base_of(provider, frozenset(ctx.providers))
         if base is not None:
             raise EditError(f"{provider!r} is an account name; give its provider ({base}) and the index is chosen",
@@ -358,22 +354,38 @@ def _drop_account(doc: PolicyDocument, ctx: EditContext, account: str) -> Change
     if left:
         changes.say(f"removed {account} from pool{'s' if len(left) > 1 else ''} {', '.join(reversed(left))}")
     presets = doc.data.get("presets") if isinstance(doc.data.get("presets"), list) else []
-    for i in range(len(presets) - 1, -1, -1):
-        preset = presets[i]
-        entries = preset.get("entries") if isinstance(preset, Mapping) else None
+    for preset, hits, whole in _prune_entries(doc, "presets", presets, "provider", account):
+        if whole:
+            changes.say(f"removed preset {preset.get('name')} (all its entries used {account})")
+        else:
+            changes.say(f"removed {_plural(len(hits), 'entry')} using {account} from preset {preset.get('name')}")
+    return changes
+
+
+def _prune_entries(doc: PolicyDocument, section: str, items: Sequence[Any], key: str, value: str
+                   ) -> list[tuple[Mapping[str, Any], list[int], bool]]:
+    """Remove the entries whose ``key`` is ``value`` from the chains or presets ``items`` of ``section``.
+
+    An item left without entries is removed whole. Returns, last item first, each item that had
+    such entries: the item, the indexes of those entries, and whether the whole item went.
+    """
+    pruned = []
+    for i in range(len(items) - 1, -1, -1):
+        item = items[i]
+        entries = item.get("entries") if isinstance(item, Mapping) else None
         if not isinstance(entries, list):
             continue
-        hits = [j for j, e in enumerate(entries) if isinstance(e, Mapping) and e.get("provider") == account]
+        hits = [j for j, e in enumerate(entries) if isinstance(e, Mapping) and e.get(key) == value]
         if not hits:
             continue
-        if len(hits) == len(entries):
-            doc.delete(("presets", i))
-            changes.say(f"removed preset {preset.get('name')} (all its entries used {account})")
-            continue
-        for j in reversed(hits):
-            doc.delete(("presets", i, "entries", j))
-        changes.say(f"removed {_plural(len(hits), 'entry')} using {account} from preset {preset.get('name')}")
-    return changes
+        whole = len(hits) == len(entries)
+        if whole:
+            doc.delete((section, i))
+        else:
+            for j in reversed(hits):
+                doc.delete((section, i, "entries", j))
+        pruned.append((item, hits, whole))
+    return pruned
 
 
 def _drop_schedule(doc: PolicyDocument, pool_index: int, members: Sequence[str]) -> list[str]:
@@ -430,15 +442,12 @@ def create_pool(doc: PolicyDocument, ctx: EditContext, name: str, *, provider: s
     _add_item(doc, ctx, "pools", item, changes)
     state = "" if enabled else ", disabled"
     changes.say(f"created pool {name} ({provider}: {', '.join(wanted)}; {strategy or 'round-robin'}{state})")
-    from policy_engine.providers import base_of
-
     others = [m for m in wanted if base_of(m, frozenset(ctx.providers)) != provider]
     if others:
         changes.note(f"{', '.join(others)} {'is not an account' if len(others) == 1 else 'are not accounts'} of "
                      f"{provider}; a pool's members stand in for each other with the same model")
     if strategy == "scheduled":
-        changes.note(f"give members roles and windows with `mp-policy pool schedule {name} MEMBER --role preferred "
-                     "--window '9-17 mon-fri'`")
+        changes.note(_SCHEDULE_NOTE.format(name=name))
     return changes
 
 
@@ -462,19 +471,10 @@ def _prune_chains(doc: PolicyDocument, ctx: EditContext, pool: str) -> Changes:
     changes = Changes()
     chains = _chains_for(doc, ctx, pool, changes)
     pruned: list[str] = []
-    for i in range(len(chains) - 1, -1, -1):
-        chain = chains[i]
-        entries = chain.get("entries") if isinstance(chain.get("entries"), list) else []
-        hits = [j for j, e in enumerate(entries) if isinstance(e, Mapping) and e.get("pool") == pool]
-        if not hits:
-            continue
+    for chain, hits, whole in _prune_entries(doc, "chains", chains, "pool", pool):
         pruned[:0] = [f"{chain.get('name')}#{j}" for j in hits]
-        if len(hits) == len(entries):
-            doc.delete(("chains", i))
+        if whole:
             changes.say(f"removed chain {chain.get('name')} (all its entries used pool {pool})")
-            continue
-        for j in reversed(hits):
-            doc.delete(("chains", i, "entries", j))
     if pruned:
         changes.messages.insert(0, f"pruned the chain entries that used pool {pool}: {', '.join(pruned)}")
     return changes
@@ -581,8 +581,7 @@ def set_pool_strategy(doc: PolicyDocument, ctx: EditContext, name: str, strategy
     else:
         changes.say(f"pool {name} strategy: {strategy}" + (f" ({selector_script})" if selector_script else ""))
     if strategy == "scheduled" and not pool.get("memberSchedule"):
-        changes.note(f"give members roles and windows with `mp-policy pool schedule {name} MEMBER --role preferred "
-                     "--window '9-17 mon-fri'`")
+        changes.note(_SCHEDULE_NOTE.format(name=name))
     if strategy != "scheduled" and pool.get("memberSchedule"):
         changes.note(f"pool {name} keeps its memberSchedule, which only the scheduled strategy uses")
     return changes
@@ -695,20 +694,26 @@ def create_chain(doc: PolicyDocument, ctx: EditContext, name: str, entries: Sequ
         if pool not in pools:
             raise EditError(f"chain {name}: there is no pool {pool!r} in {_where(doc, 'pools')}",
                             _hint_for(pool, sorted(pools), "pools"))
-        base = pools[pool].get("baseProvider")
-        catalogue = ctx.models.get(str(base))
-        if catalogue is not None and model not in catalogue:
-            raise EditError(f"chain {name}: {base} has no model {model!r}",
-                            _hint_for(model, sorted(catalogue), "models"))
-    item = BlockMap(name=name, enabled=enabled,
-                    entries=BlockList([FlowMap(pool=p, model=m, enabled=True) for p, m in parsed]))
-    return _create_list_item(doc, ctx, "chains", name, item, replace,
-                             " → ".join(f"{p}:{m}" for p, m in parsed), enabled)
+        base = str(pools[pool].get("baseProvider"))
+        _check_model(ctx, base, model, f"chain {name}: {base}")
+    return _create_list_item(doc, ctx, "chains", name, "pool", parsed, enabled=enabled, replace=replace)
 
 
-def _create_list_item(doc: PolicyDocument, ctx: EditContext, section: str, name: str, item: BlockMap,
-                      replace: bool, shown: str, enabled: bool) -> Changes:
+def _check_model(ctx: EditContext, base: str, model: str, who: str) -> None:
+    """Refuse a model the catalogue of ``base`` does not list (when the catalogue is known)."""
+    catalogue = ctx.models.get(base)
+    if catalogue is not None and model not in catalogue:
+        raise EditError(f"{who} has no model {model!r}", _hint_for(model, sorted(catalogue), "models"))
+
+
+def _create_list_item(doc: PolicyDocument, ctx: EditContext, section: str, name: str, key: str,
+                      parsed: Sequence[tuple[str, str]], *, enabled: bool, replace: bool) -> Changes:
+    """Add (or with ``replace``, replace in place) the chain or preset ``name`` of ``(key, model)`` entries."""
     noun = _NOUN[section]
+    item = BlockMap(name=name, enabled=enabled,
+                    entries=BlockList([FlowMap({key: first, "model": model, "enabled": True})
+                                       for first, model in parsed]))
+    shown = " → ".join(f"{first}:{model}" for first, model in parsed)
     changes = Changes()
     existing = _section(doc, ctx, section)
     state = "" if enabled else " (disabled)"
@@ -762,17 +767,9 @@ def create_preset(doc: PolicyDocument, ctx: EditContext, name: str, entries: Seq
     name = _check_name(name, "preset")
     parsed = _parse_entries(entries, "PROVIDER")
     _check_accounts(doc, ctx, [p for p, _ in parsed], f"preset {name}")
-    from policy_engine.providers import base_of
-
     for provider, model in parsed:
-        catalogue = ctx.models.get(base_of(provider, frozenset(ctx.providers)) or provider)
-        if catalogue is not None and model not in catalogue:
-            raise EditError(f"preset {name}: {provider} has no model {model!r}",
-                            _hint_for(model, sorted(catalogue), "models"))
-    item = BlockMap(name=name, enabled=enabled,
-                    entries=BlockList([FlowMap(provider=p, model=m, enabled=True) for p, m in parsed]))
-    return _create_list_item(doc, ctx, "presets", name, item, replace,
-                             " → ".join(f"{p}:{m}" for p, m in parsed), enabled)
+        _check_model(ctx, base_of(provider, frozenset(ctx.providers)) or provider, model, f"preset {name}: {provider}")
+    return _create_list_item(doc, ctx, "presets", name, "provider", parsed, enabled=enabled, replace=replace)
 
 
 def remove_preset(doc: PolicyDocument, ctx: EditContext, name: str) -> Changes:

@@ -29,7 +29,7 @@ from datetime import date
 from typing import Any
 
 from policy_engine.durations import parse_duration
-from policy_engine.validation import DAY_NAMES
+from policy_engine.validation import DAY_NAMES, expand_days
 
 __all__ = ["FORMS_HINT", "ScheduleTextError", "format_window", "parse_window"]
 
@@ -45,8 +45,7 @@ for _short, _aliases in {
     _DAY_WORDS[_short] = _short
     for _alias in _aliases:
         _DAY_WORDS[_alias] = _short
-_KEYWORDS = {"weekdays": ("mon", "fri"), "weekday": ("mon", "fri"), "weekends": ("sat", "sun"),
-             "weekend": ("sat", "sun")}
+_KEYWORDS = {"weekdays": "mon-fri", "weekday": "mon-fri", "weekends": "sat-sun", "weekend": "sat-sun"}
 _ANY_DAY = {"daily", "everyday"}
 _TIME = r"\d{1,2}(?::\d{2})?\s*(?:am|pm)?"
 _HOURS = re.compile(rf"^(?P<start>{_TIME})\s*(?:-|–|to)\s*(?P<end>{_TIME})$", re.IGNORECASE)
@@ -164,31 +163,26 @@ def _read_hours(start_text: str, end_text: str, token: str) -> tuple[int, int]:
     return start, end
 
 
-def _day(word: str) -> str | None:
-    return _DAY_WORDS.get(word)
-
-
 def _read_days(lower: str) -> list[str] | None:
-    """The days a token names, in week order; None when the token is not about days."""
+    """The days a token names, in week order; None when the token is not about days.
+
+    Ranges are inclusive: ``fri-mon`` wraps, ``tue-mon`` (back onto its start) is the whole week.
+    """
     if lower in _KEYWORDS:
-        first, last = _KEYWORDS[lower]
-        return _day_span(first, last)
-    single = _day(lower)
+        return list(expand_days([_KEYWORDS[lower]]))
+    single = _DAY_WORDS.get(lower)
     if single is not None:
         return [single]
     first, sep, last = lower.partition("-")
-    if sep and _day(first) is not None and _day(last) is not None:
-        return _day_span(_day(first) or first, _day(last) or last)
-    if sep and (_day(first) is not None or _day(last) is not None):
-        bad = last if _day(first) is not None else first
+    if not sep:
+        return None
+    start, end = _DAY_WORDS.get(first), _DAY_WORDS.get(last)
+    if start is not None and end is not None:
+        return list(expand_days([f"{start}-{end}"]))
+    if start is not None or end is not None:
+        bad = last if start is not None else first
         raise ScheduleTextError(f"{lower!r}: {bad!r} is not a day", "days are mon, tue, wed, thu, fri, sat, sun")
     return None
-
-
-def _day_span(first: str, last: str) -> list[str]:
-    """``mon``..``fri`` inclusive; ``fri-mon`` wraps; ``tue-mon`` (back onto its start) is the whole week."""
-    start, end = DAY_NAMES.index(first), DAY_NAMES.index(last)
-    return [DAY_NAMES[(start + k) % 7] for k in range((end - start) % 7 + 1)]
 
 
 def _read_dates(first: str | None, last: str | None, token: str) -> dict[str, str]:

@@ -16,10 +16,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from typing import Any
+from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING, Any
 
+from policy_engine.durations import format_duration
 from policy_engine.edit.schedule_text import format_window
+from policy_engine.timezones import isoformat
+
+if TYPE_CHECKING:
+    from policy_engine.engine import Engine
+    from policy_engine.graph import CompiledPool
+    from policy_engine.merge import Subscription
+    from policy_engine.state import StateSnapshot
 
 __all__ = [
     "account_status",
@@ -51,11 +59,7 @@ def human_duration(seconds: float) -> str:
     return f"{days}d{rest_hours}h" if rest_hours else f"{days}d"
 
 
-def _iso(moment: datetime | None, tz: Any) -> str | None:
-    return moment.astimezone(tz).isoformat() if moment is not None else None
-
-
-def _when(moment: datetime | None, now: datetime, tz: Any) -> str:
+def _when(moment: datetime | None, now: datetime, tz: tzinfo) -> str:
     """``10:35 (in 4m)``, ``Mon 2026-11-30 09:00 (in 2d4h)``; ``never`` for None."""
     if moment is None:
         return "never"
@@ -66,11 +70,12 @@ def _when(moment: datetime | None, now: datetime, tz: Any) -> str:
     return f"{text} (in {human_duration(delta)})" if delta > 0 else text
 
 
-def _login(engine: Any, name: str, now: datetime) -> dict[str, Any]:
+def _login(engine: Engine, name: str, now: datetime) -> dict[str, Any]:
     """Login state from ``auth.json``: ``{"loggedIn", "auth", "expiresAt"}`` (never a token)."""
     if not engine.auth.has(name):
         return {"loggedIn": False, "auth": "not logged in", "expiresAt": None}
-    credential = engine.auth.credential(name) if hasattr(engine.auth, "credential") else None
+    read = getattr(engine.auth, "credential", None)  # auth.json knows expiry; a static source does not
+    credential = read(name) if read is not None else None
     if credential is None:
         return {"loggedIn": True, "auth": "logged in", "expiresAt": None}
     if credential.kind == "api_key":
@@ -80,10 +85,10 @@ def _login(engine: Any, name: str, now: datetime) -> dict[str, Any]:
     expires = datetime.fromtimestamp(credential.expires_at, now.tzinfo)
     left = (expires - now).total_seconds()
     text = f"logged in (expires in {human_duration(left)})" if left > 0 else "logged in (token expired, will refresh)"
-    return {"loggedIn": True, "auth": text, "expiresAt": _iso(expires, engine.graph.tz)}
+    return {"loggedIn": True, "auth": text, "expiresAt": isoformat(expires, engine.graph.tz)}
 
 
-def _subscriptions(engine: Any) -> list[Any]:
+def _subscriptions(engine: Engine) -> list[Subscription]:
     from policy_engine.merge import merge_policy
 
     sources = engine.sources
@@ -95,7 +100,7 @@ def _subscriptions(engine: Any) -> list[Any]:
 # -------------------------------------------------------------------------------------- accounts
 
 
-def account_status(engine: Any, *, include_bases: bool = True) -> list[dict[str, Any]]:
+def account_status(engine: Engine, *, include_bases: bool = True) -> list[dict[str, Any]]:
     """Every extra account (declared or ``MULTI_SUB``), and the base accounts that are used or logged in.
 
     Each: name, provider, index, label, source (``policy``, ``env`` or ``base``), login state,
@@ -143,7 +148,7 @@ def render_accounts(rows: Sequence[Mapping[str, Any]], *, detail: bool) -> str:
 # ----------------------------------------------------------------------------------------- pools
 
 
-def _source(engine: Any, section: str) -> str:
+def _source(engine: Engine, section: str) -> str:
     sources = engine.sources
     project = sources.project_doc if sources else None
     if project is not None and isinstance(project.data, Mapping) and isinstance(project.data.get(section), list):
@@ -151,14 +156,15 @@ def _source(engine: Any, section: str) -> str:
     return "global"
 
 
-def _member(engine: Any, pool: Any, member: str, snapshot: Any, now: datetime) -> dict[str, Any]:
+def _member(engine: Engine, pool: CompiledPool, member: str, snapshot: StateSnapshot, now: datetime
+            ) -> dict[str, Any]:
     graph = engine.graph
     state: dict[str, Any] = {"name": member, "known": member in graph.accounts,
                              "allowed": graph.allowed is None or member in graph.allowed}
     state.update(_login(engine, member, now))
     cooldown = snapshot.cooldowns.get(member)
     running = cooldown is not None and cooldown.until > now
-    state["cooldown"] = ({"until": _iso(cooldown.until, graph.tz), "reason": cooldown.reason}
+    state["cooldown"] = ({"until": isoformat(cooldown.until, graph.tz), "reason": cooldown.reason}
                          if running else None)
     plans = pool.prepared if pool.strategy_name == "scheduled" and isinstance(pool.prepared, Mapping) else {}
     plan = plans.get(member)
@@ -168,11 +174,11 @@ def _member(engine: Any, pool: Any, member: str, snapshot: Any, now: datetime) -
     window = None
     if plan is not None and plan.schedule is not None:
         active, until = plan.schedule.state(now)
-        window = {"active": active, "until": _iso(until, graph.tz),
+        window = {"active": active, "until": isoformat(until, graph.tz),
                   "windows": [format_window(w) for w in (raw or {}).get("windows", [])]}
     state["window"] = window
     quota = snapshot.quota.get(member)
-    state["quota"] = ({"remaining": quota.remaining, "fetchedAt": _iso(quota.fetched_at, graph.tz)}
+    state["quota"] = ({"remaining": quota.remaining, "fetchedAt": isoformat(quota.fetched_at, graph.tz)}
                       if quota is not None else None)
     reasons = []
     if not state["known"]:
@@ -190,7 +196,7 @@ def _member(engine: Any, pool: Any, member: str, snapshot: Any, now: datetime) -
     return state
 
 
-def pool_status(engine: Any, names: Sequence[str] = ()) -> list[dict[str, Any]]:
+def pool_status(engine: Engine, names: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Each pool (or the named ones): its settings, each member's availability, and the next pick.
 
     The next pick is the engine's answer to a new turn on the pool (a dry run), ``None`` when the
@@ -214,7 +220,7 @@ def pool_status(engine: Any, names: Sequence[str] = ()) -> list[dict[str, Any]]:
         rows.append({
             "name": pool.name, "source": source, "baseProvider": pool.base, "enabled": pool.enabled,
             "strategy": pool.strategy_name, "selectorScript": pool.selector_script,
-            "cooldown": human_duration(pool.cooldown.total_seconds()), "cursor": snapshot.cursors.get(pool.name),
+            "cooldown": format_duration(pool.cooldown), "cursor": snapshot.cursors.get(pool.name),
             "dropped": pool.dropped, "available": available, "members": members, "next": pick,
         })
     return rows
@@ -234,7 +240,7 @@ def _availability(row: Mapping[str, Any]) -> str:
     return text
 
 
-def render_pools(rows: Sequence[Mapping[str, Any]], *, detail: bool, now: datetime, tz: Any) -> str:
+def render_pools(rows: Sequence[Mapping[str, Any]], *, detail: bool, now: datetime, tz: tzinfo) -> str:
     """The ``pool list`` lines, or with ``detail`` the ``pool status`` blocks."""
     if not rows:
         return "no pools: create one with `mp-policy pool create NAME --provider BASE --members A,B`"
@@ -259,7 +265,7 @@ def render_pools(rows: Sequence[Mapping[str, Any]], *, detail: bool, now: dateti
     return "\n".join(lines)
 
 
-def _member_text(member: Mapping[str, Any], now: datetime, tz: Any) -> str:
+def _member_text(member: Mapping[str, Any], now: datetime, tz: tzinfo) -> str:
     parts = [member["auth"]]
     if not member["known"]:
         parts.append("unknown account")
@@ -290,7 +296,7 @@ def _member_text(member: Mapping[str, Any], now: datetime, tz: Any) -> str:
 # ---------------------------------------------------------------------------------------- chains
 
 
-def chain_status(engine: Any, names: Sequence[str] = ()) -> list[dict[str, Any]]:
+def chain_status(engine: Engine, names: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Each chain (or the named ones): every entry with why it can or cannot be used now, and the decision."""
     graph = engine.graph
     now = engine.now()
@@ -324,7 +330,7 @@ def chain_status(engine: Any, names: Sequence[str] = ()) -> list[dict[str, Any]]
         if chain.enabled:
             decision = dry.select(chain=chain.name)
             target = decision.target.to_dict() if decision.target is not None else None
-            retry = _iso(decision.retry_after, graph.tz)
+            retry = isoformat(decision.retry_after, graph.tz)
         rows.append({"name": chain.name, "source": source, "enabled": chain.enabled, "entries": entries,
                      "usable": sum(1 for e in entries if e["usable"]),
                      "invalid": sum(1 for e in entries if e["issue"]), "target": target, "retryAfter": retry})
@@ -370,7 +376,7 @@ def render_chains(rows: Sequence[Mapping[str, Any]], *, detail: bool) -> str:
 # --------------------------------------------------------------------------------------- presets
 
 
-def preset_status(engine: Any) -> list[dict[str, Any]]:
+def preset_status(engine: Engine) -> list[dict[str, Any]]:
     """Each preset with its entries, and whether each entry's provider is logged in."""
     graph = engine.graph
     source = _source(engine, "presets")
@@ -397,22 +403,23 @@ def render_presets(rows: Sequence[Mapping[str, Any]]) -> str:
 # --------------------------------------------------------------------------------------- project
 
 
-def project_status(engine: Any) -> dict[str, Any]:
+def project_status(engine: Engine) -> dict[str, Any]:
     """The effective policy of this directory: the overlay, the allow-list, pools, chains, presets, accounts."""
     graph = engine.graph
     sources = engine.sources
     project_path = sources.project_path if sources else None
+    pools, chains, presets = (_source(engine, section) for section in ("pools", "chains", "presets"))
     return {
         "project": str(project_path) if project_path else None,
         "global": str(sources.global_path) if sources and sources.global_path else None,
         "allowedSubs": sorted(graph.allowed) if graph.allowed is not None else None,
-        "pools": [{"name": p.name, "source": _source(engine, "pools"), "enabled": p.enabled,
+        "pools": [{"name": p.name, "source": pools, "enabled": p.enabled,
                    "members": list(p.members), "written": list(p.written_members), "dropped": p.dropped}
                   for p in graph.pools.values()],
-        "chains": [{"name": c.name, "source": _source(engine, "chains"), "enabled": c.enabled,
+        "chains": [{"name": c.name, "source": chains, "enabled": c.enabled,
                     "entries": [{"pool": e.pool, "model": e.model, "enabled": e.enabled, "dropped": e.dropped}
                                 for e in c.entries]} for c in graph.chains.values()],
-        "presets": [{"name": p.name, "source": _source(engine, "presets"), "enabled": p.enabled}
+        "presets": [{"name": p.name, "source": presets, "enabled": p.enabled}
                     for p in graph.presets.values()],
         "accounts": [{"name": a["name"], "loggedIn": a["loggedIn"], "allowed": a["allowed"]}
                      for a in account_status(engine)],

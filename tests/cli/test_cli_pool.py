@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import shutil
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from cli_support import AT, AT_DT, CORP, REPO, STATE_FILE, invoke, make_cooldown_state
-
-PI_JSON = REPO / "policies" / "pi-multi-pass-json"
-
-
-def changed_lines(old: str, new: str) -> tuple[list[str], list[str]]:
-    """(lines removed, lines added): every other line is byte-for-byte what it was."""
-    a, b = old.splitlines(), new.splitlines()
-    removed: list[str] = []
-    added: list[str] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag != "equal":
-            removed += a[i1:i2]
-            added += b[j1:j2]
-    return removed, added
+from cli_support import AT, AT_DT, CORP, STATE_FILE, invoke, make_cooldown_state
+from edit_support import PI_JSON, changed_lines
 
 
 def edit(agent: Path, *args: str | Path) -> tuple[list[str], list[str], str]:
@@ -273,3 +259,24 @@ def test_every_pool_edit_leaves_a_broken_file_alone(tmp_path: Path, args: list[s
     assert f"{name}:" in run.stderr and "parse-error" in run.stderr
     assert policy.read_text(encoding="utf-8") == content
     assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+@pytest.mark.parametrize("group", ["pool", "chain", "preset"])
+def test_toggle_refuses_on_and_off_together(agent: Path, group: str) -> None:
+    name = {"pool": "claude", "chain": "main", "preset": "coding-budget"}[group]
+    policy = agent / "multi-pass.yaml"
+    before = policy.read_bytes()
+    run = invoke(group, "toggle", name, "--on", "--off", "--agent-dir", agent)
+    assert run.returncode == 2, run.describe()
+    assert "give --on or --off, not both" in run.stderr
+    assert policy.read_bytes() == before
+
+
+def test_status_shows_the_pool_cooldown_as_the_policy_writes_durations(tmp_path: Path) -> None:
+    (tmp_path / "multi-pass.yaml").write_text(
+        "settings: {timezone: Europe/Vienna}\n"
+        "pools:\n  - {name: claude, baseProvider: anthropic, members: [anthropic], cooldown: 90s}\n", encoding="utf-8")
+    out = invoke("pool", "status", "--agent-dir", tmp_path, "--project", tmp_path, "--at", AT, "--format", "json")
+    assert out.returncode == 0, out.describe()
+    assert out.json()["pools"][0]["cooldown"] == "1m30s"  # not rounded to 1m
+    assert out.json()["at"] == "2026-11-24T10:30:00+01:00"

@@ -7,9 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_support import AT, REPO, STATE_FILE, invoke, make_cooldown_state
-
-PI_JSON = REPO / "policies" / "pi-multi-pass-json"
+from cli_support import AT, STATE_FILE, invoke, make_cooldown_state
+from edit_support import PI_JSON
 
 
 def test_create_toggle_remove_on_a_commented_policy(agent: Path) -> None:

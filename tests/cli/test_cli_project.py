@@ -7,9 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_support import AT, REPO, invoke
-
-PI_JSON = REPO / "policies" / "pi-multi-pass-json"
+from cli_support import AT, invoke
+from edit_support import PI_JSON
 
 
 def test_restrict_creates_the_overlay_of_the_current_directory(agent: Path, tmp_path: Path,

@@ -13,13 +13,13 @@ matter at the end (``validate``, ``test``) run the installed console script.
 
 from __future__ import annotations
 
-import difflib
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import DEMO, REPO, Cli, invoke, write_auth
+from cli_support import DEMO, Cli, invoke, write_auth
+from edit_support import PI_JSON, changed_lines
 
 from policy_engine.loader import load_file
 from policy_engine.validation import expand_days
@@ -175,19 +175,8 @@ def test_the_readme_scenarios_from_an_empty_agent_directory(cli: Cli, tmp_path: 
     assert night["pools"][0]["next"] == "openai-codex-2"
 
 
-def changed_lines(old: str, new: str) -> tuple[list[str], list[str]]:
-    a, b = old.splitlines(), new.splitlines()
-    removed: list[str] = []
-    added: list[str] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag != "equal":
-            removed += a[i1:i2]
-            added += b[j1:j2]
-    return removed, added
-
-
 def test_editing_an_imported_pi_multi_pass_configuration(cli: Cli, tmp_path: Path) -> None:
-    shutil.copytree(REPO / "policies" / "pi-multi-pass-json", tmp_path / "pi")
+    shutil.copytree(PI_JSON, tmp_path / "pi")
     agent = tmp_path / "pi" / "agent"
     json_before = (agent / "multi-pass.json").read_bytes()
     run_ok(cli, "import", "--agent-dir", agent)

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import shutil
 from pathlib import Path
 
 import pytest
-from cli_support import AT, REPO, invoke, write_auth
-
-PI_JSON = REPO / "policies" / "pi-multi-pass-json"
-
-
-def changed_lines(old: str, new: str) -> tuple[list[str], list[str]]:
-    """(lines removed, lines added): every other line is byte-for-byte what it was."""
-    a, b = old.splitlines(), new.splitlines()
-    removed: list[str] = []
-    added: list[str] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
-        if tag != "equal":
-            removed += a[i1:i2]
-            added += b[j1:j2]
-    return removed, added
+from cli_support import AT, invoke, write_auth
+from edit_support import PI_JSON, changed_lines
 
 
 @pytest.fixture
