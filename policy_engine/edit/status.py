@@ -204,9 +204,9 @@ def pool_status(engine: Engine, names: Sequence[str] = ()) -> list[dict[str, Any
     """
     graph = engine.graph
     now = engine.now()
-    snapshot = engine.store.snapshot()
+    dry = engine.dry_run()  # reads the state once; its memory copy serves the views below too
+    snapshot = dry.store.snapshot()
     source = _source(engine, "pools")
-    dry = engine.dry_run()
     rows = []
     for pool in graph.pools.values():
         if names and pool.name not in names:
@@ -300,9 +300,9 @@ def chain_status(engine: Engine, names: Sequence[str] = ()) -> list[dict[str, An
     """Each chain (or the named ones): every entry with why it can or cannot be used now, and the decision."""
     graph = engine.graph
     now = engine.now()
-    snapshot = engine.store.snapshot()
+    dry = engine.dry_run()  # reads the state once; its memory copy serves the views below too
+    snapshot = dry.store.snapshot()
     source = _source(engine, "chains")
-    dry = engine.dry_run()
     rows = []
     for chain in graph.chains.values():
         if names and chain.name not in names:

@@ -12,12 +12,13 @@ token is not sent (the agent refreshes it on its next request); a 403 means the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from policy_engine.providers import Credential
 from policy_engine.quota.context import CheckContext, QuotaCheckError, describe_response, parse_json
 from policy_engine.quota.status import clamp_percent, failed_snapshot, snapshot_from_windows
+from policy_engine.quota.values import from_iso, number
 from policy_engine.state import QuotaSnapshot, QuotaWindow
 
 __all__ = ["AnthropicChecker", "parse_anthropic_usage"]
@@ -27,20 +28,9 @@ _ACCOUNT_KEYS = (("five_hour", "5h"), ("seven_day", "7d"))
 _SCOPED_KEYS = (("seven_day_opus", "7d Opus"), ("seven_day_sonnet", "7d Sonnet"))
 
 
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _used(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return clamp_percent(100.0 - float(value))
+    used = number(value)
+    return None if used is None else clamp_percent(100.0 - used)
 
 
 def _from_limits(limits: list[Any]) -> tuple[list[QuotaWindow], list[QuotaWindow]]:
@@ -52,7 +42,7 @@ def _from_limits(limits: list[Any]) -> tuple[list[QuotaWindow], list[QuotaWindow
         remaining = _used(limit.get("percent"))
         if remaining is None:
             continue
-        kind, reset = limit.get("kind"), _time(limit.get("resets_at"))
+        kind, reset = limit.get("kind"), from_iso(limit.get("resets_at"))
         if kind == "session":
             account.append(QuotaWindow("5h", remaining, reset))
         elif kind == "weekly_all":
@@ -72,7 +62,7 @@ def _from_windows(data: Mapping[str, Any]) -> tuple[list[QuotaWindow], list[Quot
         for key, name in keys:
             window = data.get(key)
             if isinstance(window, Mapping) and (remaining := _used(window.get("utilization"))) is not None:
-                found.append(QuotaWindow(name, remaining, _time(window.get("resets_at"))))
+                found.append(QuotaWindow(name, remaining, from_iso(window.get("resets_at"))))
         return found
 
     return read(_ACCOUNT_KEYS), read(_SCOPED_KEYS)

@@ -12,12 +12,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from policy_engine.providers import Credential
 from policy_engine.quota.context import CheckContext, QuotaCheckError, describe_response, parse_json
 from policy_engine.quota.status import clamp_percent, failed_snapshot, snapshot_from_windows
+from policy_engine.quota.values import from_epoch, number
 from policy_engine.state import QuotaSnapshot, QuotaWindow
 
 __all__ = ["CodexChecker", "jwt_claims", "parse_codex_usage"]
@@ -42,22 +43,6 @@ def jwt_claims(token: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _epoch(value: Any) -> datetime | None:
-    number = _number(value)
-    if number is None or number <= 0:
-        return None
-    try:
-        return datetime.fromtimestamp(number, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 def parse_codex_usage(account: str, data: Any, *, now: datetime, source: str = "openai-codex",
                       plan_hint: str | None = None) -> QuotaSnapshot:
     """A snapshot from a ``/wham/usage`` body; an ``error`` snapshot when neither window is found."""
@@ -71,11 +56,11 @@ def parse_codex_usage(account: str, data: Any, *, now: datetime, source: str = "
             window = limits.get(key)
             if not isinstance(window, Mapping):
                 continue
-            used = _number(window.get("used_percent")) or 0.0
-            length = _number(window.get("limit_window_seconds")) or 0.0
+            used = number(window.get("used_percent")) or 0.0
+            length = number(window.get("limit_window_seconds")) or 0.0
             for name, seconds in _WINDOWS:
                 if name not in found and abs(length - seconds) <= _TOLERANCE:
-                    found[name] = QuotaWindow(name, clamp_percent(100.0 - used), _epoch(window.get("reset_at")))
+                    found[name] = QuotaWindow(name, clamp_percent(100.0 - used), from_epoch(window.get("reset_at")))
                     break
     windows = [found[name] for name, _ in _WINDOWS if name in found]
     if not windows:

@@ -12,12 +12,13 @@ out; ``0/0`` placeholders of token-based billing are not read as "0 % left". The
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any
 
 from policy_engine.providers import Credential
 from policy_engine.quota.context import CheckContext, QuotaCheckError, describe_response, parse_json
 from policy_engine.quota.status import clamp_percent, failed_snapshot, snapshot_from_windows
+from policy_engine.quota.values import from_epoch, from_iso, number
 from policy_engine.state import QuotaSnapshot, QuotaWindow
 
 __all__ = ["CopilotChecker", "parse_copilot_user"]
@@ -27,25 +28,13 @@ _BUCKETS = (("premium_interactions", "premium"), ("chat", "chat"), ("completions
 _GITHUB_TOKEN_PREFIXES = ("gho_", "ghu_", "ghp_", "github_pat_")
 
 
-def _number(value: Any) -> float | None:
-    return None if isinstance(value, bool) or not isinstance(value, int | float) else float(value)
-
-
 def _reset(data: Mapping[str, Any], *keys: str) -> datetime | None:
+    """The first of ``keys`` that holds a time: epoch seconds, ISO-8601, or a date (midnight UTC)."""
     for key in keys:
         value = data.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-            return datetime.fromtimestamp(value, UTC)
-        if not isinstance(value, str) or not value:
-            continue
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            try:
-                moment = datetime.combine(date.fromisoformat(value), time(), UTC)
-            except ValueError:
-                continue
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        moment = from_iso(value) if isinstance(value, str) else from_epoch(value)
+        if moment is not None:
+            return moment
     return None
 
 
@@ -68,18 +57,18 @@ def parse_copilot_user(account: str, data: Any, *, now: datetime, source: str = 
             if bucket.get("unlimited") is True:
                 unlimited = True
                 continue
-            entitlement, percent = _number(bucket.get("entitlement")), _number(bucket.get("percent_remaining"))
+            entitlement, percent = number(bucket.get("entitlement")), number(bucket.get("percent_remaining"))
             if percent is None or not entitlement:  # 0/0: a token-billing placeholder, not "0 % left"
                 continue
             windows.append(QuotaWindow(name, clamp_percent(percent), reset))
-            left = _number(bucket.get("remaining"))
+            left = number(bucket.get("remaining"))
             details.append(f"{name} {clamp_percent(percent):g}%"
                            + (f" ({left:g}/{entitlement:g})" if left is not None else ""))
     monthly, limited = data.get("monthly_quotas"), data.get("limited_user_quotas")
     if not windows and isinstance(monthly, Mapping) and isinstance(limited, Mapping):
         free_reset = _reset(data, "limited_user_reset_date") or reset
         for key in ("chat", "completions"):
-            allowance, left = _number(monthly.get(key)), _number(limited.get(key))
+            allowance, left = number(monthly.get(key)), number(limited.get(key))
             if allowance and left is not None:
                 windows.append(QuotaWindow(key, clamp_percent(left / allowance * 100.0), free_reset))
                 details.append(f"{key} {clamp_percent(left / allowance * 100.0):g}% ({left:g}/{allowance:g})")

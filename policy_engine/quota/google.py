@@ -22,12 +22,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from policy_engine.providers import Credential
 from policy_engine.quota.context import CheckContext, QuotaCheckError, describe_response, parse_json
 from policy_engine.quota.status import clamp_percent, failed_snapshot, snapshot_from_windows
+from policy_engine.quota.values import from_iso, number
 from policy_engine.state import QuotaSnapshot, QuotaWindow
 
 __all__ = ["AntigravityChecker", "GeminiCliChecker", "parse_antigravity_models", "parse_gemini_buckets"]
@@ -53,19 +54,8 @@ _REFRESH_MARGIN = 60.0  # seconds: a token expiring sooner is refreshed first
 
 
 def _percent(fraction: Any) -> float | None:
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or fraction != fraction:
-        return None
-    return clamp_percent(round(float(fraction) * 100))
-
-
-def _reset(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    value = number(fraction)
+    return None if value is None else clamp_percent(round(value * 100))
 
 
 def _merge(groups: dict[str, list[Any]], label: str, remaining: float | None,
@@ -102,7 +92,7 @@ def parse_gemini_buckets(account: str, data: Any, *, now: datetime,
     for bucket in buckets if isinstance(buckets, list) else ():
         if not isinstance(bucket, Mapping):
             continue
-        remaining, reset = _percent(bucket.get("remainingFraction")), _reset(bucket.get("resetTime"))
+        remaining, reset = _percent(bucket.get("remainingFraction")), from_iso(bucket.get("resetTime"))
         if remaining is None and reset is None:
             continue
         model = bucket.get("modelId")
@@ -125,7 +115,7 @@ def parse_antigravity_models(account: str, data: Any, *, now: datetime,
         if label.lower() in _HIDDEN_MODELS:
             continue
         info = model.get("quotaInfo") if isinstance(model.get("quotaInfo"), Mapping) else {}
-        remaining, reset = _percent(info.get("remainingFraction")), _reset(info.get("resetTime"))
+        remaining, reset = _percent(info.get("remainingFraction")), from_iso(info.get("resetTime"))
         if remaining is None and reset is None:
             continue
         _merge(groups, label, remaining, reset)

@@ -15,10 +15,11 @@ matched case-insensitively. Read here (quota-endpoints §1.3, §2.3, §3.2):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from urllib.parse import parse_qs
 
 from policy_engine.quota.status import clamp_percent, snapshot_from_windows
+from policy_engine.quota.values import from_epoch, from_iso, number_text
 from policy_engine.state import QuotaSnapshot, QuotaWindow
 
 __all__ = ["HEADER_PARSERS", "snapshot_from_headers"]
@@ -27,36 +28,16 @@ SOURCE = "headers"
 _CODEX_WINDOWS = {300: "5h", 10080: "7d"}
 
 
-def _float(value: str | None) -> float | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if number == number and abs(number) != float("inf") else None
-
-
-def _epoch(value: str | None) -> datetime | None:
-    number = _float(value)
-    if number is None or number <= 0:
-        return None
-    try:
-        return datetime.fromtimestamp(number, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
-
-
 def _codex(account: str, h: Mapping[str, str], now: datetime) -> QuotaSnapshot | None:
     found: dict[str, QuotaWindow] = {}
     for which in ("primary", "secondary"):
         prefix = f"x-codex-{which}-"
-        used, minutes = _float(h.get(prefix + "used-percent")), _float(h.get(prefix + "window-minutes"))
+        used, minutes = number_text(h.get(prefix + "used-percent")), number_text(h.get(prefix + "window-minutes"))
         if used is None or minutes is None:
             continue
         name = _CODEX_WINDOWS.get(round(minutes))
         if name is not None and name not in found:
-            found[name] = QuotaWindow(name, clamp_percent(100.0 - used), _epoch(h.get(prefix + "reset-at")))
+            found[name] = QuotaWindow(name, clamp_percent(100.0 - used), from_epoch(h.get(prefix + "reset-at")))
     if not found:
         return None
     windows = [found[n] for n in ("5h", "7d") if n in found]
@@ -69,10 +50,10 @@ def _anthropic(account: str, h: Mapping[str, str], now: datetime) -> QuotaSnapsh
     prefix = "anthropic-ratelimit-unified-"
 
     def window(key: str, name: str) -> QuotaWindow | None:
-        used = _float(h.get(f"{prefix}{key}-utilization"))
+        used = number_text(h.get(f"{prefix}{key}-utilization"))
         if used is None:
             return None
-        return QuotaWindow(name, clamp_percent(100.0 - used * 100.0), _epoch(h.get(f"{prefix}{key}-reset")))
+        return QuotaWindow(name, clamp_percent(100.0 - used * 100.0), from_epoch(h.get(f"{prefix}{key}-reset")))
 
     windows = [w for w in (window("5h", "5h"), window("7d", "7d")) if w is not None]
     scoped = [w for w in (window("7d_oi", "7d model"),) if w is not None]
@@ -91,15 +72,10 @@ def _copilot(account: str, h: Mapping[str, str], now: datetime) -> QuotaSnapshot
         if not name.startswith("x-quota-snapshot-"):
             continue
         fields = {k: v[0] for k, v in parse_qs(value, keep_blank_values=True).items() if v}
-        entitlement, remaining = _float(fields.get("ent")), _float(fields.get("rem"))
+        entitlement, remaining = number_text(fields.get("ent")), number_text(fields.get("rem"))
         if remaining is None or entitlement is None or entitlement < 0 or entitlement == 0:
             continue  # -1: unlimited; 0: a placeholder
-        reset = None
-        if fields.get("rst"):
-            try:
-                reset = datetime.fromisoformat(fields["rst"].replace("Z", "+00:00"))
-            except ValueError:
-                reset = None
+        reset = from_iso(fields.get("rst"))
         label = name.removeprefix("x-quota-snapshot-").replace("premium_interactions", "premium")
         windows.append(QuotaWindow(label, clamp_percent(remaining), reset))
     if not windows:
