@@ -386,6 +386,8 @@ class Engine:
                              + (f" (turn {turn!r} is unknown or expired)" if turn and record is None else ""))
         turn_id = turn or _new_turn_id()
         graph = self.graph
+        # A late failure: the turn is open but its current target (if any) is another provider.
+        late = bool(data) and (current is None or current.get("provider") != failing)
         if model is None and current and current.get("provider") == failing:
             model = current.get("model")
         base = graph.base_of(failing) or failing
@@ -401,11 +403,22 @@ class Engine:
         retry_at = classification.retry_at.astimezone(graph.tz) if classification.retry_at else None
         captured = snapshot_from_headers(failing, base, headers, now)  # quota the failing response carried
         if not rotate:
-            if captured is not None and not dry_run:
-                self.store.apply(StateChanges(quota=[captured]))
-            return self._keep(turn_id, failing, model, current, classification, retry_at, now, started, explain)
+            decision = self._keep(turn_id, data, failing, model, classification, retry_at, now, started, explain,
+                                  snap)
+            if not dry_run:
+                if not data:
+                    # No turn behind it: a turn starts at the failing provider, as if select had named it.
+                    request = {"provider": failing, **({"model": model} if model else {})}
+                    started_route = list(decision.segments)
+                    record = self._turn_record(turn_id, started_route, started_route, decision.target, [], [],
+                                               now, request)
+                    self._commit(decision, record, quota=captured)
+                elif captured is not None:
+                    self.store.apply(StateChanges(quota=[captured]))
+            decision.elapsed_us = (time.perf_counter() - started) * 1e6
+            return decision
 
-        route, origin = self._remaining_route(data, failing, model)
+        route, origin = self._remaining_route(data, failing, model, late)
         home_name = (current or {}).get("pool") if current and current.get("provider") == failing else None
         home = graph.pools.get(home_name) if home_name else graph.pool_of(failing)
         length = home.cooldown if home is not None else graph.settings.cooldown
@@ -421,7 +434,8 @@ class Engine:
             snap = snap if snap is not None else self.store.snapshot()
             snap = replace(snap, quota={**snap.quota, failing: captured})
         world = self._world(now, attempted, prompt, explain, extra_cooldown=cooldown, snapshot=snap)
-        decision = self._decide(route, world, turn_id, "fail", failing, started, origin)
+        walking_from = (current or {}).get("provider") if late else failing
+        decision = self._decide(route, world, turn_id, "fail", walking_from or failing, started, origin)
         decision.error = ErrorOutcome(
             kind=classification.kind, rotate=True, retry_after=retry_at, reason=classification.reason,
             retry_source=classification.retry_source,
@@ -458,24 +472,30 @@ class Engine:
 
     # -- fail helpers --------------------------------------------------------------------------
 
-    def _remaining_route(self, data: Mapping[str, Any], failing: str, model: str | None
+    def _remaining_route(self, data: Mapping[str, Any], failing: str, model: str | None, late: bool
                          ) -> tuple[list[Segment], list[Segment]]:
-        """The rest of the turn's route after the failing target, and the route the turn started with.
+        """The route a rotating failure walks, and the route the turn started with (DESIGN §4).
 
-        Continues from the current target's position (DESIGN §4, "Fail"); a provider that is not
-        the current target is looked up on the rest of the route, and a turn never goes back to
-        what it has left; with no turn behind it (a dry run) a route is started from that provider.
+        A failure of the current target continues after it (``Fail``). A late failure (another
+        provider while the turn is open) evaluates the route again from the turn's current
+        position: the current target first, then the rest of its pool after it and the rest of
+        the route ("The turn remembers its place"); a turn that has run out stays without a
+        target. With no turn behind it, a route is started from the failing provider.
         """
         route = [Segment.from_dict(s) for s in data.get("route", [])]
         origin = [Segment.from_dict(s) for s in data.get("origin") or ()] or route
         current = data.get("target") or {}
+        if late and not current:
+            return [], origin  # a turn that has run out stays at target: null
         position = current.get("segment")
-        if route and isinstance(position, int) and position < len(route):
-            if current.get("provider") == failing:
+        if route and isinstance(position, int) and 0 <= position < len(route):
+            if not late:
                 return _after(route, position, failing), origin
-            # A late failure of another provider: it cools down and counts as attempted, and the
-            # turn stays where it is (never back to an entry it has left).
-            return route[position:], origin
+            seg = route[position]
+            pinned = Segment("provider", current.get("model"), current.get("via") or seg.via,
+                             provider=current["provider"], pool=current.get("pool"), chain=current.get("chain"),
+                             preset=current.get("preset"), entry=current.get("entry"))
+            return [pinned, *_after(route, position, current["provider"])], origin
         for k, seg in enumerate(route):
             if (seg.kind == "provider" and seg.provider == failing) or (
                     seg.kind == "pool" and failing in self.graph.pools[seg.pool or ""].member_set):
@@ -483,26 +503,43 @@ class Engine:
         if data:
             return route, origin  # a turn never goes back: the failing provider is behind it
         fresh = build_route(self.graph, provider=failing, model=model)
-        return fresh[1:], fresh
+        return _after(fresh, 0, failing), fresh
 
-    def _keep(self, turn_id: str, failing: str, model: str | None, current: Mapping[str, Any] | None,
-              classification: Any, retry_at: datetime | None, now: datetime, started: float,
-              explain: bool) -> Decision:
-        """A non-rotating error: keep the turn's current target (else the failing provider), change nothing."""
+    def _keep(self, turn_id: str, data: Mapping[str, Any], failing: str, model: str | None, classification: Any,
+              retry_at: datetime | None, now: datetime, started: float, explain: bool,
+              snap: StateSnapshot | None) -> Decision:
+        """A non-rotating error: keep the turn's current target (else the failing provider), change nothing.
+
+        With no turn behind it the kept target is the failing provider at the start of its
+        provider route (``segments``, which the caller stores as the new turn's route); on a
+        turn that has run out there is no target, and ``retryAfter`` says when a new turn helps.
+        """
+        current = data.get("target") or None
+        segments: list[Segment] | None = None
+        retry_after: datetime | None = None
+        target: Target | None
         if current:
             target = Target(current["provider"], current.get("model"), current.get("pool"), "current",
-                            current.get("chain"), current.get("preset"), current.get("entry"), 0)
+                            current.get("chain"), current.get("preset"), current.get("entry"),
+                            current.get("segment") or 0)
+        elif data:
+            target = None
+            origin = [Segment.from_dict(s) for s in data.get("origin") or data.get("route") or ()]
+            world = self._world(now, (), None, False, snapshot=snap)
+            again = walk(self.graph, origin, world)
+            retry_after = world.now.astimezone(self.graph.tz) if again.candidates else again.retry_after
         else:
+            segments = build_route(self.graph, provider=failing, model=model)
             home = self.graph.pool_of(failing)
             target = Target(failing, model, home.name if home else None, "current")
         trace = [{"step": "error", "kind": classification.kind, "rotate": False,
                   "reason": classification.reason}] if explain else None
         return Decision(
-            target=target, candidates=[target], skipped=[], retry_after=None, strategy=[], turn=turn_id, at=now,
-            policy_revision=self.graph.revision, tz=self.graph.tz,
+            target=target, candidates=[target] if target is not None else [], skipped=[], retry_after=retry_after,
+            strategy=[], turn=turn_id, at=now, policy_revision=self.graph.revision, tz=self.graph.tz,
             error=ErrorOutcome(classification.kind, False, retry_at, classification.reason,
                                classification.retry_source),
-            elapsed_us=(time.perf_counter() - started) * 1e6, trace=trace,
+            elapsed_us=(time.perf_counter() - started) * 1e6, segments=segments or (), trace=trace,
         )
 
     def close(self) -> None:

@@ -50,8 +50,8 @@ class Walk:
     strategy: list[StrategyNote] = field(default_factory=list)
     retry_after: datetime | None = None
     trace: list[dict[str, Any]] | None = None
-    # (skip, pool) pairs kept to compute the retry time when no target is found
-    _pending: list[tuple[SkipRecord, CompiledPool | None]] = field(default_factory=list)
+    # (skip, pool, model) kept to compute the retry time when no target is found
+    _pending: list[tuple[SkipRecord, CompiledPool | None, str | None]] = field(default_factory=list)
 
 
 @lru_cache(maxsize=1024)
@@ -87,20 +87,32 @@ class _Walker:
         cd = self.cooldowns.get(provider)
         if cd is not None and cd.until > self.now:  # stores keep UTC: compared as instants
             return "cooldown", f"{provider} is cooling down until {_fmt(cd.until, graph.tz)} ({cd.reason})", cd.until
-        if model is not None and graph.models:
-            base = graph.base_of(provider)
-            catalogue = graph.models.get(base) if base else None
-            if catalogue is not None and model not in catalogue:
-                return "no-model", f"{provider} does not offer the model {model}", None
+        if self.lacks_model(provider, model):
+            return "no-model", f"{provider} does not offer the model {model}", None
         return None
 
-    def ready_at(self, skip: SkipRecord, pool: CompiledPool | None) -> datetime | None:
-        """When a new turn on the same route could use what this skip passed over."""
+    def lacks_model(self, provider: str, model: str | None) -> bool:
+        """Whether the provider's known catalogue leaves out ``model``."""
+        graph = self.graph
+        if model is None or not graph.models:
+            return False
+        base = graph.base_of(provider)
+        catalogue = graph.models.get(base) if base else None
+        return catalogue is not None and model not in catalogue
+
+    def ready_at(self, skip: SkipRecord, pool: CompiledPool | None, model: str | None) -> datetime | None:
+        """When a new turn on the same route could use what this skip passed over.
+
+        A provider that would still be skipped for a later check when its cooldown ends (the
+        model it is asked for is not in its catalogue) does not count (DESIGN §4, "No target").
+        """
         reason = skip.reason
         if reason in _NEVER or skip.provider is None:
             return None
         if reason == "outside-window":
             return skip.until
+        if reason in ("cooldown", "attempted") and self.lacks_model(skip.provider, model):
+            return None
         at = self.now
         if reason == "cooldown":
             at = skip.until or self.now
@@ -122,7 +134,7 @@ class _Walker:
         record = SkipRecord(reason=reason, detail=detail, provider=provider, pool=pool.name if pool else seg.pool,
                             chain=seg.chain, preset=seg.preset, entry=seg.entry, until=until)
         self.out.skipped.append(record)
-        self.out._pending.append((record, pool))
+        self.out._pending.append((record, pool, seg.model))
         if self.out.trace is not None:
             self.out.trace.append({"step": "skip", "provider": provider, "pool": record.pool, "reason": reason,
                                    "detail": detail})
@@ -143,7 +155,9 @@ class _Walker:
 
     def provider_segment(self, k: int, seg: Segment, seen: set[tuple[str, str | None]]) -> None:
         provider = seg.provider or ""
-        home = self.graph.pool_of(provider)
+        # A segment may name the pool through which the turn reached the provider (a late
+        # failure keeps the current target with its pool); else the provider's own pool.
+        home = self.graph.pools.get(seg.pool) if seg.pool is not None else self.graph.pool_of(provider)
         problem = self.check(provider, seg.model)
         if problem is None and home is not None and provider in home.member_set \
                 and getattr(home.strategy, "skips_members", True):
@@ -263,7 +277,7 @@ def walk(graph: Graph, route: Sequence[Segment], world: World, *, phase: str = "
                         seg.reason or "disabled", seg.detail or "disabled", None)
     out = walker.out
     if not out.candidates:
-        times = [t for t in (walker.ready_at(s, p) for s, p in out._pending) if t is not None]
+        times = [t for t in (walker.ready_at(s, p, m) for s, p, m in out._pending) if t is not None]
         if times:
             earliest = min(times, key=datetime.timestamp)
             if earliest.timestamp() < world.now.timestamp():

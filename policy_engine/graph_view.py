@@ -12,8 +12,8 @@ pool. A (account, model) pair already on the route earlier adds nothing (the eva
 once), so an entry whose pairs all came before is reported as redundant.
 
 *Unreachable* parts: disabled pools, chains, presets and entries; entries into disabled pools
-or into pools the project allow-list emptied; preset entries naming an unknown or not-allowed
-account; redundant entries; members that are not known accounts or that the allow-list
+or into pools the project allow-list emptied; preset entries naming an unknown account, or a
+not-allowed one whose pool has no allowed sibling to serve the entry; redundant entries; members that are not known accounts or that the allow-list
 removed; preferred members whose windows never open; pools that no chain or preset uses (only
 reached when named); declared or logged-in accounts that no pool or preset names.
 """
@@ -322,6 +322,9 @@ def _sequence_view(graph: Graph, kind: str, name: str,
     for entry in seq.entries:
         adds = tuple(added.get(entry.index, ()))
         status, detail = entry_status(graph, entry)
+        if status == "not-allowed" and adds:
+            # Its allowed pool siblings serve the entry (DESIGN §4, "Project allow-list").
+            status, detail = "ok", f"{detail}; its pool siblings serve the entry"
         if status == "ok" and seq.enabled and not adds:
             status, detail = "redundant", _REDUNDANT[kind]
         if status != "ok" and seq.enabled:

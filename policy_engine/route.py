@@ -142,15 +142,17 @@ def build_route(
     segments = []
     for entry in found_preset.entries:
         assert entry.provider is not None
+        home = graph.pool_of(entry.provider)
         if not entry.enabled:
-            segments.append(Segment("disabled", entry.model, "preset", provider=entry.provider, preset=preset,
+            # The skip record names the provider's pool as written (DESIGN §4, "Decision").
+            segments.append(Segment("disabled", entry.model, "preset", provider=entry.provider,
+                                    pool=home.name if home is not None else None, preset=preset,
                                     entry=entry.index, detail=f"preset entry {entry.index} is disabled"))
             continue
         segments.append(Segment("provider", entry.model, "preset", provider=entry.provider, preset=preset,
                                 entry=entry.index))
-        home = graph.pool_of(entry.provider)
-        if graph.allowed is not None and entry.provider not in graph.allowed:
-            continue  # a preset entry whose provider the project does not allow is skipped whole
+        # A provider the project does not allow is skipped as not-allowed by the walk, while its
+        # allowed pool siblings still serve the entry (DESIGN §4, "Project allow-list").
         if home is not None:
             segments.append(Segment("pool", entry.model, "pool", pool=home.name, preset=preset, entry=entry.index,
                                     after=entry.provider))

@@ -462,6 +462,76 @@ def test_a_non_rotating_error_without_a_turn_keeps_the_named_provider() -> None:
     assert engine.store.snapshot().cooldowns == {}
 
 
+def test_a_non_rotating_error_without_a_turn_starts_one_that_a_later_fail_continues() -> None:
+    engine = make()
+    first = engine.fail("t1", provider="openai-codex", model="gpt-5", status=401, message="unauthorized")
+    assert first.turn == "t1" and target(first) == ("openai-codex", "gpt-5", "current")
+    assert engine.store.snapshot().cooldowns == {}
+    assert cursors(engine)["codex"] == "openai-codex"
+    # No provider named: the turn started at openai-codex continues in its pool, then its chain.
+    d = engine.fail("t1", status=429, message=RATE_LIMIT)
+    assert target(d) == ("openai-codex-2", "gpt-5", "pool")
+
+
+def test_a_non_rotating_error_without_a_turn_in_a_dry_run_writes_nothing() -> None:
+    engine = make()
+    before = engine.store.dump()
+    engine.fail("t1", provider="openai-codex", status=401, message="unauthorized", dry_run=True)
+    assert engine.store.dump() == before
+
+
+# --- late failures (DESIGN §4, "The turn remembers its place") ----------------------------------
+
+
+def test_a_rotating_late_failure_keeps_the_current_target_first_and_lists_the_rest() -> None:
+    engine = make(policy(chains=[]))
+    d = engine.select(pool="claude", model="m")
+    d = engine.fail(d.turn, status=429, message=RATE_LIMIT)
+    assert target(d) == ("anthropic-2", "m", "pool")
+    late = engine.fail(d.turn, provider="anthropic", status=429, message=RATE_LIMIT).to_dict()
+    assert late["target"]["provider"] == "anthropic-2" and late["target"]["via"] == "pool"
+    assert [c["provider"] for c in late["candidates"]] == ["anthropic-2", "anthropic-3"]
+    assert [(s["provider"], s["reason"]) for s in late["skipped"]] == [("anthropic", "attempted")]
+    # The current target failing next continues after it.
+    assert target(engine.fail(d.turn, status=429, message=RATE_LIMIT)) == ("anthropic-3", "m", "pool")
+
+
+def test_a_late_failure_on_a_turn_that_ran_out_stays_without_a_target() -> None:
+    clock = FakeClock()
+    engine = make(policy(chains=[]), clock=clock)
+    engine.store.apply(StateChanges(cooldowns=[Cooldown(p, T0 + timedelta(minutes=2), "t", T0) for p in CLAUDE]))
+    d = engine.select(pool="claude", model="m")
+    assert d.target is None and d.retry_after == T0 + timedelta(minutes=2)
+    clock.advance(minutes=3)  # every cooldown is over: a new turn could start now
+    late = engine.fail(d.turn, provider="anthropic", status=429, message=RATE_LIMIT)
+    assert late.target is None and late.retry_after == clock.at
+    assert cooldown_until(engine, "anthropic") == clock.at + timedelta(minutes=5)
+    kept = engine.fail(d.turn, provider="anthropic-2", status=500, message="500 Internal Server Error")
+    assert kept.target is None and kept.candidates == [] and kept.retry_after == clock.at
+    assert kept.error is not None and kept.error.rotate is False
+
+
+def test_a_late_failure_leaves_a_current_target_that_lost_eligibility() -> None:
+    engine = make(policy(chains=[]))
+    d = engine.select(pool="claude", model="m")
+    assert target(d) == ("anthropic", "m", "pool")
+    engine.store.apply(StateChanges(cooldowns=[Cooldown("anthropic", T0 + timedelta(minutes=9), "t", T0)]))
+    late = engine.fail(d.turn, provider="anthropic-2", status=429, message=RATE_LIMIT).to_dict()
+    assert late["target"]["provider"] == "anthropic-3"
+    assert [(s["provider"], s["reason"]) for s in late["skipped"]] == [("anthropic", "cooldown"),
+                                                                       ("anthropic-2", "attempted")]
+
+
+def test_retry_after_ignores_a_cooldown_that_ends_into_a_missing_model() -> None:
+    engine = Engine.from_documents(
+        {"presets": [{"name": "p", "entries": [{"provider": "anthropic", "model": "not-offered"}]}]},
+        env={}, auth={"anthropic"}, clock=FakeClock(), models={"anthropic": ["claude-sonnet-4"]})
+    engine.store.apply(StateChanges(cooldowns=[Cooldown("anthropic", T0 + timedelta(minutes=9), "t", T0)]))
+    d = engine.select(preset="p")
+    assert d.target is None and d.retry_after is None
+    assert [s.reason for s in d.skipped] == ["cooldown"]
+
+
 # --- cooldown length -----------------------------------------------------------------------------
 
 
@@ -879,7 +949,7 @@ def test_a_window_that_never_opens_again_has_until_null() -> None:
                         "until": None}]
 
 
-def test_a_preset_entry_the_project_does_not_allow_is_skipped_whole() -> None:
+def test_a_preset_entry_the_project_does_not_allow_is_served_by_its_allowed_siblings() -> None:
     doc = {
         "subscriptions": [{"provider": "anthropic", "index": 2}],
         "pools": [{"name": "claude", "baseProvider": "anthropic", "members": ["anthropic", "anthropic-2"]}],
@@ -889,8 +959,11 @@ def test_a_preset_entry_the_project_does_not_allow_is_skipped_whole() -> None:
     engine = Engine.from_documents(doc, {"allowedSubs": ["anthropic-2", "openai-codex"]},
                                    auth={"anthropic", "anthropic-2", "openai-codex"})
     d = engine.select(preset="p").to_dict()
-    assert d["target"]["provider"] == "openai-codex" and d["target"]["entry"] == 1
+    # DESIGN §4 "Project allow-list": the entry's provider is skipped, its allowed sibling serves the entry.
+    assert d["target"] == {"provider": "anthropic-2", "model": "cs", "pool": "claude", "chain": None,
+                           "preset": "p", "entry": 0, "via": "pool"}
     assert {"provider": "anthropic", "entry": 0, "reason": "not-allowed"}.items() <= d["skipped"][0].items()
+    assert [(c["provider"], c["entry"]) for c in d["candidates"]] == [("anthropic-2", 0), ("openai-codex", 1)]
 
 
 def test_a_pool_the_allow_list_emptied_is_reported_not_allowed() -> None:

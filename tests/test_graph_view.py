@@ -96,9 +96,13 @@ def test_project_restrictions() -> None:
     assert claude.removed == ("anthropic",) and [m.name for m in claude.members] == ["anthropic-2"]
     codes = {(u.kind, u.name, u.code) for u in view.unreachable}
     assert ("member", "work-claude/anthropic", "not-allowed") in codes
-    assert ("entry", "preset coding-premium #0 (anthropic)", "not-allowed") in codes
+    # The entry's own provider is not allowed, but its allowed pool sibling serves the entry (DESIGN §4).
+    assert not any(u.name.startswith("preset coding-premium #0") for u in view.unreachable)
     premium = next(r for r in view.reach if r.route == "preset:coding-premium")
-    assert premium.targets == () and ("anthropic", "not-allowed") in premium.blocked
+    assert premium.targets == (("anthropic-2", "claude-sonnet-4-5"),)
+    assert ("anthropic", "not-allowed") in premium.blocked
+    entry = next(p for p in view.presets if p.name == "coding-premium").entries[0]
+    assert entry.status == "ok" and entry.adds == ("anthropic-2",) and "siblings serve" in (entry.detail or "")
 
 
 def test_every_kind_of_unreachable_part() -> None:

@@ -128,10 +128,10 @@ def conformance_files() -> list[Path]:
     return sorted(CONFORMANCE.glob("*.test.yaml"))
 
 
-def test_there_are_nine_conformance_files() -> None:
+def test_the_conformance_files_are_found() -> None:
     if not CONFORMANCE.is_dir():
         pytest.skip("../shared/conformance is not beside this checkout")
-    assert len(conformance_files()) == 9
+    assert len(conformance_files()) >= 9
 
 
 @pytest.mark.parametrize("path", conformance_files(), ids=lambda p: p.name)

@@ -48,7 +48,10 @@ def test_the_project_overlay_narrows_it(cli: Cli) -> None:
     assert run.returncode == 0, run.describe()
     assert "allowedSubs: anthropic-2, openai-codex-2" in run.stdout
     assert "    -  anthropic  [removed by allowedSubs]" in run.stdout
-    assert "  ✗ entry preset coding-premium #0 (anthropic): not-allowed" in run.stdout
+    # anthropic is not allowed, but its allowed pool sibling serves the preset entry (DESIGN §4).
+    assert "    #0 anthropic · claude-sonnet-4-5  → anthropic-2" in run.stdout
+    assert "entry preset coding-premium #0" not in run.stdout
+    assert "  ✗ entry preset coding-premium #1 (openai-codex): not-allowed" in run.stdout
 
 
 def test_unreachable_parts_and_warnings(tmp_path: Path) -> None:
