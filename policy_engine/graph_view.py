@@ -13,9 +13,10 @@ once), so an entry whose pairs all came before is reported as redundant.
 
 *Unreachable* parts: disabled pools, chains, presets and entries; entries into disabled pools
 or into pools the project allow-list emptied; preset entries naming an unknown account, or a
-not-allowed one whose pool has no allowed sibling to serve the entry; redundant entries; members that are not known accounts or that the allow-list
-removed; preferred members whose windows never open; pools that no chain or preset uses (only
-reached when named); declared or logged-in accounts that no pool or preset names.
+not-allowed one whose pool has no allowed sibling to serve the entry; redundant entries;
+members that are not known accounts or that the allow-list removed; preferred members whose
+windows never open; pools that no chain or preset uses (only reached when named); declared or
+logged-in accounts that no pool or preset names.
 """
 
 from __future__ import annotations
