@@ -424,13 +424,20 @@ def compile_policy(
     rules: list[Any] = []
     if policy.error_rules:
         from policy_engine.classify.policy_rules import PolicyErrorRule  # the classifier is built on first use
+        from policy_engine.classify.rule_patterns import RulePatternError, total_size_problem
 
+        pattern_sizes: list[tuple[int, int]] = []  # (errorRules index, RE2 program size) of each match
         for i, raw_rule in enumerate(policy.error_rules):
             try:
                 rules.append(PolicyErrorRule.from_dict(raw_rule))
+            except RulePatternError as exc:
+                out.add("errorRules", [i, "match"], "regex", str(exc), hint=exc.hint)
+                continue
             except (ValueError, KeyError, TypeError) as exc:
                 out.add("errorRules", [i], "error-rule", f"cannot use this error rule: {exc}")
                 continue
+            if rules[-1].match is not None:
+                pattern_sizes.append((i, rules[-1].match.size))
             if not any(key in raw_rule for key in ("provider", "status", "type", "code", "match")):
                 out.add("errorRules", [i], "error-rule-matches-all",
                         f"this error rule has no condition: every error becomes {raw_rule.get('kind')!r}",
@@ -440,6 +447,10 @@ def compile_policy(
                 out.add("errorRules", [i, "provider"], "unknown-provider",
                         f"this error rule names {named!r}, which is not a known provider or account", "warning",
                         hint=_did_you_mean(named, sorted(accounts)))
+        too_large = total_size_problem(pattern_sizes)
+        if too_large is not None:
+            index, message, hint = too_large
+            out.add("errorRules", [index, "match"], "regex-size", message, hint=hint)
     catalogue: dict[str, frozenset[str]] = {
         base: spec.models for base, spec in registry.providers.items() if spec.models is not None
     }

@@ -370,15 +370,14 @@ def _check_date_time(value: object) -> bool:
 
 
 def _check_regex(value: object) -> bool:
+    # errorRules patterns are compiled and searched by RE2 (linear time); Python-only syntax is refused here.
     if isinstance(value, str):
+        from policy_engine.classify.rule_patterns import RulePatternError, compile_rule_pattern
+
         try:
-            re.compile(value)
-        except re.error as exc:
-            where = f" at position {exc.pos}" if exc.pos is not None else ""
-            raise FormatProblem(
-                f"not a valid regular expression: {exc.msg}{where}",
-                "escape special characters with a backslash, e.g. \\( or \\.",
-            ) from None
+            compile_rule_pattern(value)
+        except RulePatternError as exc:
+            raise FormatProblem(exc.message, exc.hint) from None
     return True
 
 

@@ -1231,7 +1231,7 @@ def test_policy_rule_from_dict_fields() -> None:
          "rotate": True, "retryAfter": "1h30m"}
     )  # fmt: skip
     assert rule.status == frozenset({429})
-    assert rule.match is not None and rule.match.flags & re.IGNORECASE
+    assert rule.match is not None and rule.match.pattern == "x+" and rule.match.search("a XX b")
     assert rule.retry_after == timedelta(hours=1, minutes=30)
     assert (rule.provider, rule.type, rule.code, rule.kind, rule.rotate) == ("anthropic", "t", "c", "auth", True)
 

@@ -468,9 +468,10 @@ def test_error_rules_that_match_everything_or_name_unknown_providers_are_warned_
     assert codes == {"error-rule-matches-all": "warning", "unknown-provider": "warning"}
 
 
-def test_a_catastrophic_error_rule_pattern_is_refused() -> None:
-    codes = _codes({"errorRules": [{"match": "(a+)+$", "kind": "quota_exhausted"}]})
-    assert codes.get("error-rule") == "error"
+def test_error_rule_patterns_are_re2_so_nested_repeats_are_fine_and_lookaround_is_refused() -> None:
+    assert _codes({"errorRules": [{"match": "(a+)+$", "kind": "quota_exhausted"}]}) == {}
+    codes = _codes({"errorRules": [{"match": "(?<=x)y", "kind": "quota_exhausted"}]})
+    assert codes.get("regex") == "error"
 
 
 def test_an_unknown_state_url_in_settings_is_an_error() -> None:

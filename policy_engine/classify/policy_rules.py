@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,11 +9,8 @@ from typing import Any
 
 from policy_engine.classify.model import ERROR_KINDS, ErrorInfo, ErrorKind, ParsedError
 from policy_engine.classify.readers import _ident
+from policy_engine.classify.rule_patterns import RulePattern, RulePatternError, compile_rule_pattern
 from policy_engine.durations import DurationError, parse_duration
-
-#: A quantified group that contains a quantifier, e.g. ``(a+)+``, ``(\w*\s?)*``: exponential
-#: backtracking on a near-miss. Policies (and project overlays from cloned repositories) may not use it.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,\d*\})")
 
 
 @dataclass(frozen=True)
@@ -24,7 +20,8 @@ class PolicyErrorRule:
     ``provider`` matches the account name or its base; ``status`` the status; ``type`` any
     structured type found (caller's ``type``, ``error.type``, a Google ``error.status``, a
     ``snake_case:`` message prefix); ``code`` any code or Google ``ErrorInfo`` reason; ``match`` is
-    searched (case-insensitively) in the message and the body's message fields.
+    searched (case-insensitively, by RE2 in linear time: :mod:`~policy_engine.classify.rule_patterns`)
+    in the message and the body's message fields.
     """
 
     kind: ErrorKind
@@ -32,13 +29,17 @@ class PolicyErrorRule:
     status: frozenset[int] | None = None
     type: str | None = None
     code: str | None = None
-    match: re.Pattern[str] | None = None
+    match: RulePattern | None = None
     rotate: bool | None = None
     retry_after: timedelta | None = None
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> PolicyErrorRule:
-        """Build from one schema-valid ``errorRules`` item; raises ``ValueError`` on bad values."""
+        """Build from one schema-valid ``errorRules`` item; raises ``ValueError`` on bad values.
+
+        A ``match`` RE2 cannot take raises :class:`~policy_engine.classify.rule_patterns.RulePatternError`
+        (a ``ValueError`` with a ``hint``); validation reports the same problem first, located.
+        """
         kind = raw.get("kind")
         if kind not in ERROR_KINDS:
             raise ValueError(f"errorRules: kind must be one of {', '.join(ERROR_KINDS)}, got {kind!r}")
@@ -49,17 +50,12 @@ class PolicyErrorRule:
             if not items or not all(isinstance(s, int) and not isinstance(s, bool) for s in items):
                 raise ValueError(f"errorRules: status must be an integer or a list of integers, got {status_raw!r}")
             status = frozenset(items)
-        match: re.Pattern[str] | None = None
+        match: RulePattern | None = None
         if raw.get("match") is not None:
             try:
-                if _NESTED_QUANTIFIER.search(str(raw["match"])):
-                    raise ValueError(
-                        f"errorRules: match {raw['match']!r} repeats a group that itself repeats (like (a+)+); "
-                        "such a pattern can take minutes on some messages — write it without the nested repeat"
-                    )
-                match = re.compile(str(raw["match"]), re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"errorRules: match is not a valid regular expression: {exc}") from exc
+                match = compile_rule_pattern(str(raw["match"]))
+            except RulePatternError as exc:
+                raise RulePatternError(f"errorRules: match {raw['match']!r}: {exc.message}", exc.hint) from None
         retry_after: timedelta | None = None
         if raw.get("retryAfter") is not None:
             try:
@@ -90,7 +86,7 @@ class PolicyErrorRule:
             code = _ident(self.code)
             if code not in parsed.codes and code not in parsed.reasons:
                 return False
-        return self.match is None or self.match.search(parsed.text) is not None
+        return self.match is None or self.match.search(parsed.text)
 
     def describe(self) -> str:
         """Short text of the conditions, e.g. ``provider anthropic, status 400, match /credit/``."""
