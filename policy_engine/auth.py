@@ -9,13 +9,16 @@ the *presence* of a credential, and no token ever appears in an error or an expl
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from policy_engine.bounded_read import AUTH, FileReadError, ReadProblem, read_bounded
 from policy_engine.providers import Credential, CredentialReader, base_of, read_credential
+from policy_engine.timezones import SUPPORTED_YEARS, supported_epoch
 
 __all__ = ["AuthFile", "AuthSource", "StaticAuth", "as_auth_source"]
 
@@ -50,6 +53,11 @@ class StaticAuth:
 @dataclass
 class AuthFile:
     """pi's ``auth.json``; unreadable files count as "no credentials" with a warning.
+
+    The file is read through :func:`~policy_engine.bounded_read.read_bounded` (a regular file of at
+    most :data:`~policy_engine.bounded_read.AUTH` bytes: a FIFO, a device, a directory or a symlink
+    loop gives a warning, never a hang); JSON nested too deeply is a warning too, and a token
+    expiry that is no real time (``NaN``, ``Infinity``, 2^63 ms) counts as unknown, with a warning.
 
     Read on first use and again when the file changes (checked at most once per
     ``recheck`` seconds), so a long-lived engine sees a new login.
@@ -87,45 +95,63 @@ class AuthFile:
         self.warnings.clear()
         self._creds.clear()
         names: set[str] = set()
-        try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raw = None
-        except OSError as exc:
-            self.warnings.append(
-                f"{self.path}: cannot read credentials ({exc.strerror}); no account counts as logged in"
-            )
-            raw = None
-        except UnicodeDecodeError:
-            self.warnings.append(f"{self.path}: not UTF-8 text; no account counts as logged in")
-            raw = None
-        if raw is not None and raw.strip():
+        data = self._read()
+        for name, entry in data.items():
+            base = base_of(str(name), self.readers) if self.readers else None
+            reader = self.readers.get(base, read_credential) if base else read_credential
             try:
-                data = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                # Never echo the content: it holds tokens.
-                self.warnings.append(
-                    f"{self.path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); "
-                    "no account counts as logged in"
-                )
-                data = {}
-            if not isinstance(data, dict):
-                self.warnings.append(f"{self.path}: expected a JSON object of provider -> credential")
-                data = {}
-            for name, entry in data.items():
-                base = base_of(str(name), self.readers) if self.readers else None
-                reader = self.readers.get(base, read_credential) if base else read_credential
-                try:
-                    cred = reader(entry)
-                except Exception as exc:  # a provider plugin's reader must not break routing
-                    self.warnings.append(f"{self.path}: cannot read the credential of {name!s} "
-                                         f"({type(exc).__name__}); it counts as not logged in")
-                    cred = None
-                if cred is not None:
-                    names.add(str(name))
-                    self._creds[str(name)] = cred
+                cred = reader(entry)
+            except Exception as exc:  # a provider plugin's reader must not break routing
+                self.warnings.append(f"{self.path}: cannot read the credential of {name!s} "
+                                     f"({type(exc).__name__}); it counts as not logged in")
+                cred = None
+            if cred is not None:
+                names.add(str(name))
+                self._creds[str(name)] = self._checked_expiry(str(name), cred)
         self._names = frozenset(names)
         return self._names
+
+    def _read(self) -> dict[str, object]:
+        """The file's object through the bounded reader; ``{}`` with a warning when it cannot be used.
+
+        Never echoes the content (it holds tokens): only positions, sizes and kinds of problems.
+        """
+        try:
+            raw = read_bounded(self.path, AUTH)
+        except FileReadError as exc:
+            if exc.problem is not ReadProblem.MISSING or os.path.islink(self.path):
+                self.warnings.append(f"{self.path}: cannot read credentials: {exc.reason}; "
+                                     "no account counts as logged in")
+            return {}
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.warnings.append(f"{self.path}: not UTF-8 text; no account counts as logged in")
+            return {}
+        if not text.strip():
+            return {}
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.warnings.append(f"{self.path}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); "
+                                 "no account counts as logged in")
+            return {}
+        except RecursionError:
+            self.warnings.append(f"{self.path}: nested too deeply to be pi's auth.json; no account counts as logged in")
+            return {}
+        if not isinstance(data, dict):
+            self.warnings.append(f"{self.path}: expected a JSON object of provider -> credential")
+            return {}
+        return data
+
+    def _checked_expiry(self, name: str, cred: Credential) -> Credential:
+        """``cred`` with an expiry outside the supported years (2^63 ms, NaN, Infinity) dropped, with a warning."""
+        if cred.expires_at is None or supported_epoch(cred.expires_at) is not None:
+            return cred
+        low, high = SUPPORTED_YEARS
+        self.warnings.append(f"{self.path}: the token expiry of {name} (at $.{name}.expires) is not a time between "
+                             f"{low} and {high}; its expiry counts as unknown")
+        return replace(cred, expires_at=None)
 
     def has(self, provider: str) -> bool:
         """True when ``auth.json`` holds a credential for ``provider``."""

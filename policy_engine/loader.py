@@ -9,8 +9,13 @@ text is kept so that validation can say which word was read as a boolean.
 
 A ``*.json`` file must be strict JSON, as pi-multi-pass reads it: :func:`json.loads` checks it
 (and reports JSON's own line and column), then libyaml reads it again for the positions. Where
-libyaml cannot (surrogate-pair escapes), the data comes from :mod:`json` alone, without positions,
-and duplicate keys are still refused.
+libyaml cannot (surrogate escapes: pairs, or a lone ``"\\udc80"``), the data comes from :mod:`json`
+and the positions from the same text with those escapes written as ``"\\ufffd"``; duplicate keys are
+still refused.
+
+Files are read by :func:`policy_engine.bounded_read.read_bounded` (regular files only, capped per
+kind of file): FIFOs, devices, directories, ``/proc`` files and symlink loops are refused with a
+``file-unreadable`` diagnostic, never blocked on.
 
 Problems are raised together as one :class:`~policy_engine.diagnostics.PolicyError`, with these
 codes: ``file-not-found``, ``file-unreadable``, ``file-too-large``, ``parse-error``,
@@ -32,6 +37,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
+from policy_engine.bounded_read import POLICY, FileKind, FileReadError, ReadProblem, read_bounded
 from policy_engine.diagnostics import Diagnostic, PolicyError, Severity
 
 __all__ = [
@@ -44,12 +50,14 @@ __all__ = [
     "from_object",
     "load_file",
     "load_text",
+    "read_error_diagnostic",
 ]
 
 JsonPath = tuple[str | int, ...]
 Position = tuple[int, int]
 
-DEFAULT_MAX_BYTES = 1_048_576
+#: The size cap of a policy file (that of :data:`policy_engine.bounded_read.POLICY`).
+DEFAULT_MAX_BYTES = POLICY.max_bytes
 #: Alias expansions allowed in one document (an alias inside an expanded alias counts again).
 MAX_ALIASES = 1_000
 #: Values (scalars, lists, mappings) built for one document, aliases expanded.
@@ -158,11 +166,16 @@ def _reroot(mapping: Mapping[JsonPath, Any], prefix: JsonPath) -> Mapping[JsonPa
 # --- public entry points -------------------------------------------------------------------------
 
 
-def load_file(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> LoadedDocument:
-    """Read and parse a YAML or JSON file; raise :class:`PolicyError` with every problem found."""
+def load_file(path: str | Path, *, kind: FileKind = POLICY, max_bytes: int | None = None) -> LoadedDocument:
+    """Read and parse a YAML or JSON file; raise :class:`PolicyError` with every problem found.
+
+    The file is read by :func:`~policy_engine.bounded_read.read_bounded`: a regular file of at most
+    ``max_bytes`` (default: the cap of ``kind``); FIFOs, devices, directories, pseudo files and
+    symlink loops are refused with a ``file-unreadable`` diagnostic.
+    """
     source = str(path)
     file_path = Path(path).expanduser()
-    raw = _read_bytes(file_path, source, max_bytes)
+    raw = _read_bytes(file_path, source, kind, max_bytes)
     text = _decode(raw, source)
     return replace(load_text(text, source), path=file_path.resolve())
 
@@ -202,35 +215,25 @@ def from_object(obj: Any, source: str = "<inline>") -> LoadedDocument:
 # --- reading -------------------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path, source: str, max_bytes: int) -> bytes:
+def _read_bytes(path: Path, source: str, kind: FileKind, max_bytes: int | None) -> bytes:
+    """The file's bytes through the bounded reader; a refusal becomes a located diagnostic."""
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise PolicyError([_too_large(source, size, max_bytes)])
-        with path.open("rb") as handle:
-            raw = handle.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise PolicyError([Diagnostic(code="file-not-found", message=f"no such file: {source}", file=source)]) from None
-    except IsADirectoryError:
-        raise PolicyError(
-            [Diagnostic(code="file-unreadable", message=f"{source} is a directory, not a file", file=source)]
-        ) from None
-    except OSError as exc:
-        message = f"cannot read {source}: {exc.strerror or exc}"
-        raise PolicyError([Diagnostic(code="file-unreadable", message=message, file=source)]) from None
-    if len(raw) > max_bytes:
-        raise PolicyError([_too_large(source, None, max_bytes)])
-    return raw
+        return read_bounded(path, kind, max_bytes=max_bytes, source=source)
+    except FileReadError as exc:
+        raise PolicyError([read_error_diagnostic(exc)]) from None
 
 
-def _too_large(source: str, size: int | None, max_bytes: int) -> Diagnostic:
-    actual = f"{size:,} bytes" if size is not None else "more than that"
-    return Diagnostic(
-        code="file-too-large",
-        message=f"{source} is too large to be a policy: {actual}; the limit is {max_bytes:,} bytes",
-        file=source,
-        hint="is this the right file? a policy is a few kilobytes",
-    )
+def read_error_diagnostic(exc: FileReadError) -> Diagnostic:
+    """The diagnostic of a file the bounded reader refused: ``file-not-found``, ``file-too-large`` or
+    ``file-unreadable`` (a directory, FIFO, device, pseudo file, symlink loop, permission denied)."""
+    code = _READ_CODES.get(exc.problem, "file-unreadable")
+    message = f"no such file: {exc.path}" if exc.reason == "no such file" else f"{exc.path} {exc.reason}"
+    if exc.problem is ReadProblem.UNREADABLE and exc.reason.startswith("cannot read it"):
+        message = f"cannot read {exc.path}: {exc.reason.removeprefix('cannot read it: ')}"
+    return Diagnostic(code=code, message=message, file=exc.path, hint=exc.hint)
+
+
+_READ_CODES = {ReadProblem.MISSING: "file-not-found", ReadProblem.TOO_LARGE: "file-too-large"}
 
 
 def _decode(raw: bytes, source: str) -> str:
@@ -671,9 +674,24 @@ def _load_json(text: str, source: str) -> LoadedDocument:
             return _build(_compose(candidate), source)
         except (yaml.YAMLError, _MultipleDocuments):
             continue
+    masked = _SURROGATE_ESCAPE.sub(_mask_surrogate, text)
+    if masked != text and not duplicates:
+        # libyaml refuses surrogate escapes (a lone "\udc80", or a pair): the same text with each of them
+        # written as "\ufffd" (as long) has the same positions; the data stays json's.
+        try:
+            return replace(_build(_compose(masked.replace("\t", " ")), source), data=data)
+        except (yaml.YAMLError, _MultipleDocuments, PolicyError):
+            pass
     if duplicates:
         raise PolicyError([_json_duplicate(text, source, key) for key in dict.fromkeys(duplicates)])
     return LoadedDocument(data=data, source=source)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\(\\|u[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _mask_surrogate(match: re.Match[str]) -> str:
+    return match.group(0) if match.group(1) == "\\" else "\\ufffd"
 
 
 def _json_duplicate(text: str, source: str, key: str) -> Diagnostic:

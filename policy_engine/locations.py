@@ -1,4 +1,9 @@
-"""Where things live: the agent directory, the global policy, the project overlay."""
+"""Where things live: the agent directory, the global policy, the project overlay.
+
+A policy or overlay name that exists as something other than a regular file (a directory, a
+FIFO, a device, a symbolic link loop or a link to nothing) is still *found*: reading it then
+fails with a located error, instead of the file being passed over in silence.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ def agent_dir(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, 
 
 def shadowed_policy_warnings(directory: Path) -> list[Diagnostic]:
     """Warnings for global policy files that exist but are ignored because an earlier name exists too."""
-    found = [directory / name for name in GLOBAL_NAMES if (directory / name).is_file()]
+    found = [directory / name for name in GLOBAL_NAMES if _present(directory / name)]
     return [Diagnostic("ignored-file", f"{path.name} is ignored: {found[0].name} is read instead",
                        severity="warning", file=str(path),
                        hint="keep one global policy file (multi-pass.yaml, else multi-pass.json)")
@@ -38,9 +43,18 @@ def global_policy_file(directory: Path) -> Path | None:
     """``<agentDir>/multi-pass.yaml`` if it exists, else ``.yml``, else ``.json``, else None."""
     for name in GLOBAL_NAMES:
         candidate = directory / name
-        if candidate.is_file():
+        if _present(candidate):
             return candidate
     return None
+
+
+def _present(path: Path) -> bool:
+    """Whether something is at ``path``: a file, a folder, a FIFO, a device, even a broken or looping link."""
+    return os.path.lexists(path)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
 
 
 def find_project_file(start: str | os.PathLike[str] | None, *, search_up: bool, exclude: Path | None = None
@@ -51,12 +65,12 @@ def find_project_file(start: str | os.PathLike[str] | None, *, search_up: bool, 
     stopping at the first directory that has one. ``exclude`` (the global policy) is never taken.
     """
     base = Path(start) if start is not None else Path.cwd()
-    if base.is_file():
+    if _present(base) and not base.is_dir():
         return base
     directories = [base, *base.resolve().parents] if search_up else [base]
     for directory in directories:
         for name in PROJECT_NAMES:
             candidate = directory / name
-            if candidate.is_file() and (exclude is None or candidate.resolve() != exclude.resolve()):
+            if _present(candidate) and (exclude is None or not _same_file(candidate, exclude)):
                 return candidate
     return None

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from policy_engine.auth import StaticAuth
+from policy_engine.bounded_read import POLICY_TEST
 from policy_engine.diagnostics import Diagnostic, PolicyError
 from policy_engine.durations import parse_duration
 from policy_engine.engine import Engine
@@ -309,7 +310,7 @@ def run_file(path: str | Path, state: str | None = None) -> FileResult:
     path = Path(path)
     result = FileResult(str(path))
     try:
-        doc = load_file(path)
+        doc = load_file(path, kind=POLICY_TEST)
     except PolicyError as exc:
         result.diagnostics = exc.diagnostics
         return result

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from policy_engine.bounded_read import OVERLAY, POLICY
 from policy_engine.diagnostics import Diagnostic, PolicyError
 from policy_engine.loader import LoadedDocument, load_file
 from policy_engine.locations import agent_dir as default_agent_dir
@@ -47,9 +48,12 @@ class PolicySources:
 
 
 def load_checked(path: Path, kind: str) -> tuple[LoadedDocument | None, list[Diagnostic]]:
-    """Read and validate one file: the document (None when it cannot be read) and its diagnostics."""
+    """Read and validate one file: the document (None when it cannot be read) and its diagnostics.
+
+    ``kind`` is ``policy`` or ``project``; it picks the schema and the size cap of the file.
+    """
     try:
-        doc = load_file(path)
+        doc = load_file(path, kind=OVERLAY if kind == "project" else POLICY)
     except PolicyError as exc:
         return None, list(exc.diagnostics)
     return doc, validate_cached(doc, kind)

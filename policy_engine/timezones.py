@@ -8,7 +8,12 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["fixed_offset_of", "isoformat", "local_zone", "parse_instant"]
+__all__ = ["SUPPORTED_YEARS", "check_supported", "fixed_offset_of", "isoformat", "local_zone", "parse_instant",
+           "supported_epoch"]
+
+#: The years a clock, a start or an expiry may fall in (as ``eval --at`` allows): wide enough for any
+#: real schedule, narrow enough that adding a period, a cooldown or an offset stays within datetime.
+SUPPORTED_YEARS = (1970, 9000)
 
 
 @cache
@@ -46,6 +51,24 @@ def parse_instant(value: str | datetime, default_tz: tzinfo | None = None) -> da
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_tz or local_zone())
     return moment
+
+
+def check_supported(moment: datetime) -> datetime:
+    """``moment`` itself when its year is within :data:`SUPPORTED_YEARS`; else ``ValueError`` saying so."""
+    low, high = SUPPORTED_YEARS
+    if not low <= moment.year <= high:
+        raise ValueError(f"the year must be between {low} and {high}, got {moment.year}")
+    return moment
+
+
+def supported_epoch(seconds: float) -> datetime | None:
+    """The UTC instant of epoch ``seconds`` when it is finite and within :data:`SUPPORTED_YEARS`, else None."""
+    try:
+        moment = datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+    low, high = SUPPORTED_YEARS
+    return moment if low <= moment.year <= high else None
 
 
 def isoformat(moment: datetime | None, tz: tzinfo) -> str | None:

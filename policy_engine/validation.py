@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from policy_engine.diagnostics import Diagnostic, PolicyError, sort_diagnostics
 from policy_engine.durations import parse_duration
 from policy_engine.loader import JsonPath, LoadedDocument
+from policy_engine.timezones import check_supported
 
 if TYPE_CHECKING:
     from jsonschema import FormatChecker, ValidationError
@@ -76,6 +79,7 @@ def validate_document(doc: LoadedDocument, kind: Kind) -> list[Diagnostic]:
     try:
         found = [d for error in _validator(kind).iter_errors(doc.data) for d in _translate(error, doc, kind)]
         found.extend(_domain_checks(doc, kind))
+        found.extend(_path_checks(doc, kind))
     except RecursionError:
         found = [doc.diagnostic("nesting-limit", "the document is nested too deeply")]
     return _drop_redundant(sort_diagnostics(found))
@@ -366,6 +370,10 @@ def _check_date_time(value: object) -> bool:
         raise FormatProblem(f"{value!r} is not an ISO-8601 date-time", hint) from None
     if moment.tzinfo is None:
         raise FormatProblem(f"{value!r} has no UTC offset", hint)
+    try:
+        check_supported(moment)
+    except ValueError as exc:
+        raise FormatProblem(f"{value!r}: {exc}", "write a time such as 2026-04-06T10:30:00+02:00") from None
     return True
 
 
@@ -829,4 +837,57 @@ def _fix_day(text: str) -> str | None:
     if close:
         name = close[0]
         return name if name in DAY_NAMES else DAY_NAMES[_FULL_DAYS.index(name)]
+    return None
+
+
+# --- path-like fields ----------------------------------------------------------------------------
+
+
+def _path_checks(doc: LoadedDocument, kind: str) -> Iterator[Diagnostic]:
+    """Path-like fields (``settings.state``, ``pools[].selectorScript``, a test's ``policy``/``project``)
+    holding text no file name can hold: a NUL byte, a lone surrogate (JSON can carry ``"\\udc80"``),
+    or characters the file system's encoding cannot write. Each is an error at the field."""
+    data = doc.data
+    if not isinstance(data, Mapping):
+        return
+    parts: list[tuple[Mapping[str, Any], JsonPath]] = []
+    if kind == "test":
+        for key in ("policy", "project"):
+            value = data.get(key)
+            if isinstance(value, str):
+                yield from _path_field(doc, value, (key,), f"{key} (a file path)")
+            elif isinstance(value, Mapping):
+                parts.append((value, (key,)))
+    else:
+        parts.append((data, ()))
+    for part, base in parts:
+        settings = part.get("settings")
+        if isinstance(settings, Mapping) and isinstance(settings.get("state"), str):
+            yield from _path_field(doc, settings["state"], (*base, "settings", "state"), "settings.state")
+        pools = part.get("pools")
+        for index, pool in enumerate(pools if isinstance(pools, list) else ()):
+            if isinstance(pool, Mapping) and isinstance(pool.get("selectorScript"), str):
+                yield from _path_field(doc, pool["selectorScript"], (*base, "pools", index, "selectorScript"),
+                                       "selectorScript")
+
+
+def _path_field(doc: LoadedDocument, value: str, path: JsonPath, what: str) -> Iterator[Diagnostic]:
+    problem = _unusable_in_path(value)
+    if problem is not None:
+        yield doc.diagnostic("path", f"{what} {problem}, so it cannot name a file", path,
+                             hint="write the path as plain text (no \\0 or \\uD800-\\uDFFF escapes)")
+
+
+def _unusable_in_path(value: str) -> str | None:
+    """Why ``value`` cannot be a file name or URL path on this system, or None when it can."""
+    if "\0" in value:
+        return f"contains a NUL byte (at character {value.index(chr(0)) + 1})"
+    for position, char in enumerate(value, start=1):
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            return f"contains a lone surrogate {char!a} (at character {position}), which is not text"
+    try:
+        os.fsencode(value)
+    except UnicodeEncodeError as exc:
+        return (f"contains {value[exc.start]!a} (at character {exc.start + 1}), which the file system's "
+                f"encoding ({sys.getfilesystemencoding()}) cannot write")
     return None

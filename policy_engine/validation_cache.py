@@ -3,7 +3,8 @@
 Results are keyed by the document's text, its name, the document kind, the shipped schemas and the
 source of the validating modules, and kept in memory and on disk: ``$MP_POLICY_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/mp-policy``, else ``~/.cache/mp-policy``. Set ``MP_POLICY_NO_CACHE=1`` to turn it
-off. A cache that cannot be read or written is simply not used.
+off. A cache that cannot be read or written is simply not used; an entry is read through the bounded
+reader (a regular file of at most :data:`~policy_engine.bounded_read.VALIDATION_CACHE` bytes).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
+from policy_engine.bounded_read import VALIDATION_CACHE, FileReadError, read_bounded
 from policy_engine.diagnostics import Diagnostic
 from policy_engine.loader import LoadedDocument
 
@@ -42,7 +44,7 @@ def _schemas_digest() -> str:
     for name in _SCHEMAS:
         digest.update(folder.joinpath(name).read_bytes())
     # The checks in the code evolve too: key on the sources of the modules that produce diagnostics.
-    for module in ("validation.py", "loader.py", "diagnostics.py", "durations.py"):
+    for module in ("validation.py", "loader.py", "diagnostics.py", "durations.py", "timezones.py"):
         digest.update(Path(__file__).with_name(module).read_bytes())
     digest.update(Path(__file__).with_name("classify").joinpath("rule_patterns.py").read_bytes())  # errorRules match
     return digest.hexdigest()
@@ -77,8 +79,8 @@ def validate_cached(doc: LoadedDocument, kind: str) -> list[Diagnostic]:
     path = folder / "validation" / f"{key}.json" if folder else None
     if path is not None:
         try:
-            found = _from_json(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, KeyError, TypeError):
+            found = _from_json(read_bounded(path, VALIDATION_CACHE).decode("utf-8"))
+        except (FileReadError, ValueError, KeyError, TypeError, RecursionError):
             found = None
         if found is not None:
             _MEMORY[key] = found

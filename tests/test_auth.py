@@ -9,11 +9,14 @@ warning that never repeats the file's content.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from child_process import run_child
 
 from policy_engine.auth import AuthFile, AuthSource, StaticAuth, as_auth_source
+from policy_engine.bounded_read import AUTH
 from policy_engine.engine import Engine
 
 SECRET = "sk-ant-oat01-SECRET-TOKEN-VALUE"
@@ -227,3 +230,67 @@ def test_a_new_login_is_seen_by_a_long_lived_reader(tmp_path: Path) -> None:
     assert auth.warnings and all("t2xyz" not in w for w in auth.warnings)
     path.unlink()
     assert auth.providers() == frozenset()
+
+
+# --- hostile files (issue 14): never a hang, never unbounded memory, never an internal error -------
+
+_PROVIDERS_IN_CHILD = """
+import json, sys
+from pathlib import Path
+from policy_engine.auth import AuthFile
+auth = AuthFile(Path(sys.argv[1]))
+print(json.dumps({"providers": sorted(auth.providers()), "warnings": auth.warnings}))
+"""
+
+
+def test_a_fifo_as_auth_json_is_a_warning_not_a_hang(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "auth.json")
+    found = run_child(_PROVIDERS_IN_CHILD, str(tmp_path / "auth.json"))
+    assert found["providers"] == []
+    (warning,) = found["warnings"]
+    assert "FIFO" in warning and "no account counts as logged in" in warning
+
+
+def test_auth_json_linked_to_dev_zero_is_refused_without_reading(tmp_path: Path) -> None:
+    (tmp_path / "auth.json").symlink_to("/dev/zero")
+    found = run_child(_PROVIDERS_IN_CHILD, str(tmp_path / "auth.json"))
+    (warning,) = found["warnings"]
+    assert "character device" in warning
+
+
+def test_a_huge_auth_json_is_refused_from_its_size(tmp_path: Path) -> None:
+    path = tmp_path / "auth.json"
+    with path.open("wb") as handle:  # sparse: 1 GiB that would not fit in the child's address space
+        handle.truncate(1024 * 1024 * 1024)
+    found = run_child(_PROVIDERS_IN_CHILD, str(path))
+    (warning,) = found["warnings"]
+    assert "too large" in warning and f"{AUTH.max_bytes:,} bytes" in warning
+
+
+def test_a_symlink_loop_as_auth_json_is_named(tmp_path: Path) -> None:
+    (tmp_path / "auth.json").symlink_to("other.json")
+    (tmp_path / "other.json").symlink_to("auth.json")
+    auth = AuthFile(tmp_path / "auth.json")
+    assert auth.providers() == frozenset()
+    (warning,) = auth.warnings
+    assert "symbolic link loop" in warning
+
+
+def test_auth_json_nested_100000_deep_is_a_warning(tmp_path: Path) -> None:
+    auth = AuthFile(write_auth(tmp_path, "[" * 100_000 + "]" * 100_000))
+    assert auth.providers() == frozenset()
+    (warning,) = auth.warnings
+    assert "nested too deeply" in warning and str(tmp_path / "auth.json") in warning
+
+
+@pytest.mark.parametrize("expires", ["9223372036854775808", "NaN", "Infinity", "-Infinity", "1e400", "-1"])
+def test_an_expiry_that_is_no_real_time_counts_as_unknown(tmp_path: Path, expires: str) -> None:
+    text = json.dumps({"anthropic": {"type": "oauth", "access": SECRET, "expires": "@"},
+                       "anthropic-2": AUTH_JSON["anthropic-2"]}).replace('"@"', expires)
+    auth = AuthFile(write_auth(tmp_path, text))
+    assert auth.providers() == frozenset({"anthropic", "anthropic-2"})  # still logged in
+    assert auth.expires_at("anthropic") is None
+    assert auth.expires_at("anthropic-2") == 1775470000.0
+    (warning,) = auth.warnings
+    assert "$.anthropic.expires" in warning and "1970 and 9000" in warning
+    assert SECRET not in warning

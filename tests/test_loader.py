@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+from child_process import run_child
 
 from policy_engine.diagnostics import Diagnostic, PolicyError
 from policy_engine.loader import LoadedDocument, from_object, load_file, load_text
@@ -20,9 +22,9 @@ def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
     return path
 
 
-def load_errors(path: Path, **kwargs: int) -> list[Diagnostic]:
+def load_errors(path: Path, **kwargs: object) -> list[Diagnostic]:
     with pytest.raises(PolicyError) as caught:
-        load_file(path, **kwargs)
+        load_file(path, **kwargs)  # type: ignore[arg-type]
     return caught.value.diagnostics
 
 
@@ -316,3 +318,48 @@ def test_json_trailing_commas_and_comments_get_a_hint(tmp_path: Path) -> None:
             load_file(path)
         hint = info.value.diagnostics[0].hint
         assert hint is not None and words in hint
+
+
+# --- the bounded reader (issue 14) ----------------------------------------------------------------
+
+
+def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "p.yaml")
+    found = run_child("""
+        import json, sys
+        from policy_engine.diagnostics import PolicyError
+        from policy_engine.loader import load_file
+        try:
+            load_file(sys.argv[1])
+        except PolicyError as exc:
+            print(json.dumps([[d.code, d.message] for d in exc.diagnostics]))
+        """, str(tmp_path / "p.yaml"))
+    assert found == [["file-unreadable", f"{tmp_path / 'p.yaml'} is a FIFO (named pipe), not a regular file"]]
+
+
+def test_a_device_is_refused_as_a_device_not_as_too_large(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").symlink_to("/dev/zero")
+    [error] = load_errors(tmp_path / "p.yaml")
+    assert error.code == "file-unreadable" and "character device" in error.message
+
+
+def test_a_symlink_loop_is_named(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").symlink_to("p.yaml")
+    [error] = load_errors(tmp_path / "p.yaml")
+    assert error.code == "file-unreadable" and "symbolic link loop" in error.message and error.hint
+
+
+def test_the_cap_follows_the_kind_of_file(tmp_path: Path) -> None:
+    from policy_engine.bounded_read import FileKind
+
+    small = FileKind("a tiny thing", 10, "keep it tiny")
+    path = write(tmp_path, "p.yaml", "version: 1\n# more than ten bytes\n")
+    [error] = load_errors(path, kind=small)
+    assert error.code == "file-too-large" and "too large to be a tiny thing" in error.message
+    assert error.hint == "keep it tiny"
+
+
+def test_a_lone_surrogate_escape_in_json_keeps_positions(tmp_path: Path) -> None:
+    doc = load_file(write(tmp_path, "p.json", '{\n  "pools": [\n    {"selectorScript": "a\\udc80.py"}\n  ]\n}'))
+    assert doc.data == {"pools": [{"selectorScript": "a\udc80.py"}]}
+    assert doc.position(("pools", 0, "selectorScript")) == (3, 24)

@@ -9,11 +9,13 @@ failures naming the step and the JSON path.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
+from child_process import run_child
 
 from policy_engine.policy_tests import FileResult, discover, match, run_file, run_paths
 
@@ -503,3 +505,43 @@ def test_naive_expected_timestamps_are_the_tests_local_time(tmp_path: Path, monk
                 expect: {target: null, retryAfter: '2026-04-06T10:05:00'}
         """)
     assert only_failures(run_file(path)) == []
+
+
+# --- hostile test files (issue 14) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:00:00+00:00"])
+def test_a_clock_out_of_range_is_a_diagnostic_with_file_and_line(tmp_path: Path, at: str) -> None:
+    path = case_file(tmp_path, """\
+        - name: one
+          steps:
+            - select: {chain: main}
+        """, given=f"given:\n  at: '{at}'\n")
+    result = run_file(path)
+    assert result.cases == [] and result.failed == 1
+    [diagnostic] = result.diagnostics
+    assert (diagnostic.file, diagnostic.line, diagnostic.path) == (str(path), 3, ("given", "at"))
+    assert "the year must be between 1970 and 9000" in diagnostic.message
+
+
+def test_a_clock_out_of_range_in_a_step_is_located_too(tmp_path: Path) -> None:
+    path = case_file(tmp_path, """\
+        - name: one
+          steps:
+            - set: {at: '9999-12-31T23:00:00+00:00'}
+        """)
+    [diagnostic] = run_file(path).diagnostics
+    assert diagnostic.path == ("cases", 0, "steps", 0, "set", "at") and diagnostic.line == 8
+
+
+def test_a_fifo_policy_named_by_a_test_file_is_a_diagnostic(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.yaml")
+    path = case_file(tmp_path, "- name: one\n  steps:\n    - select: {chain: main}\n", policy="policy: pipe.yaml\n")
+    found = run_child("""
+        import json, sys
+        from policy_engine.policy_tests import run_file
+        result = run_file(sys.argv[1])
+        print(json.dumps([d.format() for d in result.diagnostics]))
+        """, str(path))
+    [line] = found
+    assert "pipe.yaml: file-unreadable:" in line and "FIFO" in line

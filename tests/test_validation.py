@@ -666,3 +666,41 @@ def test_quota_endpoints_take_a_url_or_a_list_of_urls() -> None:
     assert item.path == ("settings", "quotaEndpoints", "anthropic", 1)
     empty = only(validate("settings:\n  quotaEndpoints:\n    anthropic: []\n"))
     assert empty.path == ("settings", "quotaEndpoints", "anthropic")
+
+
+# --- path-like fields that no file name can hold (issue 14, class 4) -------------------------------
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('"sel\\u0000ector.py"', "contains a NUL byte (at character 4)"),
+    ('"sel\\udc80.py"', "contains a lone surrogate '\\udc80' (at character 4)"),
+    ('"\\ud800"', "contains a lone surrogate '\\ud800' (at character 1)"),
+])
+def test_a_selector_script_no_file_can_be_named_by_is_an_error_at_the_field(text: str, problem: str) -> None:
+    source = ('{\n "pools": [\n  {"name": "p", "baseProvider": "anthropic", "members": ["anthropic"],\n'
+              f'   "strategy": "custom", "selectorScript": {text}}}\n ]\n}}\n')
+    doc = load_text(source, "multi-pass.json")
+    [found] = [d for d in validate_document(doc, "policy") if d.code == "path"]
+    assert found.severity == "error" and found.path == ("pools", 0, "selectorScript")
+    assert (found.line, found.col) == (4, 44)
+    assert found.message.startswith(f"selectorScript {problem}") and found.message.endswith("cannot name a file")
+
+
+def test_a_state_url_with_a_nul_byte_is_an_error_at_the_field() -> None:
+    doc = load_text('settings:\n  state: "sqlite:///tmp/a\\0b.db"\n', "multi-pass.yaml")
+    [found] = validate_document(doc, "policy")
+    assert (found.code, found.path, found.line) == ("path", ("settings", "state"), 2)
+
+
+def test_paths_in_a_policy_test_and_its_inline_policy_are_checked() -> None:
+    text = json.dumps({"policy": {"settings": {"state": "sqlite:///x\udc80.db"}}, "project": "proj\u0000",
+                       "given": {"at": "2026-01-01T00:00:00+00:00"}, "cases": []})
+    found = [d for d in validate_document(load_text(text, "t.test.yaml"), "test") if d.code == "path"]
+    assert sorted(d.path for d in found) == [("policy", "settings", "state"), ("project",)]
+    assert all(d.line is not None for d in found)
+
+
+def test_ordinary_paths_pass() -> None:
+    doc = load_text('settings: {state: "sqlite:///~/état.db"}\npools:\n  - {name: p, baseProvider: anthropic, '
+                    "members: [anthropic], strategy: custom, selectorScript: sélecteurs/p.py}\n")
+    assert [d for d in validate_document(doc, "policy") if d.code == "path"] == []

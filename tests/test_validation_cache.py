@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from child_process import run_child
 
 from policy_engine import validation, validation_cache
 from policy_engine.loader import load_file
@@ -90,3 +92,19 @@ def test_an_unwritable_cache_is_not_an_error(tmp_path: Path, monkeypatch: pytest
     path = tmp_path / "multi-pass.yaml"
     path.write_text(BROKEN, encoding="utf-8")
     assert validation_cache.validate_cached(load_file(path), "policy")
+
+
+def test_a_fifo_in_place_of_a_cache_entry_is_ignored_not_waited_on(cache: Path, tmp_path: Path) -> None:
+    path = tmp_path / "multi-pass.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    entry = cache / "validation" / f"{validation_cache._key(load_file(path), 'policy')}.json"
+    entry.parent.mkdir(parents=True)
+    os.mkfifo(entry)
+    codes = run_child("""
+        import json, sys
+        from policy_engine.loader import load_file
+        from policy_engine.validation_cache import validate_cached
+        print(json.dumps([d.code for d in validate_cached(load_file(sys.argv[1]), "policy")]))
+        """, str(path))  # the child inherits MP_POLICY_CACHE_DIR
+    assert codes == ["required", "unknown-key"]
+    assert entry.is_file()  # the result replaced the FIFO

@@ -211,7 +211,7 @@ def _shown(path: Path) -> str:
     """A path as people recognise it: relative to the current directory when it is inside it."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symbolic link loop (reading it says so)
         return str(path)
 
 

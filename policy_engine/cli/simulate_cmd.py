@@ -21,6 +21,7 @@ from policy_engine.cli.common import (
 )
 from policy_engine.diagnostics import Diagnostic, PolicyError
 from policy_engine.durations import format_duration, parse_duration
+from policy_engine.timezones import check_supported
 
 if TYPE_CHECKING:
     from policy_engine.simulate.run import SimulationResult
@@ -155,8 +156,10 @@ def simulate_command(start: str | None, period: str | None, step: str | None, ev
             start = script.start.text if script is not None and script.start is not None else "now"
         try:
             begin = resolve_start(start, datetime.now(UTC), graph.tz)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--start") from None
+            check_supported(begin)  # year 1 or 9999 would overflow the period's end or the zone's offsets
+        except (ValueError, OverflowError) as exc:
+            raise click.BadParameter(str(exc) if repr(start) in str(exc) else f"{start!r}: {exc}",
+                                     param_hint="--start") from None
         try:
             chosen = routes or (script.routes if script is not None else ())
             specs = [parse_route(text, graph) for text in chosen] or default_routes(graph)

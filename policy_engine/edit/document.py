@@ -51,9 +51,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from policy_engine.bounded_read import EDITED_FILE, FileReadError, ReadProblem, read_bounded
 from policy_engine.diagnostics import Diagnostic, PolicyError, json_path
 from policy_engine.edit.files import write_atomic
-from policy_engine.loader import DEFAULT_MAX_BYTES, LoadedDocument, load_text
+from policy_engine.loader import LoadedDocument, load_text, read_error_diagnostic
 
 __all__ = [
     "BlockList",
@@ -691,19 +692,12 @@ class PolicyDocument:
         """
         file = Path(path).expanduser()
         name = source or str(path)
-        if not file.exists():
-            return cls(file, kind, "", exists=False, source=name)
-        if file.is_dir():
-            raise UnreadableFileError([Diagnostic("file-unreadable", f"{name} is a directory, not a file", file=name)])
-        try:
-            raw = file.read_bytes()
-        except OSError as exc:
-            raise UnreadableFileError([Diagnostic("file-unreadable", f"cannot read {name}: {exc.strerror or exc}",
-                                                  file=name)]) from None
-        if len(raw) > DEFAULT_MAX_BYTES:
-            raise UnreadableFileError([Diagnostic(
-                "file-too-large", f"{name} is too large to be a policy ({len(raw):,} bytes)", file=name,
-                hint="is this the right file? a policy is a few kilobytes")])
+        try:  # the bounded reader: a FIFO, a device, a directory or a symlink loop is refused, never read
+            raw = read_bounded(file, EDITED_FILE, source=name)
+        except FileReadError as exc:
+            if exc.problem is ReadProblem.MISSING:  # a link to nothing too: saving creates its target
+                return cls(file, kind, "", exists=False, source=name)
+            raise UnreadableFileError([read_error_diagnostic(exc)]) from None
         if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
             raise UnreadableFileError([Diagnostic("file-unreadable", f"{name} is UTF-16 text; it is left as it is",
                                                   file=name, hint="save it as UTF-8 to edit it with mp-policy")])
@@ -847,11 +841,9 @@ class PolicyDocument:
     def unchanged_on_disk(self) -> bool:
         """Whether the file still holds what was read (nobody else wrote or removed it meanwhile)."""
         try:
-            current = self.path.read_bytes()
-        except FileNotFoundError:
-            return not self.exists
-        except OSError:
-            return False
+            current = read_bounded(self.path, EDITED_FILE)
+        except FileReadError as exc:
+            return not self.exists if exc.problem is ReadProblem.MISSING else False
         return self.exists and current == self._raw
 
     def save(self) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from policy_engine.durations import format_duration
 from policy_engine.edit.schedule_text import format_window
-from policy_engine.timezones import isoformat
+from policy_engine.timezones import isoformat, supported_epoch
 
 if TYPE_CHECKING:
     from policy_engine.engine import Engine
@@ -82,7 +82,10 @@ def _login(engine: Engine, name: str, now: datetime) -> dict[str, Any]:
         return {"loggedIn": True, "auth": "logged in (api key)", "expiresAt": None}
     if credential.expires_at is None:
         return {"loggedIn": True, "auth": "logged in", "expiresAt": None}
-    expires = datetime.fromtimestamp(credential.expires_at, now.tzinfo)
+    moment = supported_epoch(credential.expires_at)  # None for NaN, Infinity, 2^63 ms (from any auth source)
+    if moment is None:
+        return {"loggedIn": True, "auth": "logged in (token expiry unknown)", "expiresAt": None}
+    expires = moment.astimezone(now.tzinfo)
     left = (expires - now).total_seconds()
     text = f"logged in (expires in {human_duration(left)})" if left > 0 else "logged in (token expired, will refresh)"
     return {"loggedIn": True, "auth": text, "expiresAt": isoformat(expires, engine.graph.tz)}

@@ -8,19 +8,21 @@ changes (size or modification time), so an edited script is picked up without a 
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policy_engine.bounded_read import SELECTOR_SCRIPT, FileReadError, ReadProblem, read_bounded
 from policy_engine.sandbox.base import Runner, SourceProblem
 from policy_engine.sandbox.breaker import CircuitBreaker
 
 __all__ = ["LANGUAGES", "MAX_SCRIPT_BYTES", "Selector", "interpret", "resolve_script", "runner_for"]
 
 LANGUAGES = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript"}
-MAX_SCRIPT_BYTES = 256 * 1024
+MAX_SCRIPT_BYTES = SELECTOR_SCRIPT.max_bytes
 
 
 def resolve_script(script: str, source_dir: str | None) -> Path:
@@ -85,9 +87,11 @@ class Selector:
         try:
             info = self.path.stat()
             stamp: tuple[int, int] | None = (info.st_mtime_ns, info.st_size)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte or an unencodable name
             stamp = None
-            why = "not found" if isinstance(exc, FileNotFoundError) else exc.strerror
+            why = "not found" if isinstance(exc, FileNotFoundError) else (
+                "is a symbolic link loop" if getattr(exc, "errno", None) == errno.ELOOP
+                else getattr(exc, "strerror", None) or f"the file name cannot be used ({exc})")
             with self._lock:
                 self._stamp, self._source, self._problem = None, None, f"selector {self.script}: {why} ({self.path})"
             return None, self._problem
@@ -100,14 +104,16 @@ class Selector:
 
     def _read(self, stamp: tuple[int, int] | None) -> tuple[str | None, str | None]:
         assert self.path is not None
-        if stamp is not None and stamp[1] > MAX_SCRIPT_BYTES:
-            return None, f"selector {self.script}: larger than {MAX_SCRIPT_BYTES // 1024} KiB"
+        try:  # a regular file only, at most MAX_SCRIPT_BYTES: a FIFO or /dev/zero never blocks the decision
+            raw = read_bounded(self.path, SELECTOR_SCRIPT, max_bytes=MAX_SCRIPT_BYTES)
+        except FileReadError as exc:
+            if exc.problem is ReadProblem.TOO_LARGE:
+                return None, f"selector {self.script}: larger than {MAX_SCRIPT_BYTES // 1024} KiB"
+            return None, f"selector {self.script}: {exc.reason} ({self.path})"
         try:
-            return self.path.read_text(encoding="utf-8"), None
+            return raw.decode("utf-8"), None
         except UnicodeDecodeError:
             return None, f"selector {self.script}: not UTF-8 text"
-        except OSError as exc:
-            return None, f"selector {self.script}: cannot read it ({exc.strerror})"
 
     def unavailable(self) -> str | None:
         """Why the script's language cannot run here (``node`` missing), else ``None``."""

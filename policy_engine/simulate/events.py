@@ -56,13 +56,14 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
+from policy_engine.bounded_read import EVENT_SCRIPT
 from policy_engine.diagnostics import Diagnostic, PolicyError, Severity
 from policy_engine.durations import format_duration, parse_duration
 from policy_engine.graph import Graph
 from policy_engine.loader import LoadedDocument, load_file
 from policy_engine.route import RouteError
 from policy_engine.simulate.routes import parse_route
-from policy_engine.timezones import parse_instant
+from policy_engine.timezones import check_supported, parse_instant
 from policy_engine.validation import DAY_NAMES, did_you_mean
 
 __all__ = [
@@ -215,10 +216,14 @@ def parse_time_spec(value: object) -> TimeSpec:
             raise ValueError(f"{text!r}: the time of day must be 00:00 to 23:59")
         return TimeSpec("clock", text, weekday=weekday, clock=time(hour, minute))
     try:
-        parse_instant(text, UTC)
+        moment = parse_instant(text, UTC)
     except ValueError:
         raise ValueError(f"{text!r} is not a time: write an ISO-8601 time (2026-11-24T10:30, offset optional), "
                          "+DURATION after the start (+2h30m) or [DAY] HH:MM (tue 10:30)") from None
+    try:
+        check_supported(moment)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
     return TimeSpec("instant", text)
 
 
@@ -647,5 +652,5 @@ def _burn(reader: _Reader, value: Mapping[str, Any], path: tuple[str | int, ...]
 
 def load_events(path: str | Path) -> EventScript:
     """Load and check an event script file; raises :class:`PolicyError` (file:line:col, JSON path, hint)."""
-    return parse_events(load_file(path))
+    return parse_events(load_file(path, kind=EVENT_SCRIPT))
 

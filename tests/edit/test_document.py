@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from child_process import run_child
 
 from policy_engine.edit.document import (
     BlockList,
@@ -476,3 +477,38 @@ def test_a_file_changed_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
     (tmp_path / "new.yaml").write_text("version: 1\n", encoding="utf-8")
     with pytest.raises(FileChangedError):
         new.save()
+
+
+# ------------------------------------------------------------------------ hostile files (issue 14)
+
+_OPEN_IN_CHILD = """
+    import json, sys
+    from policy_engine.edit.document import PolicyDocument
+    try:
+        PolicyDocument.open(sys.argv[1], "policy")
+    except Exception as exc:
+        print(json.dumps([type(exc).__name__, str(exc), [d.message for d in getattr(exc, "diagnostics", [])]]))
+    else:
+        print(json.dumps(["opened", "", []]))
+    """
+
+
+def test_opening_a_fifo_for_editing_is_refused_without_waiting(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "multi-pass.yaml")
+    kind, message, diagnostics = run_child(_OPEN_IN_CHILD, str(tmp_path / "multi-pass.yaml"))
+    assert kind in ("UnreadableFileError", "UnsafeTargetError")
+    assert "FIFO" in message + " ".join(diagnostics)
+
+
+def test_a_file_replaced_by_a_fifo_counts_as_changed_without_waiting(tmp_path: Path) -> None:
+    path = tmp_path / "multi-pass.yaml"
+    path.write_text("pools: []\n", encoding="utf-8")
+    changed = run_child("""
+        import json, os, sys
+        from policy_engine.edit.document import PolicyDocument
+        doc = PolicyDocument.open(sys.argv[1], "policy")
+        os.unlink(sys.argv[1])
+        os.mkfifo(sys.argv[1])
+        print(json.dumps(doc.unchanged_on_disk()))
+        """, str(path))
+    assert changed is False

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
+from child_process import run_child
 
 from policy_engine.sandbox.selector import Selector, interpret, resolve_script
 
@@ -69,3 +71,31 @@ def test_unknown_file_types_and_missing_settings_are_explained(tmp_path: Path) -
     assert Selector.for_pool("p", "x.mjs", None).language == "javascript"
     assert Selector.for_pool("p", "x.CJS", None).language == "javascript"
     assert Selector.for_pool("p", "x.py", None).language == "python"
+
+
+# --- hostile script files (issue 14): a reason, never a hang ---------------------------------------
+
+_SOURCE_IN_CHILD = """
+    import json, sys
+    from policy_engine.sandbox.selector import Selector
+    print(json.dumps(list(Selector.for_pool("p", sys.argv[1], sys.argv[2]).source())))
+    """
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (os.mkfifo, "is a FIFO (named pipe), not a regular file"),
+    (lambda path: path.symlink_to("/dev/zero"), "is a character device, not a regular file"),
+    (lambda path: path.mkdir(), "is a directory, not a regular file"),
+    (lambda path: path.symlink_to(path.name), "is a symbolic link loop"),
+])
+def test_a_script_that_is_no_regular_file_is_a_reason_not_a_hang(tmp_path: Path, make: Any, reason: str) -> None:
+    make(tmp_path / "pick.py")
+    text, problem = run_child(_SOURCE_IN_CHILD, "pick.py", str(tmp_path))
+    assert text is None
+    assert problem.startswith(f"selector pick.py: {reason}"), problem
+
+
+def test_a_script_name_the_system_refuses_is_a_reason(tmp_path: Path) -> None:
+    for name in ("pi\0ck.py", "pi\ud800ck.py"):
+        text, problem = Selector.for_pool("p", name, str(tmp_path)).source()
+        assert text is None and problem is not None and "the file name cannot be used" in problem

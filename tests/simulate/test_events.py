@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from child_process import run_child
 
 from policy_engine.diagnostics import PolicyError
 from policy_engine.engine import Engine
@@ -226,3 +228,31 @@ def test_resolve_start() -> None:
     assert resolve_start("mon 09:00", now, VIENNA) == datetime(2026, 11, 30, 9, 0, tzinfo=VIENNA)
     with pytest.raises(ValueError, match="or now, today"):
         resolve_start("yesterday", now, VIENNA)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+00:00", "0001-01-01T00:00:00+14:00",
+                                  "9999-12-31T23:00:00+00:00", "9999-12-31T23:59:00-12:00"])
+def test_instants_outside_the_supported_years_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="the year must be between 1970 and 9000"):
+        parse_time_spec(text)
+
+
+def test_a_start_or_an_event_in_year_1_or_9999_is_located(tmp_path: Path) -> None:
+    found = problems(tmp_path, 'start: "9999-12-31T23:00:00+00:00"\nevents:\n'
+                               '  - {at: "0001-01-01T00:00:00+14:00", logout: anthropic}\n')
+    assert found[0].startswith(f"{tmp_path / 'events.yaml'}:1:8: time:") and "(at $.start)" in found[0]
+    assert found[1].startswith(f"{tmp_path / 'events.yaml'}:3:10: time:") and "(at $.events[0].at)" in found[1]
+
+
+def test_an_event_script_that_is_a_fifo_is_refused_without_waiting(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "events.yaml")
+    found = run_child("""
+        import json, sys
+        from policy_engine.diagnostics import PolicyError
+        from policy_engine.simulate.events import load_events
+        try:
+            load_events(sys.argv[1])
+        except PolicyError as exc:
+            print(json.dumps([d.format() for d in exc.diagnostics]))
+        """, str(tmp_path / "events.yaml"))
+    assert len(found) == 1 and "file-unreadable" in found[0] and "FIFO" in found[0]
