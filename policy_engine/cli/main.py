@@ -13,6 +13,7 @@ from policy_engine.cli.eval_cmd import eval_command
 from policy_engine.cli.explain_cmd import explain_command
 from policy_engine.cli.import_cmd import import_command
 from policy_engine.cli.limits_cmd import limits_command
+from policy_engine.cli.pi_cmd import pi_group
 from policy_engine.cli.plugins_cmd import plugins_command
 from policy_engine.cli.pool_cmd import pool_group
 from policy_engine.cli.preset_cmd import preset_group
@@ -53,6 +54,7 @@ cli.add_command(state_group)
 cli.add_command(plugins_command)
 cli.add_command(import_command)
 cli.add_command(limits_command)
+cli.add_command(pi_group)
 
 
 def main(argv: list[str] | None = None) -> None:

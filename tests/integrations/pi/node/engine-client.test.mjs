@@ -1,0 +1,192 @@
+// The engine client against fake engines (real child processes): answers, and every way an engine can
+// fail (missing, crashing, hanging, garbage), each resolving to null within the timeout, with a back-off
+// before the next start, and never keeping the node process alive.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import { EngineClient } from "../../../../policy_engine/integrations/pi/engine-client.js";
+
+const FAKE = fileURLToPath(new URL("./fake-engine.mjs", import.meta.url));
+const CLIENT = fileURLToPath(new URL("../../../../policy_engine/integrations/pi/engine-client.js", import.meta.url));
+
+function client(mode, options = {}) {
+  const faults = [];
+  const engine = new EngineClient({
+    argv: [process.execPath, FAKE, mode],
+    timeoutMs: 10000, // generous: a node start on a busy machine; the timeout test sets its own
+    onUnavailable: (reason) => faults.push(reason),
+    ...options,
+  });
+  return { engine, faults };
+}
+
+test("a request gets its answer, with the engine's warnings", async () => {
+  const { engine, faults } = client("ok");
+  try {
+    const answer = await engine.request("select", { provider: "anthropic", model: "m" });
+    assert.equal(answer.ok, true);
+    assert.equal(answer.result.op, "select");
+    assert.equal(answer.result.echo.provider, "anthropic");
+    assert.equal(typeof answer.result.echo.id, "number");
+    const warned = await engine.request("warn");
+    assert.deepEqual(warned.warnings, ["policy edit is broken"]);
+    assert.deepEqual(faults, []);
+    assert.match(engine.describe(), /^running \(pid \d+/);
+  } finally {
+    engine.stop();
+  }
+});
+
+test("an error answer is passed on, and the engine stays up", async () => {
+  const { engine, faults } = client("ok");
+  try {
+    const answer = await engine.request("boom");
+    assert.equal(answer.ok, false);
+    assert.equal(answer.error.code, "unknown-op");
+    assert.equal((await engine.request("hello")).ok, true);
+    assert.equal(engine.starts, 1);
+    assert.deepEqual(faults, []);
+  } finally {
+    engine.stop();
+  }
+});
+
+test("requests sent together are matched to their answers by id", async () => {
+  const { engine } = client("slow");
+  try {
+    const answers = await Promise.all(["a", "b", "c"].map((name) => engine.request("select", { provider: name })));
+    assert.deepEqual(answers.map((a) => a.result.echo.provider), ["a", "b", "c"]);
+  } finally {
+    engine.stop();
+  }
+});
+
+test("a missing engine resolves null at once and says why", async () => {
+  const { engine, faults } = client("ok", { argv: ["/nonexistent/mp-policy", "serve", "--stdio"] });
+  const started = Date.now();
+  assert.equal(await engine.request("hello"), null);
+  assert.ok(Date.now() - started < 400, "no timeout is needed to notice a missing program");
+  assert.equal(faults.length, 1);
+  assert.match(faults[0], /not found/);
+  assert.match(engine.describe(), /^unavailable: .*not found; next try in \d+s$/);
+});
+
+test("an engine that crashes on its first request resolves null", async () => {
+  const { engine, faults } = client("crash");
+  assert.equal(await engine.request("hello"), null);
+  assert.equal(faults.length, 1);
+  assert.match(faults[0], /exited with code 3/);
+});
+
+test("an engine that never answers is killed after the timeout", async () => {
+  const { engine, faults } = client("hang", { timeoutMs: 1000 });
+  const started = Date.now();
+  assert.equal(await engine.request("select", { provider: "anthropic" }), null);
+  const waited = Date.now() - started;
+  assert.ok(waited >= 990 && waited < 8000, `waited ${waited} ms`);
+  assert.match(faults[0], /did not answer "select" within 1000 ms/);
+});
+
+test("an engine that answers garbage is dropped", async () => {
+  const { engine, faults } = client("garbage");
+  assert.equal(await engine.request("hello"), null);
+  assert.match(faults[0], /not JSON \("Traceback/);
+});
+
+test("an answer to no request is garbage too", async () => {
+  const { engine, faults } = client("stray");
+  assert.equal(await engine.request("hello"), null);
+  assert.match(faults[0], /not an answer to a request/);
+});
+
+test("after a fault the engine is not started again before its back-off, then it is", async () => {
+  let now = 1_000_000;
+  const { engine, faults } = client("crash", { now: () => now, backoff: { initialMs: 5000, maxMs: 20000 } });
+  assert.equal(await engine.request("hello"), null);
+  assert.equal(engine.starts, 1);
+  assert.equal(await engine.request("hello"), null, "within the back-off: no new process");
+  assert.equal(engine.starts, 1);
+  assert.equal(faults.length, 1);
+  now += 5000;
+  assert.equal(await engine.request("hello"), null);
+  assert.equal(engine.starts, 2, "the back-off ran out: started again");
+  assert.equal(engine.retryAt - now, 10000, "the back-off doubles");
+  now += 10000;
+  await engine.request("hello");
+  now += 20000;
+  await engine.request("hello");
+  assert.equal(engine.retryAt - now, 20000, "and stops doubling at its maximum");
+});
+
+test("a good answer resets the back-off", async () => {
+  let now = 0;
+  const { engine } = client("crash", { now: () => now });
+  await engine.request("hello");
+  assert.equal(engine.failures, 1);
+  engine.argv = [process.execPath, FAKE, "ok"];
+  now += 60_000;
+  try {
+    assert.equal((await engine.request("hello")).ok, true);
+    assert.equal(engine.failures, 0);
+    assert.equal(engine.lastReason, null);
+  } finally {
+    engine.stop();
+  }
+});
+
+test("the engine's stderr goes to the log file", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "engine-client-"));
+  const logPath = join(dir, "engine.log");
+  const { engine } = client("ok", { logPath });
+  try {
+    await engine.request("hello");
+  } finally {
+    engine.stop();
+  }
+  assert.match(readFileSync(logPath, "utf8"), /fake engine \(ok\) started/);
+});
+
+test("drain waits for the answers in flight", async () => {
+  const { engine } = client("slow");
+  try {
+    let answered = false;
+    engine.request("succeed", { turn: "t" }).then(() => {
+      answered = true;
+    });
+    await engine.drain(2000);
+    assert.equal(answered, true);
+  } finally {
+    engine.stop();
+  }
+});
+
+test("stop resolves pending requests with null and closes the engine", async () => {
+  const { engine, faults } = client("hang", { timeoutMs: 5000 });
+  const pending = engine.request("hello");
+  engine.stop();
+  assert.equal(await pending, null);
+  assert.deepEqual(faults, [], "stopping is not a fault");
+  assert.equal(await engine.request("hello"), null, "a stopped client starts nothing");
+});
+
+for (const mode of ["ok", "hang"]) {
+  test(`a running engine (${mode}) never keeps node alive`, () => {
+    // A process that starts the engine, sends a request without waiting for it, and ends its work.
+    const script = `
+      import { EngineClient } from ${JSON.stringify(CLIENT)};
+      const engine = new EngineClient({ argv: [process.execPath, ${JSON.stringify(FAKE)}, ${JSON.stringify(mode)}], timeoutMs: 60000 });
+      engine.request("hello", {}, { wait: false });
+      setTimeout(() => process.stdout.write("done\\n"), 100);
+    `;
+    const started = Date.now();
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, "done\n");
+    assert.ok(Date.now() - started < 10000, "the process exited without waiting for the engine");
+  });
+}

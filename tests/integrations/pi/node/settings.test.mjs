@@ -1,0 +1,84 @@
+// Which engine the extension starts, and which route a prompt asks for.
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+
+import {
+  agentDir,
+  engineCommand,
+  parseRoute,
+  readJson,
+  retrySettings,
+  selectRequest,
+  serveArgv,
+} from "../../../../policy_engine/integrations/pi/settings.js";
+
+test("the agent directory follows PI_CODING_AGENT_DIR, as pi does", () => {
+  assert.equal(agentDir({}, "/home/u"), "/home/u/.pi/agent");
+  assert.equal(agentDir({ PI_CODING_AGENT_DIR: "/srv/agent" }, "/home/u"), "/srv/agent");
+  assert.equal(agentDir({ PI_CODING_AGENT_DIR: "~/agent" }, "/home/u"), "/home/u/agent");
+});
+
+test("MP_POLICY_CMD wins, split on spaces", () => {
+  const settings = { mpPolicy: { command: ["/venv/bin/mp-policy"] } };
+  assert.deepEqual(engineCommand({ MP_POLICY_CMD: "  python3 -m  policy_engine " }, settings), {
+    argv: ["python3", "-m", "policy_engine"],
+    source: "MP_POLICY_CMD",
+  });
+});
+
+test("else the command mp-policy pi install recorded", () => {
+  assert.deepEqual(engineCommand({}, { mpPolicy: { command: ["/opt/my tools/mp-policy"] } }), {
+    argv: ["/opt/my tools/mp-policy"],
+    source: "settings.json",
+  });
+});
+
+test("else mp-policy from PATH; a malformed record is ignored", () => {
+  for (const settings of [undefined, {}, { mpPolicy: "x" }, { mpPolicy: { command: [] } }, { mpPolicy: { command: ["", 1] } }]) {
+    assert.deepEqual(engineCommand({ MP_POLICY_CMD: "   " }, settings), { argv: ["mp-policy"], source: "PATH" });
+  }
+});
+
+test("serve --stdio gets pi's agent directory only when pi was given one", () => {
+  assert.deepEqual(serveArgv(["mp-policy"], {}), ["mp-policy", "serve", "--stdio"]);
+  assert.deepEqual(serveArgv(["mp-policy"], { PI_CODING_AGENT_DIR: "/a" }), ["mp-policy", "serve", "--stdio", "--agent-dir", "/a"]);
+});
+
+test("routes are KIND:NAME, a bare provider name, or the current model", () => {
+  assert.equal(parseRoute(""), null);
+  assert.equal(parseRoute(undefined), null);
+  assert.equal(parseRoute("model"), null);
+  assert.deepEqual(parseRoute("chain:main"), { kind: "chain", name: "main" });
+  assert.deepEqual(parseRoute(" Pool : claude "), { kind: "pool", name: "claude" });
+  assert.deepEqual(parseRoute("anthropic-2"), { kind: "provider", name: "anthropic-2" });
+  assert.throws(() => parseRoute("team:x"), /the kind must be one of provider, pool, chain, preset/);
+  assert.throws(() => parseRoute("chain:"), /names no chain/);
+  assert.throws(() => parseRoute("two words"), /is not KIND:NAME/);
+});
+
+test("a select asks for the route, with the current model where the route takes one", () => {
+  const model = { provider: "anthropic", id: "claude-sonnet-4-5" };
+  assert.deepEqual(selectRequest(null, model), { provider: "anthropic", model: "claude-sonnet-4-5" });
+  assert.deepEqual(selectRequest({ kind: "pool", name: "claude" }, model), { pool: "claude", model: "claude-sonnet-4-5" });
+  assert.deepEqual(selectRequest({ kind: "chain", name: "main" }, model), { chain: "main" });
+  assert.deepEqual(selectRequest({ kind: "preset", name: "fast" }, undefined), { preset: "fast" });
+  assert.equal(selectRequest(null, undefined), null);
+});
+
+test("pi's retry settings: defaults, global, then the project's", () => {
+  assert.deepEqual(retrySettings(undefined, undefined), { enabled: true, maxRetries: 3 });
+  assert.deepEqual(retrySettings({ retry: { maxRetries: 5 } }, { retry: { enabled: false } }), { enabled: false, maxRetries: 5 });
+  assert.deepEqual(retrySettings({ retry: "x" }, null), { enabled: true, maxRetries: 3 });
+});
+
+test("readJson gives undefined for a missing or broken file", () => {
+  const dir = mkdtempSync(join(tmpdir(), "settings-"));
+  writeFileSync(join(dir, "bad.json"), "{ nope");
+  writeFileSync(join(dir, "good.json"), '{"a": 1}');
+  assert.equal(readJson(join(dir, "missing.json")), undefined);
+  assert.equal(readJson(join(dir, "bad.json")), undefined);
+  assert.deepEqual(readJson(join(dir, "good.json")), { a: 1 });
+});

@@ -1,0 +1,76 @@
+"""Fail-safe: with the engine missing, crashing on its first request, hanging or answering garbage, the
+real pi answers and exits as it would without the extension (its own retry on the same account), within
+the extension's timeout (1.5 s) plus pi's own time, with one notice.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from anthropic_server import rate_limited
+from pi_agent import PiWorld
+
+BROKEN = Path(__file__).with_name("broken_engine.py")
+#: The extension's request timeout, and room for a busy machine (a hang must not cost pi's 120 s).
+TIMEOUT = 1.5
+SLACK = 8.0
+
+
+def _baseline(world: PiWorld) -> float:
+    """The same 429-then-retry run without any extension: how long pi alone takes."""
+    world.server.script(world.tokens["anthropic"], rate_limited(retry_after=600))
+    run = world.print("say hi", extra=("--no-extensions",))
+    assert run.returncode == 0, run.describe()
+    assert run.stdout.strip() == "answer from anthropic"
+    return run.seconds
+
+
+@pytest.mark.parametrize("mode", ["missing", "crash", "hang", "garbage", "exit"])
+def test_pi_answers_and_exits_as_without_the_extension(world: PiWorld, tmp_path: Path, mode: str) -> None:
+    alone = _baseline(world)
+    requests = tmp_path / "requests.log"
+    if mode == "missing":
+        world.env_extra["MP_POLICY_CMD"] = str(tmp_path / "no-such-dir" / "mp-policy")
+    else:
+        world.env_extra["MP_POLICY_CMD"] = f"{sys.executable} {BROKEN} {mode}"
+        world.env_extra["BROKEN_ENGINE_LOG"] = str(requests)
+    world.server.script(world.tokens["anthropic"], rate_limited(retry_after=600))
+    run = world.print("say hi")
+    assert run.returncode == 0, run.describe()
+    assert run.stdout.strip() == "answer from anthropic"
+    # pi's own retry on the same account, as without the extension: no routing happened.
+    assert world.server.accounts() == ["anthropic", "anthropic", "anthropic", "anthropic"]
+    assert run.seconds <= alone + TIMEOUT + SLACK, f"{run.seconds:.1f}s against {alone:.1f}s alone"
+    notices = run.notices()
+    assert len(notices) == 1, run.describe()
+    assert notices[0].startswith("mp-policy: the engine is unavailable (")
+    assert notices[0].endswith("); pi goes on without routing.")
+    if mode in ("crash", "hang", "garbage"):
+        ops = [json.loads(line)["op"] for line in requests.read_text().splitlines()]
+        assert ops == ["hello"], "the extension asked the broken engine once, then left it alone"
+
+
+def test_a_hanging_engine_costs_one_timeout_not_one_per_request(world: PiWorld, tmp_path: Path) -> None:
+    world.env_extra["MP_POLICY_CMD"] = f"{sys.executable} {BROKEN} hang"
+    world.env_extra["BROKEN_ENGINE_LOG"] = str(tmp_path / "requests.log")
+    run = world.print("say hi")
+    assert run.returncode == 0, run.describe()
+    assert run.stdout.strip() == "answer from anthropic"
+    ops = [json.loads(line)["op"] for line in (tmp_path / "requests.log").read_text().splitlines()]
+    assert ops == ["hello"], "after the timeout the engine is left alone (back-off), not asked again"
+
+
+def test_an_rpc_session_goes_on_when_the_engine_crashes(world: PiWorld) -> None:
+    world.env_extra["MP_POLICY_CMD"] = f"{sys.executable} {BROKEN} crash"
+    with world.rpc() as pi:
+        for prompt in ("one", "two"):
+            start = len(pi.events)
+            pi.prompt(prompt)
+            end = pi.wait_for(lambda e: e.get("type") == "agent_end", start=start)
+            assert end["messages"][-1]["stopReason"] == "stop", pi.transcript()
+        notices = pi.notices()
+    assert len(notices) == 1 and notices[0].startswith("mp-policy: the engine is unavailable ("), notices
+    assert world.server.accounts() == ["anthropic", "anthropic"]
