@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from policy_engine.diagnostics import Diagnostic, PolicyError, Severity
-from policy_engine.durations import parse_duration
+from policy_engine.durations import format_duration, parse_duration
 from policy_engine.graph import (
     CompiledChain,
     CompiledEntry,
@@ -28,8 +28,10 @@ from policy_engine.graph import (
     Graph,
     Settings,
 )
+from policy_engine.loader import LoadedDocument
 from policy_engine.merge import MAX_EXTRA_ACCOUNTS, EffectivePolicy
 from policy_engine.plugins import Registry
+from policy_engine.sandbox.base import MAX_SELECTOR_TIMEOUT
 
 __all__ = ["compile_policy", "policy_revision"]
 
@@ -56,8 +58,9 @@ class _Collector:
         message: str,
         severity: Severity = "error",
         hint: str | None = None,
+        doc: LoadedDocument | None = None,  # where the value is written, when not the section's document
     ) -> None:
-        doc = self.policy.source_of(section)
+        doc = doc if doc is not None else self.policy.source_of(section)
         full = (section, *path)
         line = col = None
         file = None
@@ -103,7 +106,7 @@ def _settings(raw: Mapping[str, Any], default_tz: tzinfo, out: _Collector) -> tu
         cooldown=dur("cooldown", defaults.cooldown),
         timezone=tz,
         timezone_name=tz_name if isinstance(tz_name, str) else None,
-        selector_timeout=dur("selectorTimeout", defaults.selector_timeout),
+        selector_timeout=_selector_timeout(dur("selectorTimeout", defaults.selector_timeout), defaults, out),
         turn_ttl=dur("turnTtl", defaults.turn_ttl),
         quota_ttl=dur("quotaTtl", defaults.quota_ttl),
         quota_budget=dur("quotaBudget", defaults.quota_budget),
@@ -113,6 +116,36 @@ def _settings(raw: Mapping[str, Any], default_tz: tzinfo, out: _Collector) -> tu
         quota_endpoints=_quota_endpoints(raw.get("quotaEndpoints")),
     )
     return settings, tz
+
+
+def _selector_timeout(value: timedelta, defaults: Settings, out: _Collector) -> timedelta:
+    """``settings.selectorTimeout``: at most :data:`MAX_SELECTOR_TIMEOUT` (an error where it is
+    written), and never above the global value when a project overlay sets it (clamped, a warning)."""
+    policy = out.policy
+    where = policy.settings_sources.get("selectorTimeout")
+    limit = MAX_SELECTOR_TIMEOUT
+    if value > limit:
+        out.add("settings", ["selectorTimeout"], "selector-timeout",
+                f"selectorTimeout {format_duration(value)} is longer than a selector may take "
+                f"({format_duration(limit)})", hint=f"write at most {format_duration(limit)}; a selector answers "
+                "in well under a millisecond, and every decision of the pool may wait this long", doc=where)
+        return limit
+    if "selectorTimeout" not in policy.project_settings:
+        return value
+    written = policy.global_settings.get("selectorTimeout")
+    try:
+        ceiling = defaults.selector_timeout if written is None else parse_duration(written)
+    except ValueError:
+        ceiling = defaults.selector_timeout
+    ceiling = min(ceiling, limit)
+    if value > ceiling:
+        out.add("settings", ["selectorTimeout"], "selector-timeout-raised",
+                f"the project's selectorTimeout {format_duration(value)} is longer than the global one "
+                f"({format_duration(ceiling)}); {format_duration(ceiling)} is used", "warning",
+                hint="a project may lower selectorTimeout, never raise it: the global policy decides how long "
+                "a script from a repository may hold up a decision", doc=where)
+        return ceiling
+    return value
 
 
 def _quota_endpoints(raw: Any) -> dict[str, tuple[str, ...]]:

@@ -5,7 +5,11 @@
   smallest free >= 2). Env entries are never written anywhere.
 - A project overlay's ``pools``, ``chains``, ``presets`` and ``errorRules`` replace the global ones
   whole when present. Its ``settings`` override the global settings key by key (so a project can
-  change the cooldown without losing the global time zone). ``allowedSubs`` (trimmed, deduplicated;
+  change the cooldown without losing the global time zone). The compiler keeps one exception:
+  ``selectorTimeout`` may be lowered by a project, never raised above the global value, which is
+  why the global and project settings are kept apart too (:attr:`EffectivePolicy.global_settings`,
+  :attr:`EffectivePolicy.project_settings`), with the document each effective key came from.
+  ``allowedSubs`` (trimmed, deduplicated;
   empty = no restriction) is an exact allow-list, applied by the compiler.
 """
 
@@ -54,6 +58,9 @@ class EffectivePolicy:
     sources: Mapping[str, LoadedDocument | None] = field(default_factory=dict)
     env_multi_sub: str | None = None
     unknown_env: tuple[str, ...] = ()
+    global_settings: Mapping[str, Any] = field(default_factory=dict)  # the global document's own settings
+    project_settings: Mapping[str, Any] = field(default_factory=dict)  # the overlay's own settings
+    settings_sources: Mapping[str, LoadedDocument | None] = field(default_factory=dict)  # key -> its document
 
     def source_of(self, section: str) -> LoadedDocument | None:
         """The document that supplied ``section`` (``pools``, ``chains``, ...)."""
@@ -158,9 +165,11 @@ def merge_policy(
     project_data = project_doc.data if project_doc is not None and isinstance(project_doc.data, Mapping) else None
     multi_sub = env.get("MULTI_SUB")
     env_counts, ignored = parse_multi_sub(multi_sub, bases)
-    settings = dict(global_data.get("settings") or {})
-    if project_data and isinstance(project_data.get("settings"), Mapping):
-        settings.update(project_data["settings"])
+    global_settings = global_data.get("settings") if isinstance(global_data.get("settings"), Mapping) else {}
+    project_settings = (project_data.get("settings") if project_data and isinstance(project_data.get("settings"),
+                                                                                   Mapping) else {})
+    settings = {**global_settings, **project_settings}
+    settings_sources = {key: project_doc if key in project_settings else global_doc for key in settings}
     pools, pools_doc = _section("pools", global_doc, project_doc)
     chains, chains_doc = _section("chains", global_doc, project_doc)
     presets, presets_doc = _section("presets", global_doc, project_doc)
@@ -185,4 +194,7 @@ def merge_policy(
         },
         env_multi_sub=multi_sub,
         unknown_env=tuple(ignored),
+        global_settings=dict(global_settings),
+        project_settings=dict(project_settings),
+        settings_sources=settings_sources,
     )

@@ -8,10 +8,12 @@
  *
  * Requests:
  *   {"id", "op": "check", "source"}                          -> {"id", "problems": [{message, line, column}]}
- *   {"id", "op": "call", "hash", "source"?, "ctx", "timeout_ms"}
- *        -> {"id", "kind": "ok", "json": "<the answer as JSON text>", "cached"}
- *         | {"id", "kind": "error" | "compile" | "timeout", "detail", "line"?, "column"?, "cached"}
- *         | {"id", "kind": "unknown"}        (the hash is not loaded here and no source was sent)
+ *   {"id", "op": "call", "hash", "scope"?, "source"?, "ctx", "timeout_ms"}
+ *        -> {"id", "kind": "ok", "json": "<the answer as JSON text>", "cached", "retire"?}
+ *         | {"id", "kind": "error" | "compile" | "timeout", "detail", "line"?, "column"?, "cached", "retire"?}
+ *         | {"id", "kind": "unknown"}        (the script is not loaded here and no source was sent)
+ *   A script is loaded once per (hash, scope): the scope is the pool's own key, so two pools that
+ *   merely have the same script text each get their own context and module state.
  *   {"id", "op": "ping"}                                     -> {"id", "pong": true}
  *
  * How this process defends itself (the parent adds the outer layers: node's permission model
@@ -46,6 +48,13 @@
  *   otherwise format them on the host stack, or exit).
  * - After a call that left many ArrayBuffer bytes behind, the host collects garbage at once, so
  *   the next (innocent) script does not run into the address-space limit.
+ * - All contexts share one V8 heap. A script that keeps a large heap in its module state would make
+ *   the next script (another pool's) run out of heap, which is fatal to the whole worker. So after
+ *   every call whose script left the heap above HEAP_KEEP_BYTES (half the old space, given by the
+ *   parent as argv[2]) or more than EXTERNAL_KEEP_BYTES of ArrayBuffers, the host collects garbage;
+ *   if that is not enough, the context of the script that just ran is dropped (its state with it);
+ *   if even that is not enough, the reply asks the parent to retire this worker. So every call
+ *   starts with at least half the heap free, whatever ran before it.
  */
 
 const vm = require('vm');
@@ -77,6 +86,9 @@ const MAX_DETAIL_CHARS = 500;
 // left more than this much of them behind (a buffer bomb), collect at once instead of letting the
 // next, innocent call run out of address space.
 const EXTERNAL_MEMORY_GC_BYTES = 32 * 1024 * 1024;
+// What a script may leave behind between calls (see the header): V8 heap and ArrayBuffer bytes.
+const HEAP_KEEP_BYTES = Number(process.argv[2]) > 0 ? Number(process.argv[2]) : 32 * 1024 * 1024;
+const EXTERNAL_KEEP_BYTES = 64 * 1024 * 1024;
 const CONTEXT_OPTIONS = {
   codeGeneration: { strings: false, wasm: false },
   microtaskMode: 'afterEvaluate',
@@ -440,9 +452,15 @@ function loadScript(hash, source, deadline) {
   return { entry };
 }
 
+/** The key a script's context is kept under: its hash, and the scope of the pool that runs it. */
+function scriptKey(req) {
+  const scope = typeof req.scope === 'string' ? req.scope : '';
+  return scope ? String(req.hash) + '/' + scope : String(req.hash);
+}
+
 function opCall(req) {
   const deadline = now() + Math.max(1, Number(req.timeout_ms) || 1000);
-  const hash = String(req.hash);
+  const hash = scriptKey(req);
   let entry = scripts.get(hash);
   if (entry !== undefined) {
     scripts.delete(hash); // move to the most recently used end
@@ -510,8 +528,12 @@ function handle(line) {
   const id = req !== null && typeof req === 'object' ? req.id : null;
   let reply;
   try {
-    if (req.op === 'call') reply = opCall(req);
-    else if (req.op === 'check') reply = opCheck(req);
+    if (req.op === 'call') {
+      reply = opCall(req);
+      const relief = relieve(scriptKey(req));
+      if (relief === 'dropped') reply = { ...reply, cached: false };
+      else if (relief === 'retire') reply = { ...reply, cached: false, retire: true };
+    } else if (req.op === 'check') reply = opCheck(req);
     else if (req.op === 'ping') reply = { pong: true };
     else reply = { kind: 'error', detail: `unknown op ${String(req.op)}` };
   } catch (err) {
@@ -519,6 +541,30 @@ function handle(line) {
   }
   send({ ...reply, id });
   tidy();
+}
+
+/** True when the heap or the ArrayBuffers hold more than a script may leave behind. */
+function overweight() {
+  const stats = getHeapStatistics();
+  return stats.used_heap_size > HEAP_KEEP_BYTES || stats.external_memory > EXTERNAL_KEEP_BYTES;
+}
+
+/**
+ * After a call: 'kept' when the heap is light enough for the next script (perhaps after collecting
+ * garbage), 'dropped' when the context of the script that just ran had to go, 'retire' when even
+ * that did not help (the parent then replaces this worker).
+ */
+function relieve(key) {
+  try {
+    if (!overweight()) return 'kept';
+    collectGarbage();
+    if (!overweight()) return 'kept';
+    scripts.delete(key);
+    collectGarbage();
+    return overweight() ? 'retire' : 'dropped';
+  } catch (ignored) {
+    return 'retire';
+  }
 }
 
 /** Collects garbage when a call left many ArrayBuffer bytes behind (after the reply: off the clock). */

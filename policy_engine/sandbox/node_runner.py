@@ -30,13 +30,19 @@ from the outside in, and what each one stops:
    ``require``/``process``/``console``/timers; a per-call ``vm`` timeout of about 75% of the call
    timeout so that a runaway script is usually interrupted without killing the worker.
 
-Scripts are compiled once per worker and cached by :func:`~policy_engine.sandbox.base.source_hash`;
-the source is sent only to a worker that has not loaded it (:attr:`WorkerProcess.loaded`).
+Scripts are compiled once per worker and pool scope (the same text in two pools gets two contexts,
+so no module state is shared), cached by :func:`~policy_engine.sandbox.base.source_hash` and
+scope; the source is sent only to a worker that has not loaded it (:attr:`WorkerProcess.loaded`).
+Compiling happens in the worker, under the call's deadline, for sources of at most
+:data:`MAX_SOURCE_BYTES`. All contexts of a worker share one V8 heap: after a call that left more
+than half of it in use, the worker collects garbage, then drops that script's context, then asks
+to be retired (see ``js_worker.js``), so one pool's script cannot exhaust the heap another's
+needs. An answer is parsed only after its size and depth were checked
+(:mod:`~policy_engine.sandbox.bounded_json`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import resource
@@ -49,6 +55,8 @@ from pathlib import Path
 from typing import Any
 
 from policy_engine.sandbox.base import Outcome, SourceProblem, source_hash
+from policy_engine.sandbox.bounded_json import JSONLimitError
+from policy_engine.sandbox.bounded_json import loads as bounded_loads
 from policy_engine.sandbox.process import (
     WorkerCrashed,
     WorkerPool,
@@ -81,7 +89,7 @@ VM_SHARE = 0.75  # the in-worker vm timeout of a script's first load, as a share
 # deadline (the call timeout) and SIGKILL stop them, and the worker is restarted in the background.
 CHECK_TIMEOUT = 5.0  # seconds a worker may take to compile a script for ``check``
 VERSION_TIMEOUT = 5.0  # seconds ``node --version`` may take
-MAX_SOURCE_BYTES = 1 << 20  # a larger script is refused without being sent
+MAX_SOURCE_BYTES = 256 * 1024  # a larger script is refused without being sent (the same as a selector file)
 WORKER_FILE = "js_worker.js"
 UNAVAILABLE_HINT = "JavaScript selectors fall back to round-robin (install Node.js 20+ or set MP_POLICY_NODE)"
 
@@ -157,6 +165,9 @@ class NodeRunner:
         self._lock = threading.Lock()
         self.pool = WorkerPool(self._spec, size=pool_size)
 
+    def __repr__(self) -> str:
+        return f"NodeRunner(pool_size={self.pool.size}, heap_mb={self.heap_mb})"
+
     # -- node ------------------------------------------------------------------------------
 
     def _probe(self) -> _Node:
@@ -186,6 +197,7 @@ class NodeRunner:
             "--no-warnings",
             *(["--jitless"] if self.jitless else []),
             worker,
+            str(self.heap_mb * 1024 * 1024 // 2),  # heap a script may leave behind between calls (see the worker)
         ]
         limits = {
             resource.RLIMIT_AS: (self.address_space, self.address_space),
@@ -217,20 +229,22 @@ class NodeRunner:
             for p in problems if isinstance(p, dict)
         ]
 
-    def call(self, source: str, filename: str, ctx_json: str, timeout: float) -> Outcome:
-        """Run the script's ``select(ctx)``; see :class:`~policy_engine.sandbox.base.Outcome` for the kinds."""
+    def call(self, source: str, filename: str, ctx_json: str, timeout: float, scope: str = "") -> Outcome:
+        """Run the script's ``select(ctx)`` (module state kept per ``scope``); see
+        :class:`~policy_engine.sandbox.base.Outcome` for the kinds."""
         reason = self.unavailable()
         if reason is not None:
             return Outcome("unavailable", detail=reason)
         if len(source.encode("utf-8", "surrogatepass")) > MAX_SOURCE_BYTES:
             return Outcome("compile", detail=f"the script is larger than {MAX_SOURCE_BYTES // 1024} KiB")
         digest = source_hash(source)
+        key = f"{digest}/{scope}" if scope else digest  # as the worker keys its contexts
         vm_ms = max(1, round(timeout * VM_SHARE * 1000))
-        message = {"op": "call", "hash": digest, "ctx": ctx_json, "timeout_ms": vm_ms}
+        message = {"op": "call", "hash": digest, "scope": scope, "ctx": ctx_json, "timeout_ms": vm_ms}
         try:
-            reply = self._request(message, digest, source, timeout)
+            reply = self._request(message, key, source, timeout)
             if reply.get("kind") == "unknown":  # the worker dropped the script: send it again
-                reply = self._request(message, digest, source, timeout, force_source=True)
+                reply = self._request(message, key, source, timeout, force_source=True)
         except WorkerTimeout:
             return Outcome("timeout", detail=f"the selector did not answer within {timeout:g} s; its worker was killed")
         except WorkerCrashed as exc:
@@ -239,22 +253,23 @@ class NodeRunner:
             return Outcome("unavailable", detail=str(exc))
         return _outcome(reply)
 
-    def _request(self, message: dict[str, Any], digest: str, source: str, timeout: float, *,
+    def _request(self, message: dict[str, Any], key: str, source: str, timeout: float, *,
                  force_source: bool = False) -> dict[str, Any]:
+        """Send ``message``; ``key`` (hash and scope) is what a worker that has loaded the script knows it by."""
         chosen: list[WorkerProcess] = []
 
         def prepare(worker: WorkerProcess, msg: dict[str, Any]) -> dict[str, Any]:
             chosen.append(worker)
-            if force_source or digest not in worker.loaded:
+            if force_source or key not in worker.loaded:
                 return {**msg, "source": source}
             return msg
 
         reply = self.pool.call(message, timeout, prepare)
         if chosen:
             if reply.get("cached") is True:
-                chosen[0].loaded.add(digest)
+                chosen[0].loaded.add(key)
             else:
-                chosen[0].loaded.discard(digest)
+                chosen[0].loaded.discard(key)
         return reply
 
     def warm(self) -> None:
@@ -282,7 +297,9 @@ def _outcome(reply: dict[str, Any]) -> Outcome:
         if not isinstance(text, str):
             return Outcome("error", detail="the answer cannot be encoded as JSON")
         try:
-            value = json.loads(text)
+            value = bounded_loads(text)
+        except JSONLimitError as exc:
+            return Outcome("error", detail=f"the answer was refused: {exc}")
         except ValueError:
             return Outcome("error", detail="the answer is not valid JSON")
         return Outcome("ok", value=value)

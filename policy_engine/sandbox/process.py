@@ -9,6 +9,20 @@ process group) and replaced by a fresh one started in the background.
 Resource limits are applied from the parent with ``prlimit`` right after the process starts and
 before it receives any user code, so the same mechanism serves Python and node workers.
 
+Workers die with their parent. A worker busy in a script loop never reads its stdin, so closing
+the pipe is not enough when the engine is killed (``SIGKILL``, an out-of-memory kill): the worker
+would spin on, orphaned. Every worker therefore asks the kernel for ``SIGKILL`` when its parent
+goes (``prctl(PR_SET_PDEATHSIG)``, set between ``fork`` and ``exec``, so it holds for node too).
+The kernel sends that signal when the *thread* that forked the worker ends, not the process, so
+every worker is started by one long-lived spawner thread (:func:`spawn`), never by the short-lived
+threads that warm workers up in the background.
+
+A worker may ask to be retired: a reply carrying ``"retire": true`` is returned to the caller as
+usual, then the worker is killed and replaced (the Python worker does this when a script left it
+holding too much memory, so the next script, perhaps another pool's, finds a fresh one).
+
+Reply lines are parsed only when they are short and shallow (:mod:`~policy_engine.sandbox.bounded_json`).
+
 Exceptions (all derive from :class:`WorkerError`)::
 
     WorkerError
@@ -23,6 +37,7 @@ import atexit
 import contextlib
 import json
 import os
+import queue
 import resource
 import select
 import signal
@@ -34,6 +49,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bounded_json import MAX_ANSWER_DEPTH
+from .bounded_json import loads as bounded_loads
+
 __all__ = [
     "MAX_REPLY_BYTES",
     "WorkerCrashed",
@@ -43,10 +61,13 @@ __all__ = [
     "WorkerSpec",
     "WorkerTimeout",
     "WorkerUnavailable",
+    "spawn",
 ]
 
 MAX_REPLY_BYTES = 1 << 20  # a reply line longer than this is a protocol violation
 STARTUP_TIMEOUT = 10.0  # seconds a worker may take to print its "ready" line
+MAX_REPLY_DEPTH = MAX_ANSWER_DEPTH + 4  # a reply line: the answer plus the reply's own object
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class WorkerError(Exception):
@@ -63,6 +84,74 @@ class WorkerTimeout(WorkerError):
 
 class WorkerCrashed(WorkerError):
     """The worker died, or wrote something that is not a reply, and was killed."""
+
+
+def _death_signal_setter() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child receive ``SIGKILL`` when its parent goes (Linux only)."""
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def set_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the line above: nobody will kill us later
+            os._exit(1)
+
+    return set_death_signal
+
+
+class _Spawner:
+    """The one long-lived thread that starts worker processes (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.preexec = _death_signal_setter()
+        self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], list[Any], threading.Event]] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="mp-policy-worker-spawner", daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            job, box, done = self._jobs.get()
+            try:
+                box.append((True, job()))
+            except BaseException as exc:
+                box.append((False, exc))
+            finally:
+                done.set()
+
+    def run(self, job: Callable[[], Any]) -> Any:
+        """Run ``job`` on the spawner thread and return its result (or raise its exception)."""
+        box: list[tuple[bool, Any]] = []
+        done = threading.Event()
+        self._jobs.put((job, box, done))
+        done.wait()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+
+_spawner: _Spawner | None = None
+_spawner_lock = threading.Lock()
+
+
+def spawn(argv: Sequence[str], env: Mapping[str, str], cwd: str | None) -> subprocess.Popen[bytes]:
+    """Start a worker process from the spawner thread; it gets ``SIGKILL`` when this process dies."""
+    global _spawner, _spawner_lock
+    if _spawner is not None and _spawner.pid != os.getpid():  # a forked child: the thread did not survive
+        _spawner, _spawner_lock = None, threading.Lock()
+    with _spawner_lock:
+        if _spawner is None:
+            _spawner = _Spawner()
+        spawner = _spawner
+    return spawner.run(lambda: subprocess.Popen(
+        list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        close_fds=True, env=dict(env), cwd=cwd, start_new_session=True, preexec_fn=spawner.preexec,
+    ))
 
 
 @dataclass(frozen=True)
@@ -101,13 +190,11 @@ class WorkerProcess:
         self.loaded = set()
         self._buffer = b""
         try:
-            self.proc = subprocess.Popen(
-                list(self.spec.argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                close_fds=True, env=dict(self.spec.env), cwd=self.spec.cwd, start_new_session=True,
-            )
-        except OSError as exc:
-            program = self.spec.argv[0]
-            raise WorkerUnavailable(f"cannot start the {self.spec.name} worker ({program}): {exc.strerror}") from exc
+            self.proc = spawn(self.spec.argv, self.spec.env, self.spec.cwd)
+        except (OSError, subprocess.SubprocessError) as exc:
+            program = os.path.basename(self.spec.argv[0])  # its name, not where it is installed
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise WorkerUnavailable(f"cannot start the {self.spec.name} worker ({program}): {why}") from exc
         try:
             for res, limit in self.spec.limits.items():
                 resource.prlimit(self.proc.pid, res, limit)
@@ -116,7 +203,7 @@ class WorkerProcess:
             raise WorkerUnavailable(f"cannot limit the {self.spec.name} worker: {exc}") from exc
         try:
             line = self._read_line(time.monotonic() + (timeout or self.spec.startup_timeout))
-            ready = json.loads(line)
+            ready = bounded_loads(line, MAX_REPLY_BYTES, MAX_REPLY_DEPTH)
         except (WorkerError, ValueError) as exc:
             self.kill()
             raise WorkerUnavailable(f"the {self.spec.name} worker did not start: {exc}") from exc
@@ -145,10 +232,11 @@ class WorkerProcess:
         self.calls += 1
         line = self._read_line(deadline)
         try:
-            reply = json.loads(line)
+            reply = bounded_loads(line, MAX_REPLY_BYTES, MAX_REPLY_DEPTH)
         except ValueError as exc:
             self.kill()
-            raise WorkerCrashed(f"the {self.spec.name} worker wrote something that is not JSON") from exc
+            raise WorkerCrashed(f"the {self.spec.name} worker wrote something that is not JSON, "
+                                "or too deeply nested") from exc
         if not isinstance(reply, dict) or reply.get("id") != ident:
             self.kill()
             raise WorkerCrashed(f"the {self.spec.name} worker answered out of turn")
@@ -229,6 +317,7 @@ class WorkerPool:
         self._cond = threading.Condition()
         self._pid = os.getpid()
         self.restarts = 0
+        self.retired = 0  # workers replaced at their own request
         self.last_start_error: str | None = None
         _POOLS.add(self)
 
@@ -322,6 +411,12 @@ class WorkerPool:
             self.restarts += 1
             self.warm()
             raise
+        if reply.get("retire") is True:  # the worker asks to be replaced (e.g. it holds too much memory)
+            worker.kill()
+            self._release(None)
+            self.retired += 1
+            self.warm()
+            return reply
         self._release(worker)
         return reply
 

@@ -18,8 +18,14 @@ from the outside in:
    :mod:`~policy_engine.sandbox.python_guards`): RestrictedPython plus an allow-list of plain data
    types for attributes, items and iteration, no imports, a fixed set of pure builtins.
 
-``check`` only compiles, in this process; it never runs user code. ``call`` compiles in this
-process first too (cached), so a script that does not compile never reaches a worker.
+Compiling is the worker's job too. Compiling RestrictedPython is not cheap (measured: about 3 s for
+256 KiB of ``x[1][2]`` statements), so this process never compiles a script: it refuses one longer
+than :data:`~policy_engine.sandbox.base.MAX_PYTHON_SOURCE_CHARS` unread, and hands the rest
+to a worker, where compiling counts against the call's timeout (``call``) or
+:data:`CHECK_TIMEOUT` (``check``, which compiles and never runs the script). Problems a worker
+found are remembered by source hash (at most :data:`PROBLEM_CACHE_SIZE`), so a script that does
+not compile is not sent again; a compile that failed for want of memory, stack or time is not
+remembered.
 """
 
 from __future__ import annotations
@@ -29,15 +35,16 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .base import MAX_PYTHON_SOURCE_CHARS as MAX_SOURCE_CHARS
 from .base import Outcome, SourceProblem, source_hash
 from .process import WorkerCrashed, WorkerPool, WorkerProcess, WorkerSpec, WorkerTimeout, WorkerUnavailable
-from .python_compile import compile_selector
 
-__all__ = ["ADDRESS_SPACE_BYTES", "CPU_SECONDS_HARD", "PythonRunner", "get_python_runner"]
+__all__ = ["ADDRESS_SPACE_BYTES", "CHECK_TIMEOUT", "CPU_SECONDS_HARD", "PythonRunner", "get_python_runner"]
 
 # RLIMIT_AS: the worker maps ~22 MiB once it has answered a call (interpreter, json,
 # RestrictedPython; VmPeak measured) and still starts under a 32 MiB limit; a selector needs a few
@@ -46,6 +53,8 @@ __all__ = ["ADDRESS_SPACE_BYTES", "CPU_SECONDS_HARD", "PythonRunner", "get_pytho
 # workers can never take more than 512 MiB of the machine.
 ADDRESS_SPACE_BYTES = 256 << 20
 CPU_SECONDS_HARD = 3600  # CPU seconds a worker may use in its whole life (kernel SIGKILL beyond)
+CHECK_TIMEOUT = 2.0  # seconds a worker may spend compiling a script for ``check`` (64 KiB: ~0.7 s at worst)
+PROBLEM_CACHE_SIZE = 128
 WORKER_MODULE = "policy_engine.sandbox.python_worker"
 
 _SIGNAL_HINTS = {
@@ -69,6 +78,11 @@ class PythonRunner:
         self.address_space = address_space
         self.cpu_seconds = cpu_seconds
         self.pool = WorkerPool(self._spec, size=pool_size)
+        self._problems: OrderedDict[str, tuple[SourceProblem, ...]] = OrderedDict()  # hash -> what a worker found
+        self._problems_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PythonRunner(pool_size={self.pool.size})"
 
     def _spec(self) -> WorkerSpec:
         return WorkerSpec(
@@ -92,21 +106,58 @@ class PythonRunner:
         """``None`` when scripts can run; else why the last worker failed to start."""
         return self.pool.last_start_error
 
-    def check(self, source: str, filename: str) -> list[SourceProblem]:
-        """Problems that stop the script from running (compiles in this process; never runs it)."""
-        return list(compile_selector(source, filename).problems)
+    def _known(self, digest: str) -> tuple[SourceProblem, ...] | None:
+        with self._problems_lock:
+            found = self._problems.get(digest)
+            if found is not None:
+                self._problems.move_to_end(digest)
+            return found
 
-    def call(self, source: str, filename: str, ctx_json: str, timeout: float) -> Outcome:
-        """Run ``select(ctx)`` in a worker; answers within ``timeout`` s (plus scheduling slack)."""
+    def _remember(self, digest: str, problems: tuple[SourceProblem, ...]) -> None:
+        with self._problems_lock:
+            self._problems[digest] = problems
+            while len(self._problems) > PROBLEM_CACHE_SIZE:
+                self._problems.popitem(last=False)
+
+    def check(self, source: str, filename: str) -> list[SourceProblem]:
+        """Problems that stop the script from running: compiled by a worker within
+        :data:`CHECK_TIMEOUT`, never run, never compiled in this process."""
+        if len(source) > MAX_SOURCE_CHARS:
+            return [_too_large()]
+        digest = source_hash(source)
+        known = self._known(digest)
+        if known is not None:
+            return list(known)
+        try:
+            reply = self.pool.call({"op": "check", "source": source, "filename": filename, "timeout": CHECK_TIMEOUT},
+                                   CHECK_TIMEOUT)
+        except WorkerUnavailable:
+            return []  # reported by unavailable(); the pool falls back at call time
+        except WorkerTimeout:
+            return [SourceProblem(f"the script did not compile within {CHECK_TIMEOUT:g} s; is it too large?")]
+        except WorkerCrashed as exc:
+            return [SourceProblem(f"the script could not be checked ({exc})")]
+        if reply.get("ok") is not True:
+            return [SourceProblem(f"the script could not be checked ({_text(reply.get('message'))})")]
+        problems = _problems(reply.get("problems"))
+        if reply.get("transient") is not True:
+            self._remember(digest, problems)
+        return list(problems)
+
+    def call(self, source: str, filename: str, ctx_json: str, timeout: float, scope: str = "") -> Outcome:
+        """Run ``select(ctx)`` in a worker (module state kept per ``scope``); answers within ``timeout``
+        s (plus scheduling slack), compiling included."""
         if not timeout > 0:
             return Outcome("timeout", detail="the selector was given no time to answer")
+        if len(source) > MAX_SOURCE_CHARS:
+            problem = _too_large()
+            return Outcome("compile", detail=problem.message)
         digest = source_hash(source)
-        compiled = compile_selector(source, filename, key=digest)
-        if not compiled.ok:
-            first = compiled.problems[0]
-            detail = f"{first.message} (line {first.line})" if first.line is not None else first.message
-            return Outcome("compile", detail=detail, line=first.line)
-        message = {"op": "call", "hash": digest, "filename": filename, "ctx": ctx_json, "timeout": min(timeout, 3000.0)}
+        known = self._known(digest)
+        if known:
+            return _compile_outcome(known)
+        message = {"op": "call", "hash": digest, "filename": filename, "scope": scope, "ctx": ctx_json,
+                   "timeout": min(timeout, 3000.0)}
         used: list[subprocess.Popen[bytes]] = []  # the worker process each attempt went to
         try:
             reply = self.pool.call(message, timeout, self._preparer(digest, source, used, force=False))
@@ -118,6 +169,11 @@ class PythonRunner:
             return Outcome("crash", detail=_crash_text(str(exc), used[-1] if used else None))
         except WorkerUnavailable as exc:
             return Outcome("unavailable", detail=str(exc))
+        if reply.get("kind") == "compile":
+            problems = _problems(reply.get("problems"))
+            if problems:
+                self._remember(digest, problems)
+                return _compile_outcome(problems)
         return _outcome(reply)
 
     @staticmethod
@@ -140,6 +196,32 @@ class PythonRunner:
     def close(self) -> None:
         """Stop the idle workers."""
         self.pool.close()
+
+
+def _too_large() -> SourceProblem:
+    return SourceProblem(f"the script is too large (over {MAX_SOURCE_CHARS // 1024} KiB; a selector is a few lines)")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else "no reason given"
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _problems(raw: Any) -> tuple[SourceProblem, ...]:
+    """The problems of a worker reply, checked field by field (a reply is never trusted)."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(SourceProblem(_text(p.get("message")), _int(p.get("line")), _int(p.get("column")))
+                 for p in raw[:100] if isinstance(p, dict))
+
+
+def _compile_outcome(problems: tuple[SourceProblem, ...]) -> Outcome:
+    first = problems[0]
+    detail = f"{first.message} (line {first.line})" if first.line is not None else first.message
+    return Outcome("compile", detail=detail, line=first.line)
 
 
 def _crash_text(text: str, proc: subprocess.Popen[bytes] | None) -> str:

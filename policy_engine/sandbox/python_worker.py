@@ -26,24 +26,38 @@ Layers of defence, from the inside out
    returns or raises.
 4. Each call also lowers the soft ``RLIMIT_CPU`` to (CPU used so far + the call's allowance), so a
    C-level hog that never returns to the interpreter (where signals are handled) dies of
-   ``SIGXCPU``. ``RLIMIT_AS`` turns memory bombs into ``MemoryError``, which is reported; after one,
-   every script's module state is dropped to give the memory back.
-5. The parent's deadline (the call's timeout) and ``SIGKILL`` of the process group are the hard
-   limit; a killed worker is replaced in the background.
+   ``SIGXCPU``. ``RLIMIT_AS`` turns memory bombs into ``MemoryError``, which is reported.
+5. Memory is never left behind for the next script, which may be another pool's: after a call
+   that hit ``MemoryError``, or that left the process's address space above half of its
+   ``RLIMIT_AS`` (:func:`address_space_used`, read from ``/proc/self/statm`` through a descriptor
+   opened before hardening), the reply carries ``"retire": true`` and the parent replaces this
+   worker. So every call starts with at least half the limit free, whatever ran before it.
+6. Compiling is part of the call: the script is compiled here, under the soft timeout, the CPU
+   limit and the parent's deadline, never in the parent (``check`` requests compile only).
+7. The parent's deadline (the call's timeout) and ``SIGKILL`` of the process group are the hard
+   limit; a killed worker is replaced in the background. The worker also dies with the parent
+   (``PR_SET_PDEATHSIG``, set by :mod:`~policy_engine.sandbox.process`).
 
 Requests and replies (one JSON object per line)::
 
     {"id": 1, "op": "call", "hash": "<sha256>", "source": "...", "filename": "x.py",
-     "ctx": "<JSON text>", "timeout": 0.5}
+     "scope": "<the pool's state key>", "ctx": "<JSON text>", "timeout": 0.5}
     {"id": 1, "ok": true, "value": <the answer>}
-    {"id": 1, "ok": false, "kind": "error" | "compile" | "timeout" | "missing", "message": "...", "line": 3}
+    {"id": 1, "ok": false, "kind": "error" | "compile" | "timeout" | "missing", "message": "...", "line": 3,
+     "problems": [...]}
+    {"id": 2, "op": "check", "source": "...", "filename": "x.py", "timeout": 2.0}
+    {"id": 2, "ok": true, "problems": [{"message": "...", "line": 3, "column": 5}], "transient": false}
 
-``source`` is sent only when this worker has not compiled that hash yet; ``missing`` asks the
-parent to send it again (the worker keeps at most :data:`MAX_SCRIPTS` scripts).
+Any reply may also carry ``"retire": true``. ``source`` is sent only when this worker has not
+compiled that hash yet; ``missing`` asks the parent to send it again (the worker keeps at most
+:data:`MAX_SCRIPTS` compiled scripts). A ``compile`` reply lists the script's problems; a
+compile that failed for want of memory or stack is an ``error`` instead (worth trying again).
 
-Module state: a script's module-level names persist between calls of the same script in the same
-worker, so a selector may keep a cache in a global dict. There are several workers and any of them
-may be restarted at any time, so that state is a cache, never storage.
+Module state: a script's module-level names persist between calls of the same script *for the
+same scope* in the same worker, so a selector may keep a cache in a global dict. The scope is the
+pool's own key (:attr:`~policy_engine.sandbox.selector.Selector.scope`): two pools that merely
+have the same script text never see each other's state. There are several workers and any of
+them may be restarted at any time, so that state is a cache, never storage.
 """
 
 from __future__ import annotations
@@ -62,17 +76,20 @@ from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 from .base import source_hash
+from .bounded_json import MAX_ANSWER_BYTES, MAX_ANSWER_DEPTH
 from .python_compile import CompiledSelector, compile_selector
 from .python_guards import SelectorTimeout, SoftTimeout, make_globals
 
-__all__ = ["MAX_SCRIPTS", "MAX_VALUE_BYTES", "SelectorTimeout", "main"]
+__all__ = ["MAX_SCRIPTS", "MAX_STATES", "MAX_VALUE_BYTES", "SelectorTimeout", "address_space_used", "main"]
 
-MAX_SCRIPTS = 64  # compiled scripts (and their module state) kept per worker
-MAX_VALUE_BYTES = 256 * 1024  # the JSON of an answer; a selector answers with a few names
+MAX_SCRIPTS = 64  # compiled scripts kept per worker
+MAX_STATES = 64  # module states (script, scope) kept per worker
+MAX_VALUE_BYTES = MAX_ANSWER_BYTES  # the JSON of an answer; a selector answers with a few names
 MAX_VALUE_NODES = 100_000  # values in an answer
-MAX_VALUE_DEPTH = 64  # nesting of an answer
+MAX_VALUE_DEPTH = MAX_ANSWER_DEPTH  # nesting of an answer
 MAX_MESSAGE_CHARS = 400
 SOFT_TIMEOUT_FRACTION = 0.75
+RETIRE_SHARE = 0.5  # retire after a call that left more than this share of RLIMIT_AS mapped
 
 
 def _on_alarm(signum: int, frame: FrameType | None) -> None:
@@ -125,13 +142,45 @@ def _limit_cpu(timeout: float) -> None:
     _cpu_limit_set = (now, timeout)
 
 
+_statm_fd: int | None = None  # /proc/self/statm, opened before hardening
+_memory_limit_hit = False  # a MemoryError happened since the last reply: retire
+
+
+def address_space_used() -> int | None:
+    """Bytes of address space this process has mapped now (what ``RLIMIT_AS`` limits), if known."""
+    if _statm_fd is None:
+        return None
+    try:
+        return int(os.pread(_statm_fd, 64, 0).split()[0]) * resource.getpagesize()
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _should_retire() -> bool:
+    """True after a ``MemoryError``, or when this process holds more than its share of ``RLIMIT_AS``."""
+    global _memory_limit_hit
+    if _memory_limit_hit:
+        _memory_limit_hit = False
+        return True
+    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    used = address_space_used()
+    return used is not None and limit != resource.RLIM_INFINITY and used > limit * RETIRE_SHARE
+
+
 def harden() -> None:
     """Restrict this process before any request is read (see the module docstring)."""
+    global _statm_fd
+    with contextlib.suppress(OSError):
+        _statm_fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+        os.dup2(_statm_fd, 3)  # fd 3: under RLIMIT_NOFILE 3 it stays usable while nothing new can open
+        if _statm_fd != 3:
+            os.close(_statm_fd)
+        _statm_fd = 3
     for name in os.listdir("/proc/self/fd") if os.path.isdir("/proc/self/fd") else ():
-        if name.isdigit() and int(name) > 2:
+        if name.isdigit() and int(name) > 2 and int(name) != _statm_fd:
             with contextlib.suppress(OSError):
                 os.close(int(name))
-    os.closerange(3, 1 << 16)
+    os.closerange(4 if _statm_fd == 3 else 3, 1 << 16)
     for res, value in (
         (resource.RLIMIT_NOFILE, 3),
         (resource.RLIMIT_FSIZE, 0),
@@ -149,15 +198,8 @@ def harden() -> None:
     sys.setrecursionlimit(1000)
 
 
-class _Script:
-    __slots__ = ("compiled", "namespace")
-
-    def __init__(self, compiled: CompiledSelector) -> None:
-        self.compiled = compiled
-        self.namespace: dict[str, Any] | None = None
-
-
-_scripts: OrderedDict[str, _Script] = OrderedDict()
+_scripts: OrderedDict[str, CompiledSelector] = OrderedDict()  # source hash -> compiled script
+_states: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()  # (hash, scope) -> module namespace
 
 
 class _Failure(Exception):
@@ -166,6 +208,7 @@ class _Failure(Exception):
         self.kind = kind
         self.message = message
         self.line = line
+        self.problems: list[dict[str, Any]] = []
 
 
 def _script_line(tb: TracebackType | None, codes: frozenset[CodeType]) -> int | None:
@@ -241,11 +284,27 @@ def _encode_value(value: Any) -> str:
     return text
 
 
-def _load(digest: str, request: dict[str, Any]) -> _Script:
-    script = _scripts.get(digest)
-    if script is not None:
+def _problems_json(compiled: CompiledSelector) -> list[dict[str, Any]]:
+    return [{"message": p.message, "line": p.line, "column": p.column} for p in compiled.problems]
+
+
+def _compile_failure(compiled: CompiledSelector) -> _Failure:
+    global _memory_limit_hit
+    first = compiled.problems[0]
+    if compiled.transient:  # out of memory or stack: an error worth trying again (in a fresh worker)
+        _memory_limit_hit = True
+        return _Failure("error", first.message)
+    failure = _Failure("compile", _with_line(first.message, first.line), first.line)
+    failure.problems = _problems_json(compiled)
+    return failure
+
+
+def _load(digest: str, request: dict[str, Any]) -> CompiledSelector:
+    """The compiled script of ``digest`` (compiled from the request's source the first time)."""
+    compiled = _scripts.get(digest)
+    if compiled is not None:
         _scripts.move_to_end(digest)
-        return script
+        return compiled
     source = request.get("source")
     if not isinstance(source, str):
         raise _Failure("missing", "this worker has not compiled the script; send its source")
@@ -254,39 +313,50 @@ def _load(digest: str, request: dict[str, Any]) -> _Script:
     filename = request.get("filename")
     compiled = compile_selector(source, filename if isinstance(filename, str) else "<selector>", key=digest)
     if not compiled.ok:
-        first = compiled.problems[0]
-        raise _Failure("compile", _with_line(first.message, first.line), first.line)
-    script = _Script(compiled)
-    _scripts[digest] = script
+        raise _compile_failure(compiled)
+    _scripts[digest] = compiled
     while len(_scripts) > MAX_SCRIPTS:
         _scripts.popitem(last=False)
-    return script
+    return compiled
 
 
 def _drop_all_state() -> None:
-    for script in _scripts.values():
-        script.namespace = None
+    _states.clear()
     gc.collect()
 
 
-def _timeout(exc: BaseException, codes: frozenset[CodeType], timeout: float) -> _Failure:
+def _timeout(exc: BaseException, codes: frozenset[CodeType], timeout: float, compiling: bool) -> _Failure:
     line = _script_line(exc.__traceback__, codes)
     exc.__traceback__ = None
+    if compiling:
+        return _Failure("timeout", f"the selector did not compile within {timeout:g} s (is it too large?)")
     where = f" (stopped at line {line})" if line is not None else ""
     return _Failure("timeout", f"the selector did not answer within {timeout:g} s{where}", line)
 
 
-def _run(script: _Script, ctx: Any, timeout: float) -> str:
-    """Run the module body (first time) and ``select(ctx)`` under the soft timeout; return the JSON answer."""
-    codes = script.compiled.codes
+def _run(digest: str, scope: str, request: dict[str, Any], ctx: Any, timeout: float) -> str:
+    """Compile (first time), run the module body (first time for this scope) and ``select(ctx)``,
+    all under the soft timeout; return the JSON answer."""
+    global _memory_limit_hit
+    codes: frozenset[CodeType] = frozenset()
+    compiling = True
     try:
         try:
             _arm(timeout * SOFT_TIMEOUT_FRACTION)
-            if script.namespace is None:
+            compiled = _load(digest, request)
+            compiling = False
+            codes = compiled.codes
+            key = (digest, scope)
+            namespace = _states.get(key)
+            if namespace is None:
                 namespace = make_globals()
-                exec(script.compiled.code, namespace)  # the module body; guarded by the restricted globals
-                script.namespace = namespace
-            select = script.namespace.get("select")
+                exec(compiled.code, namespace)  # the module body; guarded by the restricted globals
+                _states[key] = namespace
+                while len(_states) > MAX_STATES:
+                    _states.popitem(last=False)
+            else:
+                _states.move_to_end(key)
+            select = namespace.get("select")
             if not callable(select):
                 raise _Failure("error", "the script has no function 'select'")
             value = select(ctx)
@@ -295,15 +365,16 @@ def _run(script: _Script, ctx: Any, timeout: float) -> str:
         finally:
             _disarm()
     except SelectorTimeout as exc:
-        raise _timeout(exc, codes, timeout) from None
+        raise _timeout(exc, codes, timeout, compiling) from None
     except _Failure:
         raise
     except Exception as exc:
         if SoftTimeout.fired:  # whatever the script turned the timeout into
-            raise _timeout(exc, codes, timeout) from None
+            raise _timeout(exc, codes, timeout, compiling) from None
         line = _script_line(exc.__traceback__, codes)
         exc.__traceback__ = None
         if isinstance(exc, MemoryError):
+            _memory_limit_hit = True
             _drop_all_state()
         raise _Failure("error", _with_line(_exception_text(exc), line), line) from None
     if SoftTimeout.fired:  # the script swallowed the soft timeout somehow: its answer is late anyway
@@ -311,32 +382,74 @@ def _run(script: _Script, ctx: Any, timeout: float) -> str:
     return text
 
 
+def _timeout_of(request: dict[str, Any]) -> float:
+    timeout = request.get("timeout")
+    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout < 3600:
+        raise _Failure("error", "the request needs a timeout in seconds")
+    return float(timeout)
+
+
+def _check(request: dict[str, Any]) -> dict[str, Any]:
+    """Compile a script (never run it) under the soft timeout; list its problems."""
+    global _memory_limit_hit
+    source = request.get("source")
+    if not isinstance(source, str):
+        raise _Failure("error", "a check needs 'source'")
+    timeout = _timeout_of(request)
+    filename = request.get("filename")
+    _limit_cpu(timeout)
+    try:
+        try:
+            _arm(timeout * SOFT_TIMEOUT_FRACTION)
+            compiled = compile_selector(source, filename if isinstance(filename, str) else "<selector>")
+        finally:
+            _disarm()
+    except SelectorTimeout:
+        raise _Failure("timeout", f"the selector did not compile within {timeout:g} s (is it too large?)") from None
+    if compiled.transient:
+        _memory_limit_hit = True  # retire: a fresh worker has its memory and stack back
+    return {"ok": True, "problems": _problems_json(compiled), "transient": compiled.transient}
+
+
+def _call(request: dict[str, Any]) -> str:
+    digest = request.get("hash")
+    ctx_text = request.get("ctx")
+    scope = request.get("scope", "")
+    if not isinstance(digest, str) or not isinstance(ctx_text, str) or not isinstance(scope, str):
+        raise _Failure("error", "a call needs 'hash' and 'ctx'")
+    timeout = _timeout_of(request)
+    _limit_cpu(timeout)
+    try:
+        ctx = json.loads(ctx_text)
+    except ValueError:
+        raise _Failure("error", "the context is not valid JSON") from None
+    return _run(digest, scope, request, ctx, timeout)
+
+
 def handle(request: dict[str, Any]) -> str:
     """Answer one decoded request; returns the reply line (without the newline)."""
+    global _memory_limit_hit
     ident = request.get("id")
     try:
-        if request.get("op") != "call":
-            raise _Failure("error", f"unknown request {request.get('op')!r}")
-        digest = request.get("hash")
-        timeout = request.get("timeout")
-        ctx_text = request.get("ctx")
-        if not isinstance(digest, str) or not isinstance(ctx_text, str):
-            raise _Failure("error", "a call needs 'hash' and 'ctx'")
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout < 3600:
-            raise _Failure("error", "a call needs a timeout in seconds")
-        _limit_cpu(float(timeout))
-        script = _load(digest, request)
-        try:
-            ctx = json.loads(ctx_text)
-        except ValueError:
-            raise _Failure("error", "the context is not valid JSON") from None
-        text = _run(script, ctx, float(timeout))
-        return '{"id":%s,"ok":true,"value":%s}' % (json.dumps(ident), text)  # noqa: UP031 - text is JSON already
+        op = request.get("op")
+        if op == "call":
+            text = _call(request)
+            retire = ',"retire":true' if _should_retire() else ""
+            return '{"id":%s,"ok":true,"value":%s%s}' % (json.dumps(ident), text, retire)  # noqa: UP031 - JSON
+        if op == "check":
+            reply: dict[str, Any] = {"id": ident, **_check(request)}
+        else:
+            raise _Failure("error", f"unknown request {op!r}")
     except _Failure as failure:
         reply = {"id": ident, "ok": False, "kind": failure.kind, "message": failure.message, "line": failure.line}
+        if failure.problems:
+            reply["problems"] = failure.problems
     except MemoryError:
+        _memory_limit_hit = True
         _drop_all_state()
         reply = {"id": ident, "ok": False, "kind": "error", "message": "the worker ran out of memory", "line": None}
+    if _should_retire():
+        reply["retire"] = True
     return json.dumps(reply, ensure_ascii=True, separators=(",", ":"))
 
 

@@ -4,12 +4,16 @@ A script path is relative to the file that declares the pool (for a policy writt
 test file: the test file); ``~/`` and absolute paths work too. ``.py`` files run as sandboxed
 Python, ``.js``/``.mjs``/``.cjs`` files in a ``node`` worker. The text is read again when the file
 changes (size or modification time), so an edited script is picked up without a restart.
+
+Each :class:`Selector` has its own :attr:`~Selector.scope`, a random key the workers keep the
+script's module state under: two pools that merely have the same script text never share state.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +22,7 @@ from typing import Any
 from policy_engine.bounded_read import SELECTOR_SCRIPT, FileReadError, ReadProblem, read_bounded
 from policy_engine.sandbox.base import Runner, SourceProblem
 from policy_engine.sandbox.breaker import CircuitBreaker
+from policy_engine.sandbox.redact import shorten
 
 __all__ = ["LANGUAGES", "MAX_SCRIPT_BYTES", "Selector", "interpret", "resolve_script", "runner_for"]
 
@@ -55,6 +60,7 @@ class Selector:
     path: Path | None = None
     language: str | None = None
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    scope: str = field(default_factory=lambda: secrets.token_hex(8))  # the key of this pool's module state
     _stamp: tuple[int, int] | None = None
     _source: str | None = None
     _problem: str | None = None
@@ -68,6 +74,9 @@ class Selector:
             return cls(pool, script)
         path = resolve_script(script, source_dir)
         return cls(pool, script, path, LANGUAGES.get(path.suffix.lower()))
+
+    def __repr__(self) -> str:
+        return f"Selector(pool={self.pool!r}, script={self.script!r}, language={self.language!r})"
 
     @property
     def runner(self) -> Runner:
@@ -155,7 +164,7 @@ def interpret(value: Any, eligible: list[str], configured: frozenset[str]) -> tu
         return None, f"the selector returned {kind}; expected a provider name, a list of names, or null"
     members = [n for n in dict.fromkeys(names) if n in configured]
     if not members:
-        shown = ", ".join(repr(n) for n in names[:3]) + (", ..." if len(names) > 3 else "")
+        shown = ", ".join(repr(shorten(n, 40)) for n in names[:3]) + (", ..." if len(names) > 3 else "")
         return None, f"the selector named no member of the pool ({shown})"
     pool_eligible = set(eligible)
     first = [m for m in members if m in pool_eligible]

@@ -13,6 +13,11 @@ installed — the pool keeps rotation order with ``fallback: true`` and a note s
 selector that keeps timing out or crashing is paused by a circuit breaker
 (:mod:`policy_engine.sandbox.breaker`), so decisions stop paying its timeout. Hours and days are
 those of the pool's time zone (``settings.timezone`` or the pool's own).
+
+Notes are written for people and partly by the script (its exception messages, its answer): they
+are cut to :data:`~policy_engine.sandbox.redact.MAX_NOTE_CHARS` on one line, with memory
+addresses and install paths removed (:mod:`policy_engine.sandbox.redact`). Each pool's script
+keeps its module state under the pool's own scope, never another pool's.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from policy_engine.diagnostics import Diagnostic
 from policy_engine.hookspecs import hookimpl
+from policy_engine.sandbox.redact import MAX_NOTE_CHARS, for_note
 from policy_engine.sandbox.selector import Selector, interpret
 from policy_engine.strategies.base import StrategyContext, StrategyResult
 
@@ -64,6 +70,9 @@ class Custom:
     options_schema: Mapping[str, Any] | None = None
     skips_members = False  # never passes a member over, so a named provider needs no strategy check
 
+    def __repr__(self) -> str:
+        return "Custom()"
+
     def prepare(self, pool: CompiledPool) -> Selector:
         """Resolve the script and start a worker of its language in the background."""
         selector = Selector.for_pool(pool.name, pool.selector_script, pool.source_dir)
@@ -88,8 +97,9 @@ class Custom:
             return [Diagnostic(code="selector-runtime", severity="warning",
                                message=f"pool {pool.name!r}: {unavailable}; the pool will use rotation order")]
         return [Diagnostic(code="selector-compile", severity="warning", file=str(selector.path), line=p.line,
-                           col=p.column, message=f"pool {pool.name!r}: {p.message}; the pool will use rotation order")
-                for p in selector.problems(deep=deep)]
+                           col=p.column,
+                           message=f"pool {pool.name!r}: {for_note(p.message)}; the pool will use rotation order")
+                for p in selector.problems(deep=deep)[:20]]
 
     def order(self, ctx: StrategyContext) -> StrategyResult:
         """Ask the script; any failure means rotation order with ``fallback: true``."""
@@ -104,7 +114,8 @@ class Custom:
             return self._fallback(ctx, paused)
         runner = selector.runner
         payload = json.dumps(selector_context(ctx), separators=(",", ":"), ensure_ascii=False)
-        outcome = runner.call(text, str(selector.path), payload, ctx.pool.selector_timeout.total_seconds())
+        outcome = runner.call(text, str(selector.path), payload, ctx.pool.selector_timeout.total_seconds(),
+                              scope=selector.scope)
         if not outcome.ok:
             selector.breaker.failure(outcome.kind, costly=outcome.kind in _COSTLY)
             return self._fallback(ctx, f"selector {selector.script}: {outcome.detail or outcome.kind}")
@@ -112,11 +123,14 @@ class Custom:
         selector.breaker.success()
         if order is None:
             return self._fallback(ctx, f"selector {selector.script}: {note}")
-        return StrategyResult(ordered=order, note=note)
+        return StrategyResult(ordered=order, note=for_note(note))
 
     @staticmethod
     def _fallback(ctx: StrategyContext, why: str) -> StrategyResult:
-        return StrategyResult(ordered=ctx.members, fallback=True, note=f"{why}; rotation order")
+        note = for_note(f"{why}; rotation order")
+        if not note.endswith("; rotation order"):  # cut short: keep the verdict readable
+            note = for_note(why, limit=MAX_NOTE_CHARS - len("; rotation order")) + "; rotation order"
+        return StrategyResult(ordered=ctx.members, fallback=True, note=note)
 
     def available_at(self, pool: CompiledPool, member: str, at: datetime) -> datetime | None:
         """Never excludes a member."""

@@ -421,3 +421,48 @@ def test_unavailable_is_checked_once(tmp_path: Path, monkeypatch: pytest.MonkeyP
     runner.unavailable()
     assert calls.read_text().count("x") == 1
     assert os.environ["MP_POLICY_NODE"] == str(fake)
+
+
+# -- limits between scripts and towards the parent ---------------------------------------------
+
+
+@needs_node
+@pytest.mark.parametrize("levels", [1500, 65])
+def test_a_deeply_nested_answer_is_an_error_not_a_crash_of_the_parent(runner: NodeRunner, levels: int) -> None:
+    """1,500 levels is small enough for node to encode and deep enough for json.loads to raise RecursionError."""
+    source = f"module.exports = () => {{ let a = []; for (let i = 1; i < {levels}; i++) a = [a]; return a; }};"
+    outcome = run(runner, source)
+    assert outcome.kind == "error" and "nested too deeply" in outcome.detail, outcome
+    shallow = "module.exports = () => { let a = []; for (let i = 1; i < 64; i++) a = [a]; return a; };"
+    assert run(runner, shallow).ok
+
+
+# 40 MB of doubles kept in module state, and a script that needs 30 MB for one call: together more
+# than the 64 MB heap, which used to abort the worker in the second script, every time.
+HOARDER = ("const hoard = []; module.exports = (ctx) => { if (!hoard.length) for (let i = 0; i < 40; i++) "
+           "hoard.push(new Array(125000).fill(i + 0.5)); return 'hoarded'; };")
+HUNGRY = ("module.exports = (ctx) => { const a = []; for (let i = 0; i < 30; i++) "
+          "a.push(new Array(125000).fill(i + 0.5)); return a.length; };")
+
+
+@needs_node
+def test_a_script_that_hoards_heap_cannot_exhaust_the_next_ones() -> None:
+    fresh = NodeRunner()
+    try:
+        for _ in range(3):
+            assert fresh.call(HOARDER, "hoard.js", CTX_JSON, 5.0) == Outcome("ok", value="hoarded")
+            assert fresh.call(HUNGRY, "hungry.js", CTX_JSON, 5.0) == Outcome("ok", value=30)
+        assert fresh.pool.restarts == 0  # nobody crashed: the hoarder's context was dropped instead
+    finally:
+        fresh.close()
+
+
+@needs_node
+def test_module_state_is_kept_per_scope_not_per_script_text(runner: NodeRunner) -> None:
+    counter = "let n = 0;\nmodule.exports = () => ++n; // scoped\n"
+    single = NodeRunner(pool_size=1)
+    try:
+        values = [single.call(counter, "c.js", CTX_JSON, 5.0, scope=scope).value for scope in "ababa"]
+        assert values == [1, 1, 2, 2, 3]
+    finally:
+        single.close()

@@ -7,10 +7,16 @@ test_hostile_python.py.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import policy_engine
 from policy_engine.sandbox.base import SourceProblem
 from policy_engine.sandbox.python_compile import MAX_SOURCE_CHARS, check_source, compile_selector
 from policy_engine.sandbox.python_guards import (
@@ -125,6 +131,58 @@ def test_a_huge_source_is_refused_before_parsing() -> None:
 def test_absurd_nesting_is_a_problem_not_a_crash() -> None:
     found = problems("def select(ctx):\n    return " + "-" * 200_000 + "1\n")
     assert found
+
+
+def _stack_depth() -> int:
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    return depth
+
+
+def test_a_compile_that_ran_out_of_stack_is_not_cached() -> None:
+    """The same script compiles later from a shallower stack: the failure must not stick to its hash."""
+    source = "def select(ctx):\n    return " + "-(" * 40 + "1" + ")" * 40 + "  # stack\n"
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(_stack_depth() + 40)  # nearly out of stack, as in a deep caller
+    try:
+        starved = compile_selector(source, "deep.py")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert not starved.ok, starved
+    again = compile_selector(source, "deep.py")
+    assert again.ok, again.problems
+    assert compile_selector(source, "deep.py") is again  # a success is cached as before
+    assert starved.transient and "RecursionError" in starved.problems[0].message, starved
+
+
+MEMORY_STARVED = """
+import json, os, resource, sys
+from policy_engine.sandbox.python_compile import compile_selector
+
+source = "def select(ctx):\\n    return None\\n" + "x = [a for a in b if a]\\n" * 2000
+pages = int(open("/proc/self/statm").read().split()[0])
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (pages * resource.getpagesize() + (4 << 20), hard))
+try:
+    starved = compile_selector(source, "big.py")
+finally:
+    resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+again = compile_selector(source, "big.py")
+print(json.dumps([starved.ok, getattr(starved, "transient", None), [p.message for p in starved.problems], again.ok]))
+"""
+
+
+def test_a_compile_that_ran_out_of_memory_is_not_cached() -> None:
+    package_root = str(Path(policy_engine.__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-c", MEMORY_STARVED], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": package_root}, check=False)
+    assert done.returncode == 0, done.stderr
+    starved_ok, transient, messages, again_ok = json.loads(done.stdout.strip().splitlines()[-1])
+    assert not starved_ok and "MemoryError" in messages[0], messages
+    assert again_ok  # with memory back, the same script compiles: the failure was not cached
+    assert transient
 
 
 def test_compiled_results_are_cached_by_source_hash() -> None:

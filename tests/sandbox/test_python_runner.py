@@ -14,7 +14,8 @@ import pytest
 
 from policy_engine.sandbox.base import source_hash
 from policy_engine.sandbox.process import WorkerCrashed, WorkerProcess
-from policy_engine.sandbox.python_runner import ADDRESS_SPACE_BYTES, PythonRunner, get_python_runner
+from policy_engine.sandbox.python_compile import MAX_SOURCE_CHARS
+from policy_engine.sandbox.python_runner import ADDRESS_SPACE_BYTES, CHECK_TIMEOUT, PythonRunner, get_python_runner
 
 MEMBERS = ["claude-a", "claude-b", "claude-c"]
 SLOW = 10.0  # timeout for calls that must succeed, generous for a busy machine
@@ -179,11 +180,105 @@ def test_a_c_level_hog_is_killed_at_the_deadline_and_replaced(runner: PythonRunn
     assert call(runner, BY_HOUR).value == "claude-a"
 
 
-def test_a_memory_bomb_is_an_error_and_the_worker_survives(runner: PythonRunner) -> None:
-    outcome = call(runner, "HOG = []\ndef select(ctx):\n    while True:\n        HOG.append('x' * 10**6)\n")
-    assert outcome.kind == "error" and "MemoryError" in outcome.detail and outcome.line == 4, outcome
-    assert f"{ADDRESS_SPACE_BYTES >> 20} MiB" in outcome.detail
-    assert call(runner, BY_HOUR).value == "claude-a"
+def test_a_memory_bomb_is_an_error_and_the_worker_is_replaced() -> None:
+    """A worker that hit its memory limit is recycled: whatever the bomb left behind goes with it."""
+    single = PythonRunner(pool_size=1)
+    try:
+        assert call(single, BY_HOUR).ok
+        [worker] = single.pool._idle
+        assert worker.proc is not None
+        pid = worker.proc.pid
+        outcome = call(single, "HOG = []\ndef select(ctx):\n    while True:\n        HOG.append('x' * 10**6)\n")
+        assert outcome.kind == "error" and "MemoryError" in outcome.detail and outcome.line == 4, outcome
+        assert f"{ADDRESS_SPACE_BYTES >> 20} MiB" in outcome.detail
+        assert call(single, BY_HOUR).value == "claude-a"
+        [fresh] = single.pool._idle
+        assert fresh.proc is not None and fresh.proc.pid != pid
+        assert single.pool.retired == 1 and single.pool.restarts == 0
+    finally:
+        single.close()
+
+
+HOARDER = ("HOARD = []\ndef select(ctx):\n    if not HOARD:\n        HOARD.append('x' * (150 << 20))\n"
+           "    return 'hoarded'\n")
+HUNGRY = "def select(ctx):\n    return len('y' * (150 << 20)) // (150 << 20)\n"
+
+
+def test_a_script_that_hoards_memory_cannot_starve_the_next_one() -> None:
+    """150 MiB kept in module state, then another script needs 150 MiB: both fit only in separate workers.
+
+    Before, the hoard stayed in the worker (the next script failed with MemoryError, which dropped
+    the hoard, which the hoarder rebuilt on its next call: alternating, the other script never ran).
+    """
+    fresh = PythonRunner()
+    try:
+        for _ in range(3):
+            assert call(fresh, HOARDER).value == "hoarded"
+            outcome = call(fresh, HUNGRY)
+            assert outcome.ok and outcome.value == 1, outcome
+        assert fresh.pool.retired >= 3  # the hoarder's worker went each time
+    finally:
+        fresh.close()
+
+
+def test_module_state_is_kept_per_scope_not_per_script_text() -> None:
+    source = "CALLS = []\ndef select(ctx):\n    CALLS.append(ctx['hour'])\n    return len(CALLS)\n"
+    single = PythonRunner(pool_size=1)
+    try:
+        values = [single.call(source, "s.py", make_ctx(), SLOW, scope=scope).value for scope in "ababa"]
+        assert values == [1, 1, 2, 2, 3]
+    finally:
+        single.close()
+
+
+# Costly to compile: 60 KiB of subscript chains take RestrictedPython about 1.5 s (measured here).
+EXPENSIVE = "def select(ctx):\n    return None\n" + "x[a][b][c][d][e][f][g]\n" * 2600
+
+
+def test_the_parent_never_compiles_a_script() -> None:
+    """Compiling is bounded before the parent spends it: only a worker compiles, under a deadline."""
+    fresh = PythonRunner(pool_size=1)
+    try:
+        assert call(fresh, BY_HOUR).ok  # a warm worker
+        cpu, started = time.process_time(), time.monotonic()
+        problems = fresh.check(EXPENSIVE, "costly.py")
+        assert time.process_time() - cpu < 0.5  # the worker compiled it (about 1.5 s of CPU), not us
+        assert time.monotonic() - started < CHECK_TIMEOUT + 2.0
+        assert problems == [] or "did not compile within" in problems[0].message, problems
+        cpu, started = time.process_time(), time.monotonic()
+        outcome = call(fresh, EXPENSIVE + "# changed\n", timeout=0.25)
+        assert time.process_time() - cpu < 0.5
+        assert time.monotonic() - started < 0.25 + 1.0
+        assert outcome.kind == "timeout" and "compile" in outcome.detail, outcome
+    finally:
+        fresh.close()
+
+
+def test_a_script_over_the_size_limit_never_reaches_a_worker() -> None:
+    fresh = PythonRunner(pool_size=1)
+    try:
+        huge = "def select(ctx):\n    return None\n" + "#" * MAX_SOURCE_CHARS
+        outcome = call(fresh, huge)
+        assert outcome.kind == "compile" and "too large" in outcome.detail, outcome
+        assert "too large" in fresh.check(huge, "huge.py")[0].message
+        assert not fresh.pool._idle and fresh.pool.spec.name == "Python"  # no worker was started for it
+    finally:
+        fresh.close()
+
+
+def test_compile_problems_found_by_a_worker_are_remembered() -> None:
+    single = PythonRunner(pool_size=1)
+    try:
+        broken = "def select(ctx):\n    import os\n"
+        first = call(single, broken)
+        assert first.kind == "compile" and first.line == 2, first
+        [worker] = single.pool._idle
+        calls = worker.calls
+        assert call(single, broken) == first
+        assert single.check(broken, "b.py")[0].line == 2
+        assert worker.calls == calls  # answered from memory, no worker involved
+    finally:
+        single.close()
 
 
 def test_a_killed_worker_is_a_crash_and_is_replaced() -> None:
@@ -238,7 +333,12 @@ def test_the_worker_is_locked_down() -> None:
         worker = runner.pool._idle[0]
         assert worker.proc is not None
         pid = worker.proc.pid
-        assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]
+        # stdin, stdout, stderr, and its own /proc/self/statm, read-only (it measures its memory with it)
+        assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2", "3"]
+        assert os.readlink(f"/proc/{pid}/fd/3") == f"/proc/{pid}/statm"
+        with open(f"/proc/{pid}/fdinfo/3") as handle:
+            flags = int(next(line for line in handle if line.startswith("flags:")).split()[1], 8)
+        assert flags & os.O_ACCMODE == os.O_RDONLY
         with open(f"/proc/{pid}/environ", "rb") as handle:
             assert handle.read() == b""
         assert os.readlink(f"/proc/{pid}/cwd") == "/"

@@ -28,6 +28,7 @@ class FakeRunner:
         self.outcomes: list[Outcome] = []
         self.contexts: list[dict[str, Any]] = []
         self.timeouts: list[float] = []
+        self.scopes: list[str] = []
         self.warmed = 0
         self.missing: str | None = None
         self.problems: list[SourceProblem] = []
@@ -38,7 +39,8 @@ class FakeRunner:
     def check(self, source: str, filename: str) -> list[SourceProblem]:
         return self.problems
 
-    def call(self, source: str, filename: str, ctx_json: str, timeout: float) -> Outcome:
+    def call(self, source: str, filename: str, ctx_json: str, timeout: float, scope: str = "") -> Outcome:
+        self.scopes.append(scope)
         self.contexts.append(json.loads(ctx_json))
         self.timeouts.append(timeout)
         return self.outcomes.pop(0) if self.outcomes else Outcome("ok", None)
