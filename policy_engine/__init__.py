@@ -8,6 +8,10 @@ The embedding API (DESIGN §5)::
     d = engine.fail(d.turn, status=429, headers={...})
     engine.succeed(d.turn)
 
+    for attempt in engine.attempts(chain="main"):    # the failover loop (policy_engine.attempts)
+        with attempt:
+            reply = clients[attempt.provider].chat.completions.create(model=attempt.model, ...)
+
 Names are imported lazily, so ``import policy_engine`` stays cheap for the CLI.
 """
 
@@ -17,6 +21,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from policy_engine.attempts import (
+        AsyncAttempt,
+        AsyncAttempts,
+        Attempt,
+        AttemptError,
+        AttemptRejected,
+        Attempts,
+        AttemptsExhausted,
+    )
     from policy_engine.classify import Classification, ErrorInfo
     from policy_engine.decision import Decision, ErrorOutcome, SkipRecord, StrategyNote, Target
     from policy_engine.diagnostics import Diagnostic, PolicyError
@@ -25,7 +38,14 @@ if TYPE_CHECKING:
     from policy_engine.state import StateError, StateStore
 
 __all__ = [
+    "AsyncAttempt",
+    "AsyncAttempts",
     "AsyncEngine",
+    "Attempt",
+    "AttemptError",
+    "AttemptRejected",
+    "Attempts",
+    "AttemptsExhausted",
     "Classification",
     "Decision",
     "Diagnostic",
@@ -42,6 +62,13 @@ __all__ = [
 ]
 
 _WHERE = {
+    "AsyncAttempt": "policy_engine.attempts",
+    "AsyncAttempts": "policy_engine.attempts",
+    "Attempt": "policy_engine.attempts",
+    "AttemptError": "policy_engine.attempts",
+    "AttemptRejected": "policy_engine.attempts",
+    "Attempts": "policy_engine.attempts",
+    "AttemptsExhausted": "policy_engine.attempts",
     "AsyncEngine": "policy_engine.engine",
     "Engine": "policy_engine.engine",
     "Classification": "policy_engine.classify",

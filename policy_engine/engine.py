@@ -50,6 +50,7 @@ from policy_engine.timezones import local_zone
 from policy_engine.validation_cache import validate_cached
 
 if TYPE_CHECKING:
+    from policy_engine.attempts import AsyncAttempts, Attempts
     from policy_engine.quota.refresh import QuotaRefresher
 
 __all__ = ["AsyncEngine", "Engine", "PolicySources", "RouteError"]  # PolicySources: re-exported
@@ -542,6 +543,18 @@ class Engine:
             elapsed_us=(time.perf_counter() - started) * 1e6, segments=segments or (), trace=trace,
         )
 
+    def attempts(self, provider: str | None = None, *, pool: str | None = None, chain: str | None = None,
+                 preset: str | None = None, model: str | None = None, prompt: str | None = None,
+                 turn: str | None = None, explain: bool = False) -> Attempts:
+        """The failover loop of one turn (same arguments as :meth:`select`); see :mod:`policy_engine.attempts`.
+
+        ``for attempt in engine.attempts(chain="main"): with attempt: call(attempt.provider, attempt.model)``
+        """
+        from policy_engine.attempts import Attempts
+
+        return Attempts(self, provider=provider, pool=pool, chain=chain, preset=preset, model=model,
+                        prompt=prompt, turn=turn, explain=explain)
+
     def close(self) -> None:
         """Stop the background quota refresh and close the state store."""
         if self._refresher is not None:
@@ -620,3 +633,12 @@ class AsyncEngine:
         import asyncio
 
         await asyncio.to_thread(self.engine.succeed, *args, **kwargs)
+
+    def attempts(self, provider: str | None = None, *, pool: str | None = None, chain: str | None = None,
+                 preset: str | None = None, model: str | None = None, prompt: str | None = None,
+                 turn: str | None = None, explain: bool = False) -> AsyncAttempts:
+        """The failover loop for ``async for`` / ``async with``; see :meth:`Engine.attempts`."""
+        from policy_engine.attempts import AsyncAttempts
+
+        return AsyncAttempts(self, provider=provider, pool=pool, chain=chain, preset=preset, model=model,
+                             prompt=prompt, turn=turn, explain=explain)
