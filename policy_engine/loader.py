@@ -37,6 +37,7 @@ from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import BaseResolver
 
+from policy_engine import json_finite
 from policy_engine.bounded_read import POLICY, FileKind, FileReadError, ReadProblem, read_bounded
 from policy_engine.diagnostics import Diagnostic, PolicyError, Severity
 
@@ -660,7 +661,11 @@ def _load_json(text: str, source: str) -> LoadedDocument:
         return result
 
     try:
-        data = json.loads(text, object_pairs_hook=pairs) if text.strip() else None
+        data = json.loads(text, object_pairs_hook=pairs, parse_constant=json_finite.parse_constant,
+                          parse_float=json_finite.parse_float,
+                          parse_int=json_finite.parse_int) if text.strip() else None
+    except json_finite.NonFiniteNumber:
+        raise PolicyError(json_finite.non_finite_diagnostics(text, source)) from None
     except json.JSONDecodeError as exc:
         message = f"invalid JSON: {exc.msg}"
         raise PolicyError([Diagnostic(code="parse-error", message=message, file=source, line=exc.lineno,

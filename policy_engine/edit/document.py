@@ -28,13 +28,17 @@ Guarantees:
 
   The indentation of new entries follows the file (mapping indent, sequence dash offset); new
   strings that YAML 1.1 would read as something else (``off``, ``2026-06-01``) are quoted.
-- JSON stays JSON, in the file's indentation (2 spaces for a new file, as pi-multi-pass writes
-  it), with key order kept and a final newline only when the file had one.
+- JSON stays JSON and is edited at the token level (:mod:`policy_engine.edit.json_text`): only
+  the edited entry's lines change (and the comma on the line before an appended one); escapes,
+  number spellings, indentation and the final newline (or its absence) stay. A new file gets
+  2 spaces, as pi-multi-pass writes it. A number that is not finite is never written.
 - :meth:`PolicyDocument.validate` checks the result with the project's validator (JSON Schema
   and compile) before anything is written; :meth:`PolicyDocument.save` replaces the file
   atomically (:func:`policy_engine.edit.files.write_atomic`), refuses when another program changed
-  the file since it was read (:class:`FileChangedError`), and writes through a symbolic link
-  instead of replacing it.
+  the file since it was read (:class:`FileChangedError`), and never writes outside the file's
+  root (:func:`policy_engine.edit.files.check_target`: no write through a dangling link or a
+  link out of the root, none to a hard-linked or read-only file; :class:`UnsafeTargetError`).
+  A link to another file inside the root is followed: that file is replaced, the link stays.
 
 Windows line endings and a UTF-8 byte-order mark are kept. UTF-16 files are refused (save as UTF-8).
 """
@@ -43,7 +47,6 @@ from __future__ import annotations
 
 import difflib
 import io
-import json
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -53,7 +56,10 @@ from typing import Any, Literal
 
 from policy_engine.bounded_read import EDITED_FILE, FileReadError, ReadProblem, read_bounded
 from policy_engine.diagnostics import Diagnostic, PolicyError, json_path
-from policy_engine.edit.files import write_atomic
+from policy_engine.edit.files import UnsafeTargetError, check_target, write_atomic
+from policy_engine.edit.json_text import JsonText
+from policy_engine.edit.markers import BlockList, BlockMap, FlowList, FlowMap
+from policy_engine.edit.markers import is_block_value as _is_block_value
 from policy_engine.loader import LoadedDocument, load_text, read_error_diagnostic
 
 __all__ = [
@@ -66,6 +72,7 @@ __all__ = [
     "Indentation",
     "PolicyDocument",
     "UnreadableFileError",
+    "UnsafeTargetError",
     "detect_indentation",
     "merge_text",
     "unified_diff",
@@ -73,22 +80,6 @@ __all__ = [
 
 DocKind = Literal["policy", "project"]
 JsonPath = tuple[str | int, ...]
-
-
-class FlowMap(dict):  # type: ignore[type-arg]
-    """A new mapping to be written in flow style (``{pool: a, model: b}``); plain in JSON."""
-
-
-class BlockMap(dict):  # type: ignore[type-arg]
-    """A new mapping to be written in block style (one key per line); plain in JSON."""
-
-
-class FlowList(list):  # type: ignore[type-arg]
-    """A new list to be written in flow style (``[a, b]``); plain in JSON."""
-
-
-class BlockList(list):  # type: ignore[type-arg]
-    """A new list to be written in block style (``- a`` lines); plain in JSON."""
 
 
 class FileChangedError(Exception):
@@ -262,55 +253,6 @@ def _plain(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------------- backends
-
-
-class _JsonText:
-    """A JSON file: plain data, dumped with the file's indentation."""
-
-    def __init__(self, text: str) -> None:
-        self.indent: int | str | None = 2
-        self.final_newline = True
-        if text.strip():
-            self.data = json.loads(text)
-            self.indent = self._detect_indent(text)
-            self.final_newline = text.endswith("\n")
-        else:
-            self.data = {}
-
-    @staticmethod
-    def _detect_indent(text: str) -> int | str | None:
-        for line in text.splitlines()[1:]:
-            if line[:1] in (" ", "\t"):
-                lead = line[: len(line) - len(line.lstrip(" \t"))]
-                return lead if "\t" in lead else len(lead)
-        return None if "\n" not in text.strip() else 2
-
-    def node(self, path: JsonPath) -> Any:
-        value = self.data
-        for part in path:
-            value = value[part]
-        return value
-
-    def set(self, map_path: JsonPath, key: str, value: Any, position: int | None) -> None:
-        target = self.node(map_path)
-        if key in target or position is None or position >= len(target):
-            target[key] = _plain(value)
-            return
-        items = list(target.items())
-        items.insert(position, (key, _plain(value)))
-        target.clear()
-        target.update(items)
-
-    def delete(self, path: JsonPath) -> None:
-        parent = self.node(path[:-1])
-        del parent[path[-1]]
-
-    def append(self, seq_path: JsonPath, value: Any) -> None:
-        self.node(seq_path).append(_plain(value))
-
-    def render(self) -> str:
-        text = json.dumps(self.data, indent=self.indent, ensure_ascii=False)
-        return text + "\n" if self.final_newline else text
 
 
 class _YamlText:
@@ -626,21 +568,6 @@ def _is_block_node(node: Any) -> bool:
     return hasattr(node, "fa") and not _is_flow(node)
 
 
-def _is_block_value(value: Any) -> bool:
-    """Whether a new value is written in block style (:meth:`_YamlText.build` follows this).
-
-    Block: a non-empty mapping that is not a :class:`FlowMap`; a non-empty list that is not a
-    :class:`FlowList` and is a :class:`BlockList` or holds collections. Everything else is flow.
-    """
-    if isinstance(value, Mapping):
-        return bool(value) and not isinstance(value, FlowMap)
-    if isinstance(value, list | tuple):
-        if not value or isinstance(value, FlowList):
-            return False
-        return isinstance(value, BlockList) or any(isinstance(v, Mapping | list | tuple) for v in value)
-    return False
-
-
 _YAML11_SPECIAL = re.compile(
     r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF|~|null|Null|NULL|"
     r"[-+]?(?:\d[\d_]*)?(?:\.\d*)?(?:[eE][-+]?\d+)?|[-+]?0x[0-9a-fA-F_]+|[-+]?0b[01_]+|[-+]?\.(?:inf|Inf|INF)|"
@@ -667,8 +594,9 @@ class PolicyDocument:
     """
 
     def __init__(self, path: Path, kind: DocKind, text: str, *, exists: bool, source: str | None = None,
-                 bom: bool = False, crlf: bool = False, raw: bytes | None = None) -> None:
+                 bom: bool = False, crlf: bool = False, raw: bytes | None = None, root: Path | None = None) -> None:
         self.path = path
+        self.root = root  # the directory the file must stay in (None: the folder it is in)
         self._raw = raw if raw is not None else (("\ufeff" if bom else "") + text).encode("utf-8")
         self.kind = kind
         self.exists = exists
@@ -678,25 +606,33 @@ class PolicyDocument:
         self._bom = bom
         self._crlf = crlf
         body = text.replace("\r\n", "\n")
-        self._backend: _JsonText | _YamlText = (
-            _JsonText(body) if self.format == "json" else _YamlText(body, self.source))
+        self._backend: JsonText | _YamlText = (
+            JsonText(body, self.source) if self.format == "json" else _YamlText(body, self.source))
         self._loaded: LoadedDocument | None = None  # the engine's reading of _loaded_text (parsed once per text)
         self._loaded_text: str | None = None
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], kind: DocKind, *, source: str | None = None) -> PolicyDocument:
+    def open(cls, path: str | os.PathLike[str], kind: DocKind, *, source: str | None = None,
+             root: str | os.PathLike[str] | None = None, for_writing: bool = True,
+             option: str = "--policy") -> PolicyDocument:
         """Read ``path`` for editing (a missing file is an empty document, created by :meth:`save`).
 
         Raises :class:`UnreadableFileError` when the file exists but cannot be read, is not UTF-8,
-        does not parse, or is not a mapping at the top.
+        does not parse, or is not a mapping at the top. ``for_writing`` (the default) first checks
+        that the file can be written without touching anything outside ``root`` (default: the
+        folder the file is in) and raises :class:`UnsafeTargetError` otherwise (``option`` names the
+        command-line option of its hint); pass False to only read it.
         """
         file = Path(path).expanduser()
         name = source or str(path)
+        base = Path(root).expanduser() if root is not None else None
+        if for_writing:
+            check_target(file, base, name=name, option=option)
         try:  # the bounded reader: a FIFO, a device, a directory or a symlink loop is refused, never read
             raw = read_bounded(file, EDITED_FILE, source=name)
         except FileReadError as exc:
             if exc.problem is ReadProblem.MISSING:  # a link to nothing too: saving creates its target
-                return cls(file, kind, "", exists=False, source=name)
+                return cls(file, kind, "", exists=False, source=name, root=base)
             raise UnreadableFileError([read_error_diagnostic(exc)]) from None
         if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
             raise UnreadableFileError([Diagnostic("file-unreadable", f"{name} is UTF-16 text; it is left as it is",
@@ -717,7 +653,7 @@ class PolicyDocument:
                 "type", f"the top of {name} is a {type(loaded.data).__name__}, not a mapping; it is left as it is",
                 hint="a policy is a mapping: version, settings, subscriptions, pools, chains, presets")])
         try:
-            doc = cls(file, kind, text, exists=True, source=name, bom=bom, crlf="\r\n" in text, raw=raw)
+            doc = cls(file, kind, text, exists=True, source=name, bom=bom, crlf="\r\n" in text, raw=raw, root=base)
         except Exception as exc:  # ruamel.yaml refuses what libyaml read: still never touch it
             mark = getattr(exc, "problem_mark", None)
             raise UnreadableFileError([Diagnostic(
@@ -849,20 +785,24 @@ class PolicyDocument:
     def save(self) -> None:
         """Write the current text atomically (creating the file and its folder when needed).
 
-        A symbolic link stays a link: the file it points to is replaced (dotfile managers link
-        policies into the agent directory). Raises :class:`FileChangedError` when the file was
-        changed by someone else since it was read; nothing is written then.
+        A symbolic link to a file inside :attr:`root` stays a link: the file it points to is replaced.
+        Raises :class:`UnsafeTargetError` when writing could touch anything else (see
+        :func:`~policy_engine.edit.files.check_target`, checked again now) and
+        :class:`FileChangedError` when the file was changed by someone else since it was read;
+        nothing is written then.
         """
+        real = check_target(self.path, self.root, name=self.source)
         if not self.unchanged_on_disk():
             raise FileChangedError(f"{self.source} was changed by another program while this edit ran; nothing "
                                    "was written (run the command again)")
-        write_atomic(self.path.resolve() if self.path.is_symlink() else self.path, self.text)
+        write_atomic(real, self.text)
         self.original = self.text
         self._raw = self.text.encode("utf-8")
         self.exists = True
 
     def remove(self) -> None:
-        """Delete the file (with the same check as :meth:`save`); a symbolic link itself is removed."""
+        """Delete the file (with the same checks as :meth:`save`); a symbolic link itself is removed."""
+        check_target(self.path, self.root, name=self.source)
         if not self.unchanged_on_disk():
             raise FileChangedError(f"{self.source} was changed by another program while this edit ran; it was "
                                    "not deleted (run the command again)")

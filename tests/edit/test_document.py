@@ -21,6 +21,7 @@ from policy_engine.edit.document import (
     Indentation,
     PolicyDocument,
     UnreadableFileError,
+    UnsafeTargetError,
     detect_indentation,
     merge_text,
     unified_diff,
@@ -361,9 +362,8 @@ def test_json_edits_keep_indentation_key_order_and_the_final_newline(tmp_path: P
                               '"members": ["anthropic"]}\n\t]\n}\n', "multi-pass.json")
     doc.set(("pools", 0), "enabled", False, order=["name", "baseProvider", "members", "enabled"])
     doc.set((), "version", 1, order=["version", "pools"])
-    assert doc.text == ('{\n\t"version": 1,\n\t"pools": [\n\t\t{\n\t\t\t"name": "a",\n\t\t\t"baseProvider": '
-                        '"anthropic",\n\t\t\t"members": [\n\t\t\t\t"anthropic"\n\t\t\t],\n\t\t\t"enabled": false'
-                        '\n\t\t}\n\t]\n}\n')
+    assert doc.text == ('{\n\t"version": 1,\n\t"pools": [\n\t\t{"name": "a", "baseProvider": "anthropic", '
+                        '"members": ["anthropic"], "enabled": false}\n\t]\n}\n')
     doc = PolicyDocument.open(tmp_path / "new.json", "project")
     doc.set((), "allowedSubs", ["anthropic-2"])
     assert doc.text == '{\n  "allowedSubs": [\n    "anthropic-2"\n  ]\n}\n'
@@ -450,18 +450,21 @@ def test_unified_diff_names_the_file_and_marks_a_missing_final_newline() -> None
     assert unified_diff("a: 1\n", "", "p.yaml", deleted=True).splitlines()[1] == "+++ /dev/null"
 
 
-def test_a_symlinked_policy_stays_a_link(tmp_path: Path) -> None:
+def test_a_symlinked_policy_inside_its_root_stays_a_link(tmp_path: Path) -> None:
     real = tmp_path / "dotfiles" / "multi-pass.yaml"
     real.parent.mkdir()
     real.write_text(COMMENTED, encoding="utf-8")
     link = tmp_path / "agent" / "multi-pass.yaml"
     link.parent.mkdir()
     link.symlink_to(real)
-    doc = PolicyDocument.open(link, "policy")
+    doc = PolicyDocument.open(link, "policy", root=tmp_path)
     doc.set(("pools", 0), "enabled", False)
     doc.save()
     assert link.is_symlink()
     assert real.read_text(encoding="utf-8") == doc.text != COMMENTED
+    with pytest.raises(UnsafeTargetError, match="outside"):  # the root defaults to the link's own folder
+        PolicyDocument.open(link, "policy")
+    assert PolicyDocument.open(link, "policy", for_writing=False).data == doc.data  # reading is fine
 
 
 def test_a_file_changed_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
