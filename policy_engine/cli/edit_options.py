@@ -10,15 +10,21 @@ Which file an edit changes:
   use the overlay the engine reads from the current directory (the nearest ``.pi/multi-pass.*``
   in it or a parent), else create ``./.pi/multi-pass.yaml``.
 
-Every edit: parse (a file that does not parse is reported with file:line and left untouched,
-exit 1), change, validate the result (schema and compile: errors are printed and nothing is
-written, exit 1), then write atomically, or with ``--dry-run`` print the unified diff and write
-nothing. A request that cannot be carried out (an unknown pool, provider, ...) exits 2.
+Every edit: check that the file can be written without touching anything else (no dangling
+link, no link out of the agent directory or the project, no hard-linked or read-only file or
+folder: :func:`policy_engine.edit.files.check_target`; refused with exit 1, also for
+``--dry-run``), parse (a file that does not parse is reported with file:line and left
+untouched, exit 1), change, validate the result (schema and compile: errors are printed and
+nothing is written, exit 1), then write atomically, or with ``--dry-run`` print the unified
+diff and write nothing. A request that cannot be carried out (an unknown pool, provider, ...)
+exits 2. A write that fails (a full disk, a permission the checks could not foresee) exits 1.
 ``--format json`` prints one object: ``file``, ``kind``, ``created``, ``changed``, ``dryRun``,
 ``written`` (the disk was changed), ``deleted`` (the change removes the file), ``diff``,
 ``messages``, ``notes``, ``warnings`` (compile warnings the edit introduced) and, on failure,
-``error``, ``hint`` and ``diagnostics``. In text, what changed goes to stdout (with
-``--dry-run``: the diff only, so it can be piped to ``patch``); notes and warnings to stderr.
+``error``, ``code`` (``dangling-link``, ``link-outside``, ``hard-linked``, ``read-only``,
+``not-a-file``, ``non-finite-number``, ``write-failed``, or null), ``hint`` and ``diagnostics``.
+In text, what changed goes to stdout (with ``--dry-run``: the diff only, so it can be piped to
+``patch``); notes and warnings to stderr.
 """
 
 from __future__ import annotations
@@ -164,12 +170,20 @@ def edit_target(options: dict[str, Any]) -> EditTarget:
 
 @dataclass(frozen=True)
 class EditTarget:
-    """The file an edit changes, what kind it is, and (for an overlay) the global policy it narrows."""
+    """The file an edit changes, what kind it is, and (for an overlay) the global policy it narrows.
+
+    ``root`` is the directory the file must stay in, links followed: the agent directory for the
+    global policy (the file's folder with ``--policy``), the project for an overlay (the folder of
+    an overlay file named with ``--project``, or of its ``.pi`` folder). ``option`` is the option
+    that names a file directly.
+    """
 
     path: Path
     kind: str  # "policy" | "project"
     agent_dir: Path
     global_path: Path | None = None
+    root: Path | None = None
+    option: str = "--policy"
 
 
 def _agent_dir(agent_dir: Path | None) -> Path:
@@ -189,7 +203,8 @@ def _global_path(policy: Path | None, directory: Path) -> Path:
 def global_target(*, policy: Path | None, agent_dir: Path | None, **_: Any) -> EditTarget:
     """The global policy: ``--policy``, else the agent directory's (``multi-pass.yaml`` when there is none)."""
     directory = _agent_dir(agent_dir)
-    return EditTarget(_global_path(policy, directory), "policy", directory)
+    root = policy.expanduser().parent if policy is not None else directory
+    return EditTarget(_global_path(policy, directory), "policy", directory, root=root)
 
 
 def project_target(*, policy: Path | None, project: Path | None, agent_dir: Path | None, **_: Any) -> EditTarget:
@@ -204,7 +219,8 @@ def project_target(*, policy: Path | None, project: Path | None, agent_dir: Path
         base = project if project is not None else Path.cwd()
         found = find_project_file(base, search_up=project is None, exclude=global_path)
         path = found if found is not None else base / ".pi" / "multi-pass.yaml"
-    return EditTarget(path, "project", directory, global_path)
+    root = path.parent.parent if path.parent.name == ".pi" else path.parent
+    return EditTarget(path, "project", directory, global_path, root=root, option="--project")
 
 
 def _shown(path: Path) -> str:
@@ -216,10 +232,10 @@ def _shown(path: Path) -> str:
 
 
 def _fail(fmt: str, code: int, message: str, *, file: str, hint: str | None = None,
-          diagnostics: list[Diagnostic] | None = None) -> NoReturn:
+          diagnostics: list[Diagnostic] | None = None, error_code: str | None = None) -> NoReturn:
     if fmt == "json":
-        emit_json({"file": file, "changed": False, "written": False, "error": message, "hint": hint,
-                   "diagnostics": [d.to_dict() for d in diagnostics or []]})
+        emit_json({"file": file, "changed": False, "written": False, "error": message, "code": error_code,
+                   "hint": hint, "diagnostics": [d.to_dict() for d in diagnostics or []]})
     else:
         if diagnostics:
             print_diagnostics(diagnostics)
@@ -240,14 +256,24 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
     ``delete_when_empty`` removes an overlay the edit left without keys; ``delete_file`` removes
     the file whatever it holds (``project clear --all``). See the module docstring for the rest.
     """
-    from policy_engine.edit.document import FileChangedError, PolicyDocument, UnreadableFileError, unified_diff
+    from policy_engine.edit.document import (
+        FileChangedError,
+        PolicyDocument,
+        UnreadableFileError,
+        UnsafeTargetError,
+        unified_diff,
+    )
+    from policy_engine.edit.json_text import NonFiniteNumberError
     from policy_engine.edit.operations import EditContext, EditError
     from policy_engine.loader import LoadedDocument
 
     shown = _shown(target.path)
     env = dict(os.environ)
     try:
-        doc = PolicyDocument.open(target.path, target.kind, source=shown)  # type: ignore[arg-type]
+        doc = PolicyDocument.open(target.path, target.kind, source=shown, root=target.root,  # type: ignore[arg-type]
+                                  option=target.option)
+    except UnsafeTargetError as exc:
+        _fail(fmt, EXIT_FAIL, exc.message, file=shown, hint=exc.hint, error_code=exc.code)
     except UnreadableFileError as exc:
         _fail(fmt, EXIT_FAIL, f"{shown} cannot be read, so it was not changed", file=shown,
               hint="fix the file by hand (mp-policy validate shows every problem)", diagnostics=exc.diagnostics)
@@ -256,7 +282,7 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
     if target.kind == "project" and target.global_path is not None and target.global_path.exists():
         global_shown = _shown(target.global_path)
         try:
-            source = PolicyDocument.open(target.global_path, "policy", source=global_shown)
+            source = PolicyDocument.open(target.global_path, "policy", source=global_shown, for_writing=False)
         except UnreadableFileError as exc:
             _fail(fmt, EXIT_FAIL, f"the global policy {global_shown} cannot be read", file=shown,
                   hint="fix it first (mp-policy validate)", diagnostics=exc.diagnostics)
@@ -273,6 +299,9 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
         changes = operate(doc, context)
     except EditError as exc:
         _fail(fmt, EXIT_USAGE, exc.message, file=shown, hint=exc.hint)
+    except NonFiniteNumberError as exc:
+        _fail(fmt, EXIT_FAIL, f"{exc.message}; {shown} was not changed", file=shown, error_code="non-finite-number",
+              hint="JSON has no NaN or Infinity: fix the value where it comes from (mp-policy validate shows it)")
     deleted = doc.exists and (delete_file or (delete_when_empty and doc.is_empty()))
     if deleted:
         changes.say(f"deleted {shown}" + ("" if delete_file else " (nothing else was left in it)"))
@@ -293,6 +322,9 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
     warnings = [d for d in found if d.severity == "warning" and _key(d) not in known]
     changed = deleted or doc.changed
     existed = doc.exists
+    if changed and not deleted and target.path.is_symlink():
+        changes.note(f"{shown} is a symbolic link: {'the edit goes to' if dry_run else 'wrote'} "
+                     f"{_shown(target.path.resolve())}, the file it points to (the link stays)")
     if changed and not dry_run:
         try:
             if deleted:
@@ -301,6 +333,12 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
                 doc.save()
         except FileChangedError as exc:
             _fail(fmt, EXIT_FAIL, str(exc), file=shown)
+        except UnsafeTargetError as exc:
+            _fail(fmt, EXIT_FAIL, exc.message, file=shown, hint=exc.hint, error_code=exc.code)
+        except OSError as exc:
+            where = f": {exc.filename}" if exc.filename else ""
+            _fail(fmt, EXIT_FAIL, f"{shown} could not be written ({exc.strerror or exc}{where}); the file is as it was",
+                  file=shown, error_code="write-failed", hint="check the folder's permissions and free space")
     _report(fmt, shown=shown, kind=target.kind, created=not existed and changed, changed=changed,
             dry_run=dry_run, deleted=deleted, diff=diff, changes=changes, warnings=warnings)
 
