@@ -631,7 +631,7 @@ class PolicyDocument:
         try:  # the bounded reader: a FIFO, a device, a directory or a symlink loop is refused, never read
             raw = read_bounded(file, EDITED_FILE, source=name)
         except FileReadError as exc:
-            if exc.problem is ReadProblem.MISSING:  # a link to nothing too: saving creates its target
+            if exc.problem is ReadProblem.MISSING:  # a link to nothing only when reading (refused above)
                 return cls(file, kind, "", exists=False, source=name, root=base)
             raise UnreadableFileError([read_error_diagnostic(exc)]) from None
         if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
@@ -657,7 +657,8 @@ class PolicyDocument:
         except Exception as exc:  # ruamel.yaml refuses what libyaml read: still never touch it
             mark = getattr(exc, "problem_mark", None)
             raise UnreadableFileError([Diagnostic(
-                "parse-error", f"cannot edit this YAML: {getattr(exc, 'problem', None) or exc}", file=name,
+                "parse-error", f"cannot edit this {'JSON' if file.suffix.lower() == '.json' else 'YAML'}: "
+                f"{getattr(exc, 'problem', None) or exc}", file=name,
                 line=mark.line + 1 if mark is not None else None, col=mark.column + 1 if mark is not None else None,
                 hint="mp-policy validate shows whether the engine reads it; edit this file by hand")]) from None
         if doc._backend.render() == text:  # the usual case: no need to parse the same text again

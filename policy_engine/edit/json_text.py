@@ -385,7 +385,9 @@ class JsonText:
         if index < count:
             before = node.start + 1 if index == 0 else node.children[index - 1].end
             gap = text[before:node.starts[index]]
-            separator = self._flat_separator(node) if flat else "," + gap.rpartition(",")[2]
+            space = gap.rpartition(",")[2]  # what separates the member there from what precedes it
+            # (nothing: it shares the line of the bracket, {"a": 1,⏎ ...; the new one goes on that line too)
+            separator = self._flat_separator(node) if flat else "," + space if space else self._inline_separator()
             at = node.starts[index]
             self._replace(at, at, build(_line_indent(text, at), flat) + separator)
             return
@@ -402,6 +404,9 @@ class JsonText:
         """The separator between items of a one-line container: its own, else the file's."""
         if len(node.children) >= 2:
             return self.text[node.children[0].end:node.starts[1]]
+        return self._inline_separator()
+
+    def _inline_separator(self) -> str:
         return self.style.item_sep if "," in self.style.item_sep else ", "
 
     def _new_document(self, key: str, value: Any) -> None:
@@ -454,7 +459,7 @@ class JsonText:
             lines = [inner + prefix + self._render(item, inner, self._child_like(like, part), False, (*path, part))
                      for (part, prefix), item in zip(items, values, strict=True)]
             return brackets[0] + "\n" + ",\n".join(lines) + "\n" + indent + brackets[1]
-        separator = self.style.item_sep if "," in self.style.item_sep else ", "
+        separator = self._inline_separator()
         parts = [prefix + self._render(item, "", self._child_like(like, part), True, (*path, part))
                  for (part, prefix), item in zip(items, values, strict=True)]
         return brackets[0] + pad + separator.join(parts) + pad + brackets[1]

@@ -582,6 +582,17 @@ def test_one_line_containers_stay_on_one_line_and_emptied_lists_close(tmp_path: 
     assert json_text.render() == '{"pools": [{"name": "a", "members": ["y"], "enabled": false}], "chains": []}'
 
 
+def test_a_first_member_on_the_line_of_the_brace_keeps_the_next_line_whole() -> None:
+    text = '{"allowedSubs": ["a"],\n "pools": []\n}'
+    json_text = JsonText(text)
+    json_text.set((), "$schema", "x", 0)
+    assert json_text.render() == '{"$schema": "x", "allowedSubs": ["a"],\n "pools": []\n}'
+    json_text.delete(("$schema",))
+    assert json_text.render() == text
+    json_text.delete(("allowedSubs",))
+    assert json_text.render() == '{\n "pools": []\n}'  # " pools" keeps its line
+
+
 def test_the_style_is_read_from_the_file() -> None:
     style = detect_style('{\n\t"a" : [ 1,2 ],\n\t"b": {"c": "\\u00e9"}\n}')
     assert (style.unit, style.key_sep, style.item_sep, style.array_pad, style.ascii, style.mode) == (
