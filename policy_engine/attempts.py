@@ -33,6 +33,7 @@ for code that wants the loop object (``.decision``, ``.history``, ``.turn``) aft
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -85,11 +86,12 @@ class AttemptRejected(AttemptError):
     """A failure reported as a response (not an exception) that does not rotate: the loop ends on it."""
 
 
-def _describe_end(decision: Decision, attempts: tuple[BaseAttempt, ...]) -> str:
-    tried = ", ".join(f"{a.provider} ({a.error.kind if a.error else a.state})" for a in attempts)
-    head = f"no account left after {len(attempts)} attempt(s): {tried}" if attempts else \
-        "no account is eligible on this route"
-    if not attempts:
+def describe_end(decision: Decision, tried: Sequence[tuple[str, str]]) -> str:
+    """The message of a loop that found no target: the attempts (account, what happened), why, when to retry."""
+    if tried:
+        head = f"no account left after {len(tried)} attempt(s): " + ", ".join(f"{p} ({what})" for p, what in tried)
+    else:
+        head = "no account is eligible on this route"
         reasons = sorted({f"{s.provider or s.pool}: {s.reason}" for s in decision.skipped})
         if reasons:
             head += f" ({'; '.join(reasons[:6])}{' …' if len(reasons) > 6 else ''})"
@@ -300,7 +302,8 @@ class _BaseAttempts:
         if decision.target is None:
             self._over = True
             last = self.history[-1].exception if self.history else None
-            raise AttemptsExhausted(_describe_end(decision, tuple(self.history)), decision=decision,
+            tried = [(a.provider, a.error.kind if a.error else a.state) for a in self.history]
+            raise AttemptsExhausted(describe_end(decision, tried), decision=decision,
                                     attempts=tuple(self.history), exception=last) from last
         attempt = cls(self, decision, len(self.history) + 1)
         self.history.append(attempt)

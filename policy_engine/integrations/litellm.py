@@ -55,7 +55,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from policy_engine.attempts import AttemptError, AttemptRejected, AttemptsExhausted, _describe_end
+from policy_engine.attempts import AttemptError, AttemptsExhausted, describe_end
 from policy_engine.integrations.errors import FailureReport, read_error, read_headers
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class _Turn:
     reported: bool = True  # whether the attempt in flight has been reported (fail or succeed)
     exception: BaseException | None = None  # the last provider exception
     seen: set[int] = field(default_factory=set)  # ids of exceptions already reported
-    attempts: list[tuple[str, str | None, Decision | None]] = field(default_factory=list)
+    attempts: list[tuple[str, Decision | None]] = field(default_factory=list)  # account, its failure
 
 
 class PolicyRouting:
@@ -209,38 +209,30 @@ class PolicyRouting:
         return None
 
     def _deployment(self, turn: _Turn) -> dict[str, Any]:
-        """The deployment of the turn's current target, its model filled in; raises when the turn is over."""
+        """The deployment of the turn's current target, its model filled in; raises when the turn is over.
+
+        LiteLLM asks again after each of these raises until its retries are used up: the turn stays
+        (in :attr:`_turns`) so that every such pick raises the same, and no new turn starts.
+        """
         decision = turn.decision
-        error = decision.error
-        if error is not None and not error.rotate:
-            if turn.exception is not None:
-                raise turn.exception  # the provider's own exception, unchanged
-            raise AttemptRejected(f"{turn.provider} failed with a {error.kind} error that does not rotate: "
-                                  f"{error.reason}", decision=decision, attempts=())
+        if decision.error is not None and not decision.error.rotate and turn.exception is not None:
+            raise turn.exception  # the provider's own exception (LiteLLM's), as it was raised
         target = decision.target
         if target is None:
-            raise AttemptsExhausted(_describe_end(decision, ()) if not turn.attempts else self._end(turn),
-                                    decision=decision, attempts=(), exception=turn.exception) from turn.exception
+            tried = [(p, d.error.kind if d is not None and d.error else "failed") for p, d in turn.attempts]
+            raise AttemptsExhausted(describe_end(decision, tried), decision=decision, attempts=(),
+                                    exception=turn.exception) from turn.exception
         if target.provider not in self.accounts:
-            raise AttemptsExhausted(f"the policy chose {target.provider}, which has no LiteLLM deployment "
-                                    f"(accounts: {', '.join(self.accounts)})", decision=decision, attempts=(),
-                                    exception=turn.exception)
+            raise ValueError(f"the policy chose {target.provider}, which has no LiteLLM deployment: add it to the "
+                             f"accounts (now {', '.join(self.accounts)}) or leave it out of the engine's auth")
         if target.model is None:
             raise ValueError(f"the route gives no model for {target.provider}: name one in the route "
                              "(routes={'name': {'pool': ..., 'model': ...}})")
         params = dict(self.accounts[target.provider])
         params["model"] = params["model"].replace("{model}", target.model)
         turn.provider, turn.model, turn.reported = target.provider, target.model, False
-        turn.attempts.append((target.provider, target.model, None))
+        turn.attempts.append((target.provider, None))
         return {"model_name": self.group, "litellm_params": params, "model_info": {"id": target.provider}}
-
-    @staticmethod
-    def _end(turn: _Turn) -> str:
-        tried = ", ".join(f"{p} ({d.error.kind if d is not None and d.error else 'failed'})"
-                          for p, _, d in turn.attempts)
-        decision = turn.decision
-        text = _describe_end(decision, ())
-        return f"no account left after {len(turn.attempts)} attempt(s): {tried}" + text[text.find(";"):]
 
     def _remember(self, turn_id: str, turn: _Turn) -> None:
         with self._lock:
@@ -249,13 +241,12 @@ class PolicyRouting:
             while len(self._turns) > _MAX_OPEN_TURNS:
                 self._turns.popitem(last=False)
 
-    def _pick(self, model: str, messages: Any, request_kwargs: Mapping[str, Any] | None,
-              call: Any) -> dict[str, Any]:
+    def _pick(self, model: str, messages: Any, request_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:
         metadata = _metadata(request_kwargs)
         turn_id = metadata.get(_TURN_KEY) if metadata.get(_OWNER_KEY) == self.router_id else None
         turn = self._turns.get(turn_id) if isinstance(turn_id, str) else None
         if turn is None:
-            decision = call(self.engine.select, **self._request(model), prompt=self._prompt(messages))
+            decision = self.engine.select(**self._request(model), prompt=self._prompt(messages))
             turn = _Turn(decision)
             self._remember(decision.turn, turn)
             metadata[_TURN_KEY], metadata[_OWNER_KEY] = decision.turn, self.router_id
@@ -265,13 +256,13 @@ class PolicyRouting:
                                  input: Any = None, specific_deployment: bool | None = False,
                                  request_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """LiteLLM's sync pick: the deployment of the turn's current target."""
-        return self._pick(model, messages, request_kwargs, _call_sync)
+        return self._pick(model, messages, request_kwargs)
 
     async def async_get_available_deployment(self, model: str, messages: list[dict[str, Any]] | None = None,
                                              input: Any = None, specific_deployment: bool | None = False,
                                              request_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
         """LiteLLM's async pick (the engine runs off the event loop)."""
-        return await asyncio.to_thread(self._pick, model, messages, request_kwargs, _call_sync)
+        return await asyncio.to_thread(self._pick, model, messages, request_kwargs)
 
     # -- outcomes (LiteLLM's CustomLogger callbacks) -------------------------------------------
 
@@ -284,32 +275,23 @@ class PolicyRouting:
         turn = self._turns.get(turn_id) if isinstance(turn_id, str) else None
         return (turn_id, turn) if turn is not None and isinstance(turn_id, str) else None
 
-    def _report(self, turn: _Turn, turn_id: str, exc: BaseException | None, report: FailureReport,
-                call: Any) -> None:
-        if turn.reported or turn.provider is None:
-            return
-        turn.reported = True
-        decision = call(self.engine.fail, turn_id, provider=turn.provider, model=turn.model,
-                        **report.fail_arguments())
-        turn.decision = decision
-        if exc is not None:
-            turn.exception = exc
-        if turn.attempts:
-            provider, model, _ = turn.attempts[-1]
-            turn.attempts[-1] = (provider, model, decision)
-
     def _failure(self, kwargs: Mapping[str, Any]) -> None:
+        """Report the failed attempt of one of this router's requests (once: LiteLLM may log it twice)."""
         found = self._ours(kwargs)
         exc = kwargs.get("exception")
         if found is None or not isinstance(exc, BaseException) or isinstance(exc, AttemptError):
             return
         turn_id, turn = found
         with self._lock:
-            if id(exc) in turn.seen:
+            if id(exc) in turn.seen or turn.reported or turn.provider is None:
                 return
             turn.seen.add(id(exc))
+            turn.reported = True
         report = read_error(exc) or FailureReport(message=str(exc) or type(exc).__name__)
-        self._report(turn, turn_id, exc, report, _call_sync)
+        decision = self.engine.fail(turn_id, provider=turn.provider, model=turn.model, **report.fail_arguments())
+        turn.decision, turn.exception = decision, exc
+        if turn.attempts:
+            turn.attempts[-1] = (turn.attempts[-1][0], decision)
 
     def _success(self, kwargs: Mapping[str, Any], response: Any) -> None:
         found = self._ours(kwargs)
@@ -337,10 +319,6 @@ class PolicyRouting:
                                       end_time: Any) -> None:
         """LiteLLM's async success callback (run in place: LiteLLM may run it while the loop shuts down)."""
         self._success(kwargs, response_obj)
-
-
-def _call_sync(function: Any, *args: Any, **kwargs: Any) -> Any:
-    return function(*args, **kwargs)
 
 
 def _metadata(request_kwargs: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -154,6 +154,7 @@ def test_no_account_left_raises_attempts_exhausted(fake_llm: FakeLLMServer, setu
     assert exhausted.retry_after == min(c.until for c in state.values())  # anthropic-2: the claude pool's 2m
     assert exhausted.retry_after == state["anthropic-2"].until
     assert isinstance(exhausted.__cause__, litellm.InternalServerError | litellm.APIError)
+    assert "no account left after 4 attempt(s): anthropic (rate_limit), anthropic-2 (quota_exhausted)" in str(exhausted)
 
 
 def test_async_completion_and_success_headers(fake_llm: FakeLLMServer, setup: Any, tmp_path: Path) -> None:
@@ -213,3 +214,11 @@ def test_construction_errors(fake_llm: FakeLLMServer) -> None:
     assert plugin.router_arguments(timeout=30)["timeout"] == 30
     with pytest.raises(ValueError, match="names no route"):
         plugin.get_available_deployment("nope", MESSAGES, request_kwargs={})
+    # Picks that cannot become a deployment say why.
+    no_model = PolicyRouting(engine, accounts(fake_llm), routes={"bare": {"pool": "codex"}})
+    with pytest.raises(ValueError, match="gives no model"):
+        no_model.get_available_deployment("bare", MESSAGES, request_kwargs={})
+    partial = PolicyRouting(engine, {k: v for k, v in accounts(fake_llm).items() if k != "anthropic"})
+    with pytest.raises(ValueError, match="anthropic, which has no LiteLLM deployment"):
+        partial.get_available_deployment("main", MESSAGES, request_kwargs={})
+    assert fake_llm.requests == []
