@@ -30,13 +30,14 @@ def pi_group() -> None:
     """Use mp-policy inside the pi coding agent (its extension, registered in pi's settings.json)."""
 
 
-def _run(action: str, agent_dir: Path | None, dry_run: bool, fmt: str) -> None:
+def _run(action: str, agent_dir: Path | None, dry_run: bool, fmt: str, keep_running: bool = False) -> None:
     from policy_engine.integrations.pi_setup import SettingsError, install, uninstall
     from policy_engine.locations import agent_dir as default_agent_dir
 
     directory = default_agent_dir(agent_dir)
     try:
-        change = install(directory, dry_run=dry_run) if action == "install" else uninstall(directory, dry_run=dry_run)
+        change = (install(directory, dry_run=dry_run, keep_running=keep_running) if action == "install"
+                  else uninstall(directory, dry_run=dry_run))
     except SettingsError as exc:
         click.echo(exc.diagnostic.format(), err=True)
         sys.exit(EXIT_FAIL)
@@ -54,8 +55,11 @@ def _run(action: str, agent_dir: Path | None, dry_run: bool, fmt: str) -> None:
         click.echo(change.diff, nl=False)
     for note in change.notes:
         click.echo(f"note: {note}", err=True)
+    for path in change.stopped:
+        click.echo(f"Stopped the engine server on {path}.")
     if action == "install":
-        click.echo(f"The extension ({change.extension}) starts: {' '.join(change.command)} serve --stdio")
+        serve = f"serve --socket {change.socket} (and keeps it running)" if change.socket else "serve --stdio"
+        click.echo(f"The extension ({change.extension}) starts: {' '.join(change.command)} {serve}")
         if change.changed or dry_run:
             click.echo(_WHAT_CHANGES)
     elif change.changed and not dry_run:
@@ -64,9 +68,12 @@ def _run(action: str, agent_dir: Path | None, dry_run: bool, fmt: str) -> None:
 
 @pi_group.command("install")
 @_AGENT_DIR
+@click.option("--keep-running", is_flag=True,
+              help="Keep one engine running between pi sessions (a Unix socket server) instead of starting one "
+                   "per session: pi no longer waits for Python and the policy to load.")
 @_DRY_RUN
 @_FORMAT
-def install_command(agent_dir: Path | None, dry_run: bool, fmt: str) -> None:
+def install_command(agent_dir: Path | None, keep_running: bool, dry_run: bool, fmt: str) -> None:
     """Register the extension in pi's settings.json and record which mp-policy it starts.
 
     Adds the extension's folder to `packages`, sets `retry.provider.maxRetries` to 0 (so a 429 reaches
@@ -74,8 +81,12 @@ def install_command(agent_dir: Path | None, dry_run: bool, fmt: str) -> None:
     kept for uninstall) and records this mp-policy under `mpPolicy.command`. Every other setting stays;
     auth.json is never touched. Running it again changes nothing (or updates the recorded paths).
     MP_POLICY_CMD, when set where pi runs, overrides the recorded command (split on spaces).
+
+    With --keep-running the extension talks to `mp-policy serve --socket <agent-dir>/mp-policy.sock`,
+    starting it when nobody listens there; it then outlives pi. Uninstall (or install without
+    --keep-running) stops it. MP_POLICY_SOCKET overrides the socket path ("" turns the socket off).
     """
-    _run("install", agent_dir, dry_run, fmt)
+    _run("install", agent_dir, dry_run, fmt, keep_running)
 
 
 @pi_group.command("uninstall")
@@ -83,5 +94,5 @@ def install_command(agent_dir: Path | None, dry_run: bool, fmt: str) -> None:
 @_DRY_RUN
 @_FORMAT
 def uninstall_command(agent_dir: Path | None, dry_run: bool, fmt: str) -> None:
-    """Undo `mp-policy pi install`: remove the extension and restore `retry.provider.maxRetries`."""
+    """Undo `mp-policy pi install`: remove the extension, restore `retry.provider.maxRetries`, stop a kept engine."""
     _run("uninstall", agent_dir, dry_run, fmt)

@@ -10,13 +10,17 @@ changes and records them under the key ``mpPolicy`` (pi keeps keys it does not k
   ``retry-after`` (30 minutes and more) before the error ever reaches the extension; the previous value
   (or its absence) is recorded;
 - ``mpPolicy.command`` is the command line that starts the engine (this ``mp-policy``), which the
-  extension runs as ``<command> serve --stdio``.
+  extension runs as ``<command> serve --stdio``; with ``keep_running`` also ``mpPolicy.socket``, a Unix
+  socket where the extension finds (or starts) ``<command> serve --socket PATH``, a server that outlives
+  pi so that the next pi does not wait for Python and the policy to load.
 
 Uninstall removes the package entry and ``mpPolicy``, and puts ``retry.provider.maxRetries`` back as it
-was (unless it was changed since), dropping the ``retry`` objects install created. Every other key, and
-the order of keys, stays; the file keeps its indentation (pi writes two spaces). A file that is not a
-JSON object is never rewritten. ``auth.json`` is never opened. Writes take pi's own lock
-(``settings.json.lock``, a directory, as proper-lockfile makes it) and replace the file atomically.
+was (unless it was changed since), dropping the ``retry`` objects install created; a socket server still
+running is asked to shut down (so is one that a later install without ``keep_running`` no longer uses).
+Every other key, and the order of keys, stays; the file keeps its indentation (pi writes two spaces).
+A file that is not a JSON object is never rewritten, nor one whose content would not change. ``auth.json``
+is never opened. Writes take pi's own lock (``settings.json.lock``, a directory, as proper-lockfile makes
+it) and replace the file atomically.
 """
 
 from __future__ import annotations
@@ -24,10 +28,13 @@ from __future__ import annotations
 import contextlib
 import copy
 import difflib
+import hashlib
 import json
 import os
 import shutil
+import socket
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,7 +43,8 @@ from typing import Any
 
 from policy_engine.diagnostics import Diagnostic
 
-__all__ = ["SETTINGS_KEY", "Change", "SettingsError", "engine_command", "extension_dir", "install", "uninstall"]
+__all__ = ["SETTINGS_KEY", "Change", "SettingsError", "engine_command", "extension_dir", "install", "socket_path",
+           "stop_server", "uninstall"]
 
 #: The key of pi's settings.json under which install records what it did.
 SETTINGS_KEY = "mpPolicy"
@@ -44,6 +52,8 @@ _RETRY_PATH = ("retry", "provider", "maxRetries")
 _RETRY_NAME = ".".join(_RETRY_PATH)
 _LOCK_STALE = 10.0  # seconds, as proper-lockfile
 _LOCK_WAIT = 3.0
+_SOCKET_NAME = "mp-policy.sock"
+_MAX_SOCKET_PATH = 100  # bytes; a Unix socket path holds 108 at most
 
 
 class SettingsError(Exception):
@@ -66,12 +76,14 @@ class Change:
     extension: str
     command: list[str]
     notes: list[str] = field(default_factory=list)
+    socket: str | None = None
+    stopped: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``--format json``)."""
         return {"action": self.action, "settings": str(self.settings), "changed": self.changed,
                 "dryRun": self.dry_run, "diff": self.diff, "extension": self.extension, "command": self.command,
-                "notes": self.notes}
+                "socket": self.socket, "stoppedServers": self.stopped, "notes": self.notes}
 
 
 def extension_dir() -> Path:
@@ -93,6 +105,30 @@ def engine_command(argv0: str | None = None, executable: str | None = None) -> l
             return [str(resolved.absolute())]
     return [str(Path(executable).absolute()), "-c",
             "import sys; from policy_engine.cli import main; sys.argv[0] = 'mp-policy'; main()"]
+
+
+def socket_path(agent_dir: Path) -> Path:
+    """The socket of a long-running engine for ``agent_dir``: ``<agent_dir>/mp-policy.sock``, or, when that path
+    is too long for a Unix socket, one named after it in the temporary directory."""
+    inside = agent_dir.absolute() / _SOCKET_NAME
+    if len(os.fsencode(inside)) <= _MAX_SOCKET_PATH:
+        return inside
+    digest = hashlib.sha256(os.fsencode(agent_dir.absolute())).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"mp-policy-{os.getuid()}-{digest}.sock"
+
+
+def stop_server(path: str | os.PathLike[str], timeout: float = 3.0) -> bool:
+    """Ask the ``mp-policy serve --socket`` listening on ``path`` to shut down; False when nobody listens."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(timeout)
+            client.connect(os.fspath(path))
+            client.sendall(b'{"id": "mp-policy-pi", "op": "shutdown"}\n')
+            with contextlib.suppress(OSError):
+                client.recv(4096)  # the answer; the server stops after it
+        return True
+    except OSError:
+        return False
 
 
 # -- reading and writing settings.json --------------------------------------------------------------
@@ -213,21 +249,26 @@ def _same_place(entry: Any, folder: str, agent_dir: Path) -> bool:
 
 
 def _change(action: str, path: Path, before: str | None, original: dict[str, Any], after_data: dict[str, Any],
-            dry_run: bool, command: list[str], notes: list[str]) -> Change:
+            dry_run: bool, command: list[str], notes: list[str], socket_file: str | None = None) -> Change:
     # Only a change of content rewrites the file: its formatting alone is the user's (or pi's).
     changed = after_data != original or before is None
     after = _render(after_data, before) if changed else (before or "")
     diff = _diff(path, before, after) if changed else ""
     if changed and not dry_run:
         _write(path, after)
-    return Change(action, path, changed, dry_run, diff, str(extension_dir()), command, notes)
+    return Change(action, path, changed, dry_run, diff, str(extension_dir()), command, notes, socket_file)
 
 
 # -- install and uninstall ----------------------------------------------------------------------------
 
 
-def install(agent_dir: Path, *, command: list[str] | None = None, dry_run: bool = False) -> Change:
-    """Register the extension in ``<agent_dir>/settings.json`` (idempotent; see the module docstring)."""
+def install(agent_dir: Path, *, command: list[str] | None = None, dry_run: bool = False,
+            keep_running: bool = False) -> Change:
+    """Register the extension in ``<agent_dir>/settings.json`` (idempotent; see the module docstring).
+
+    ``keep_running`` records a socket for a long-running engine (:func:`socket_path`); without it, a
+    socket recorded before is dropped and its server asked to stop.
+    """
     path = agent_dir / "settings.json"
     command = command if command is not None else engine_command(sys.argv[0] if sys.argv else None)
     folder = str(extension_dir())
@@ -273,9 +314,20 @@ def install(agent_dir: Path, *, command: list[str] | None = None, dry_run: bool 
         ours["command"] = command
         ours["package"] = folder
         ours["created"] = sorted(set(created))
+        old_socket = ours.get("socket") if isinstance(ours.get("socket"), str) else None
+        new_socket = str(socket_path(agent_dir)) if keep_running else None
+        keys = ["command", "package", "previous", "created"]
+        if new_socket:
+            ours["socket"] = new_socket
+            keys.insert(1, "socket")
         data.pop(SETTINGS_KEY, None)
-        data[SETTINGS_KEY] = {key: ours[key] for key in ("command", "package", "previous", "created")}
-        return _change("install", path, before, original, data, dry_run, command, notes)
+        data[SETTINGS_KEY] = {key: ours[key] for key in keys}
+        change = _change("install", path, before, original, data, dry_run, command, notes, new_socket)
+    if old_socket and old_socket != new_socket and not dry_run and stop_server(old_socket):
+        change.stopped.append(old_socket)  # a command or socket change: the old server must not linger
+    elif old_socket and old_socket == new_socket and change.changed and not dry_run and stop_server(old_socket):
+        change.stopped.append(old_socket)  # restarted by the next pi with the new command
+    return change
 
 
 def uninstall(agent_dir: Path, *, dry_run: bool = False) -> Change:
@@ -318,9 +370,14 @@ def uninstall(agent_dir: Path, *, dry_run: bool = False) -> Change:
         if isinstance(default, str) and default[-1:].isdigit() and "-" in default:
             notes.append(f"pi's defaultProvider is {default}, an extra account that only the extension registers: "
                          "pi picks another model at start-up until you choose one (/model)")
+        old_socket = ours.get("socket") if isinstance(ours.get("socket"), str) else None
         if before is None:
-            return Change("uninstall", path, False, dry_run, "", str(extension_dir()), command, notes)
-        return _change("uninstall", path, before, original, data, dry_run, command, notes)
+            change = Change("uninstall", path, False, dry_run, "", str(extension_dir()), command, notes)
+        else:
+            change = _change("uninstall", path, before, original, data, dry_run, command, notes)
+    if old_socket and not dry_run and stop_server(old_socket):
+        change.stopped.append(old_socket)
+    return change
 
 
 @contextlib.contextmanager

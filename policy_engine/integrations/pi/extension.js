@@ -17,6 +17,8 @@
 // - model_select by the user: the project allow-list holds (switch back, with a notice).
 // - `/mp` status, `/mp why` the last turn, `/mp route KIND:NAME` the route of this session.
 // - session_shutdown: stop the engine, restore fetch.
+// The engine is `mp-policy serve --stdio`, started for the session, or with `mpPolicy.socket` (`mp-policy
+// pi install --keep-running`) one `mp-policy serve --socket` kept running between sessions.
 // If the engine is missing, exits, hangs or answers garbage, pi goes on exactly as without this
 // extension; one notice says so.
 
@@ -26,7 +28,16 @@ import { accountsFromAuth, providerConfig, splitAccount } from "./accounts.js";
 import { EngineClient } from "./engine-client.js";
 import { PI_RETRY_PATTERN, failureDetails, lastAssistant, piWillRetry } from "./errors.js";
 import { captureFetch } from "./fetch-capture.js";
-import { agentDir, engineCommand, parseRoute, readJson, retrySettings, selectRequest, serveArgv } from "./settings.js";
+import {
+  agentDir,
+  engineCommand,
+  engineSocket,
+  parseRoute,
+  readJson,
+  retrySettings,
+  selectRequest,
+  serveArgv,
+} from "./settings.js";
 import {
   describeRoute,
   describeTarget,
@@ -50,6 +61,7 @@ export default async function mpPolicy(pi) {
   const dir = agentDir();
   const globalSettings = readJson(join(dir, "settings.json")) ?? {};
   const command = engineCommand(process.env, globalSettings);
+  const socket = engineSocket(process.env, globalSettings);
   const state = {
     ctx: undefined,
     client: undefined,
@@ -94,7 +106,8 @@ export default async function mpPolicy(pi) {
   const engine = () => {
     if (!state.client) {
       state.client = new EngineClient({
-        argv: serveArgv(command.argv),
+        argv: serveArgv(command.argv, process.env, socket),
+        socket,
         env: process.env,
         logPath: join(dir, "mp-policy-engine.log"),
         onUnavailable: (reason) =>

@@ -45,9 +45,24 @@ export function engineCommand(env = process.env, settings = undefined) {
   return { argv: ["mp-policy"], source: "PATH" };
 }
 
-/** The full `serve --stdio` command line: the engine command, then `--agent-dir` when pi's is set. */
-export function serveArgv(command, env = process.env) {
-  const argv = [...command, "serve", "--stdio"];
+/**
+ * The Unix socket of a long-running engine, when one is configured: MP_POLICY_SOCKET, else the `socket`
+ * that `mp-policy pi install --keep-running` recorded in settings.json; undefined for a stdio engine.
+ * MP_POLICY_SOCKET set to an empty string turns a recorded socket off.
+ */
+export function engineSocket(env = process.env, settings = undefined) {
+  if (env.MP_POLICY_SOCKET !== undefined) return env.MP_POLICY_SOCKET.trim() || undefined;
+  const recorded = settings && typeof settings === "object" ? settings[SETTINGS_KEY] : undefined;
+  const socket = recorded && typeof recorded.socket === "string" ? recorded.socket.trim() : "";
+  return socket || undefined;
+}
+
+/**
+ * The engine's full command line: `serve --stdio`, or `serve --socket PATH` for a socket server, then
+ * `--agent-dir` when pi's is set.
+ */
+export function serveArgv(command, env = process.env, socket = undefined) {
+  const argv = socket ? [...command, "serve", "--socket", socket] : [...command, "serve", "--stdio"];
   if (env.PI_CODING_AGENT_DIR) argv.push("--agent-dir", agentDir(env));
   return argv;
 }

@@ -1,6 +1,7 @@
 """Fail-safe: with the engine missing, crashing on its first request, hanging or answering garbage, the
 real pi answers and exits as it would without the extension (its own retry on the same account), within
-the extension's timeout (1.5 s) plus pi's own time, with one notice.
+the extension's timeout plus pi's own time, with one notice. The timeout is 1.5 s for an answer, 5 s for
+the first answer of an engine just started (it loads Python and the policy first).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from anthropic_server import rate_limited
 from pi_agent import PiWorld
 
 BROKEN = Path(__file__).with_name("broken_engine.py")
-#: The extension's request timeout, and room for a busy machine (a hang must not cost pi's 120 s).
-TIMEOUT = 1.5
-SLACK = 8.0
+#: The extension's timeout for a starting engine's first answer, and room for a busy machine (a hang
+#: must not cost pi's own 120 s).
+START_TIMEOUT = 5.0
+SLACK = 6.0
 
 
 def _baseline(world: PiWorld) -> float:
@@ -43,7 +45,7 @@ def test_pi_answers_and_exits_as_without_the_extension(world: PiWorld, tmp_path:
     assert run.stdout.strip() == "answer from anthropic"
     # pi's own retry on the same account, as without the extension: no routing happened.
     assert world.server.accounts() == ["anthropic", "anthropic", "anthropic", "anthropic"]
-    assert run.seconds <= alone + TIMEOUT + SLACK, f"{run.seconds:.1f}s against {alone:.1f}s alone"
+    assert run.seconds <= alone + START_TIMEOUT + SLACK, f"{run.seconds:.1f}s against {alone:.1f}s alone"
     notices = run.notices()
     assert len(notices) == 1, run.describe()
     assert notices[0].startswith("mp-policy: the engine is unavailable (")

@@ -2,8 +2,8 @@
 // fail (missing, crashing, hanging, garbage), each resolving to null within the timeout, with a back-off
 // before the next start, and never keeping the node process alive.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -84,12 +84,23 @@ test("an engine that crashes on its first request resolves null", async () => {
 });
 
 test("an engine that never answers is killed after the timeout", async () => {
-  const { engine, faults } = client("hang", { timeoutMs: 1000 });
+  const { engine, faults } = client("hang", { timeoutMs: 1000, startTimeoutMs: 1000 });
   const started = Date.now();
   assert.equal(await engine.request("select", { provider: "anthropic" }), null);
   const waited = Date.now() - started;
   assert.ok(waited >= 990 && waited < 8000, `waited ${waited} ms`);
   assert.match(faults[0], /did not answer "select" within 1000 ms/);
+});
+
+test("a just-started engine gets the start allowance for its first answer, then the timeout", async () => {
+  const { engine, faults } = client("slow", { timeoutMs: 100, startTimeoutMs: 10000 });
+  try {
+    assert.equal((await engine.request("hello")).ok, true, "300 ms (+ a node start): within the start allowance");
+    assert.equal(await engine.request("select"), null, "300 ms: over the 100 ms timeout");
+    assert.match(faults[0], /did not answer "select" within 100 ms/);
+  } finally {
+    engine.stop();
+  }
 });
 
 test("an engine that answers garbage is dropped", async () => {
@@ -190,3 +201,106 @@ for (const mode of ["ok", "hang"]) {
     assert.ok(Date.now() - started < 10000, "the process exited without waiting for the engine");
   });
 }
+
+// -- the socket transport (`mp-policy serve --socket PATH`, kept running between pi sessions) ----------
+
+function socketPath() {
+  return join(mkdtempSync(join(tmpdir(), "engine-socket-")), "mp-policy.sock");
+}
+
+function startServer(path, mode = "ok", delay = 0) {
+  const server = spawn(process.execPath, [FAKE, mode, "--socket", path, "--delay", String(delay)], { stdio: "ignore" });
+  return server;
+}
+
+async function until(check, timeoutMs = 10000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+test("a socket server that is running is used, and it outlives the client", async () => {
+  const path = socketPath();
+  const server = startServer(path);
+  try {
+    await until(() => existsSync(path));
+    const { engine, faults } = client("ok", { socket: path, argv: ["/nonexistent/never-started"] });
+    const first = await engine.request("hello");
+    assert.equal(first.ok, true);
+    assert.equal(first.result.pid, server.pid);
+    assert.match(engine.describe(), /^connected to .*mp-policy\.sock$/);
+    engine.stop();
+    const again = client("ok", { socket: path, argv: ["/nonexistent/never-started"] });
+    assert.equal((await again.engine.request("select")).result.pid, server.pid, "the same server serves the next one");
+    again.engine.stop();
+    assert.deepEqual(faults, []);
+  } finally {
+    server.kill();
+  }
+});
+
+test("with nobody listening, the client starts the socket server and waits for it", async () => {
+  const path = socketPath();
+  const argv = [process.execPath, FAKE, "ok", "--socket", path, "--delay", "300"];
+  const { engine, faults } = client("ok", { socket: path, argv });
+  let pid;
+  try {
+    const answer = await engine.request("hello");
+    assert.equal(answer.ok, true, JSON.stringify(faults));
+    pid = answer.result.pid;
+    assert.match(engine.describe(), /a server this pi started/);
+  } finally {
+    engine.stop();
+  }
+  assert.ok(existsSync(path), "the server keeps running after the client stops");
+  process.kill(pid, "SIGTERM");
+  await until(() => !existsSync(path));
+});
+
+test("a socket server that cannot be started, or never comes up, leaves the client unavailable", async () => {
+  const missing = client("ok", { socket: socketPath(), argv: ["/nonexistent/mp-policy", "serve"], timeoutMs: 2000, startTimeoutMs: 2000 });
+  assert.equal(await missing.engine.request("hello"), null);
+  assert.match(missing.faults[0], /cannot start the socket server: \/nonexistent\/mp-policy was not found|cannot connect/);
+  const path = socketPath();
+  const silent = client("ok", { socket: path, argv: [process.execPath, "-e", "setTimeout(() => {}, 100)"], timeoutMs: 1000, startTimeoutMs: 1000 });
+  const started = Date.now();
+  assert.equal(await silent.engine.request("hello"), null);
+  assert.ok(Date.now() - started < 8000);
+  assert.match(silent.faults[0], /cannot connect to .* \(ENOENT\)|did not answer "hello" within 1000 ms/);
+});
+
+test("a hanging socket server is dropped after the timeout", async () => {
+  const path = socketPath();
+  const server = startServer(path, "hang");
+  try {
+    await until(() => existsSync(path));
+    const { engine, faults } = client("ok", { socket: path, argv: ["/nonexistent"], timeoutMs: 500, startTimeoutMs: 500 });
+    assert.equal(await engine.request("hello"), null);
+    assert.match(faults[0], /did not answer "hello" within 500 ms/);
+  } finally {
+    server.kill();
+  }
+});
+
+test("a socket connection never keeps node alive", async () => {
+  const path = socketPath();
+  const server = startServer(path, "hang");
+  try {
+    await until(() => existsSync(path));
+    const script = `
+      import { EngineClient } from ${JSON.stringify(CLIENT)};
+      const engine = new EngineClient({ argv: ["/nonexistent"], socket: ${JSON.stringify(path)}, timeoutMs: 60000 });
+      engine.request("hello", {}, { wait: false });
+      setTimeout(() => process.stdout.write("done\\n"), 200);
+    `;
+    const started = Date.now();
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, "done\n");
+    assert.ok(Date.now() - started < 10000);
+  } finally {
+    server.kill();
+  }
+});

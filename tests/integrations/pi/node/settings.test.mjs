@@ -8,6 +8,7 @@ import { test } from "node:test";
 import {
   agentDir,
   engineCommand,
+  engineSocket,
   parseRoute,
   readJson,
   retrySettings,
@@ -45,6 +46,17 @@ test("else mp-policy from PATH; a malformed record is ignored", () => {
 test("serve --stdio gets pi's agent directory only when pi was given one", () => {
   assert.deepEqual(serveArgv(["mp-policy"], {}), ["mp-policy", "serve", "--stdio"]);
   assert.deepEqual(serveArgv(["mp-policy"], { PI_CODING_AGENT_DIR: "/a" }), ["mp-policy", "serve", "--stdio", "--agent-dir", "/a"]);
+});
+
+test("a socket server: MP_POLICY_SOCKET, else the one install recorded; an empty variable turns it off", () => {
+  const settings = { mpPolicy: { socket: "/a/mp-policy.sock" } };
+  assert.equal(engineSocket({}, settings), "/a/mp-policy.sock");
+  assert.equal(engineSocket({ MP_POLICY_SOCKET: "/b.sock" }, settings), "/b.sock");
+  assert.equal(engineSocket({ MP_POLICY_SOCKET: "" }, settings), undefined);
+  assert.equal(engineSocket({}, {}), undefined);
+  assert.equal(engineSocket({}, { mpPolicy: { socket: 3 } }), undefined);
+  assert.deepEqual(serveArgv(["mp-policy"], { PI_CODING_AGENT_DIR: "/a" }, "/a/mp-policy.sock"),
+    ["mp-policy", "serve", "--socket", "/a/mp-policy.sock", "--agent-dir", "/a"]);
 });
 
 test("routes are KIND:NAME, a bare provider name, or the current model", () => {
