@@ -35,9 +35,9 @@ def server() -> Iterator[tuple[str, subprocess.Popen[str]]]:
         process.wait(timeout=10)
 
 
-def run_example(url: str, state: str, keys: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_example(url: str, state: str, keys: dict[str, str], agent_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_BASE_URL"))}
-    env.update(keys)
+    env.update(keys, PI_CODING_AGENT_DIR=str(agent_dir))  # nothing of the user's pi setup is read
     return subprocess.run([sys.executable, str(EXAMPLE), "--base-url", f"{url}/v1", "--state", state, "Say hello"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
@@ -47,7 +47,7 @@ def test_the_example_fails_over_to_the_next_chain_entry(server: tuple[str, subpr
     url, _ = server
     state = f"sqlite:///{tmp_path / 'demo.db'}"
     keys = {"OPENAI_CODEX_API_KEY": "sk-one", "OPENAI_CODEX_2_API_KEY": "sk-two", "GITHUB_COPILOT_API_KEY": "sk-three"}
-    first = run_example(url, state, keys)
+    first = run_example(url, state, keys, tmp_path)
     assert first.returncode == 0, first.stderr
     assert first.stdout.strip() == "[github-copilot gpt-4.1] Hello from the fake provider."
     assert "openai-codex (gpt-5): rate_limit" in first.stderr
@@ -56,10 +56,10 @@ def test_the_example_fails_over_to_the_next_chain_entry(server: tuple[str, subpr
     assert sorted(cooldowns) == ["openai-codex", "openai-codex-2"]
 
     # The cooldowns are in the state file: the next run goes straight to Copilot, without a message.
-    second = run_example(url, state, keys)
+    second = run_example(url, state, keys, tmp_path)
     assert second.returncode == 0 and second.stderr == ""
 
     # Without the Copilot key nothing is left: exit 1, and the example says when to retry.
-    third = run_example(url, state, {k: v for k, v in keys.items() if not k.startswith("GITHUB")})
+    third = run_example(url, state, {k: v for k, v in keys.items() if not k.startswith("GITHUB")}, tmp_path)
     assert third.returncode == 1
     assert "no account left" in third.stderr and "retry after" in third.stderr
