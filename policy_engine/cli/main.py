@@ -18,7 +18,9 @@ from policy_engine.cli.plugins_cmd import plugins_command
 from policy_engine.cli.pool_cmd import pool_group
 from policy_engine.cli.preset_cmd import preset_group
 from policy_engine.cli.project_cmd import project_group
+from policy_engine.cli.run_cmds import fail_command, select_command, succeed_command
 from policy_engine.cli.schema_cmd import schema_command
+from policy_engine.cli.serve_cmd import serve_command
 from policy_engine.cli.simulate_cmd import simulate_command
 from policy_engine.cli.state_cmd import state_group
 from policy_engine.cli.subs_cmd import subs_group
@@ -55,6 +57,10 @@ cli.add_command(plugins_command)
 cli.add_command(import_command)
 cli.add_command(limits_command)
 cli.add_command(pi_group)
+cli.add_command(select_command)
+cli.add_command(fail_command)
+cli.add_command(succeed_command)
+cli.add_command(serve_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,86 @@
+"""``mp-policy serve``: answer agents' select/fail/succeed over stdin/stdout or a Unix socket (DESIGN §5.1)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from policy_engine.cli.common import EXIT_USAGE, common_options, load_engine
+
+__all__ = ["serve_command"]
+
+
+@click.command("serve")
+@click.option("--stdio", is_flag=True, help="Serve the process that started this one, on stdin/stdout.")
+@click.option("--socket", "socket_path", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path),
+              help="Serve every process of this user on a Unix socket (created with mode 0600).")
+@click.option("--quota-refresh/--no-quota-refresh", "quota_refresh", default=None,
+              help="Refresh stale quota of quota-first pools in the background (default: on, unless "
+                   "MP_POLICY_QUOTA_REFRESH=0).")
+@common_options
+def serve_command(stdio: bool, socket_path: Path | None, quota_refresh: bool | None, **options: Any) -> None:
+    """Answer select, fail, succeed, status and explain requests: one JSON object per line each way.
+
+    A long-running engine makes a decision cost a round trip instead of an interpreter start.
+    Requests carry `cwd` to pick a project overlay, as the other commands do from their working
+    directory; --project (else the directory this server starts in) is the default. Policy,
+    overlay and auth.json edits are picked up (a broken edit keeps the last good policy and
+    warns in every answer). SIGTERM, SIGINT, or the end of stdin (--stdio) stop the server after
+    the request in hand is answered. The protocol is described in the README ("The protocol,
+    for other languages").
+
+    \b
+    Examples:
+      mp-policy serve --stdio
+      mp-policy serve --socket ~/.pi/agent/mp-policy.sock
+    """
+    from policy_engine.serve.engines import EngineCache, SharedStore
+    from policy_engine.serve.server import Server
+    from policy_engine.serve.transport import SocketInUse, bind_socket, serve_socket, serve_stdio
+
+    if stdio == (socket_path is not None):
+        raise click.UsageError("name exactly one of --stdio or --socket PATH")
+    listener = None
+    inode = 0
+    if socket_path is not None:
+        socket_path = socket_path.expanduser()
+        try:
+            listener, inode = bind_socket(socket_path)  # before any other thread exists (umask)
+        except SocketInUse as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_USAGE)
+    try:
+        engine = load_engine(readonly=False, quota_refresh=quota_refresh, **options)
+    except BaseException:
+        if listener is not None:
+            listener.close()
+            with contextlib.suppress(OSError):
+                os.unlink(socket_path)  # type: ignore[arg-type]
+        raise
+    store = engine.store
+    shared = SharedStore(store)
+    engine.store = shared  # engines never close the server's store; it is closed below
+    cache = EngineCache(agent_dir=options["agent_dir"], policy=options["policy"], project=options["project"],
+                        store=shared, quota_refresh=quota_refresh)
+    sources = engine.sources
+    key = str(sources.project_path.resolve()) if sources is not None and sources.project_path else None
+    if key == cache.overlay_for(None):
+        cache.adopt(key, engine)
+    else:  # an overlay appeared or vanished while loading: the cache builds its own
+        engine.close()
+    server = Server(cache)
+    try:
+        if listener is not None:
+            assert socket_path is not None
+            click.echo(f"mp-policy serve: listening on {socket_path} (pid {os.getpid()})", err=True)
+            serve_socket(server, listener, socket_path, inode)
+        else:
+            serve_stdio(server)
+    finally:
+        cache.close()
+        store.close()
