@@ -21,7 +21,8 @@ What it does:
   quota is used up), ``bad-request`` (a plain 400), ``unauthorized`` (401) and ``drop`` (the
   connection is closed without an answer).
 - Every request is recorded in arrival order (:attr:`FakeLLMServer.requests`), with the API key, the
-  dialect and the model it asked for, so a test can assert exactly which requests were made.
+  dialect and the model it asked for, so a test can assert exactly which requests were made; the
+  command line also prints one line per request as it answers it.
 
 Standard library only; :meth:`FakeLLMServer.stop` closes open keep-alive connections and joins every
 thread, so nothing is left running.
@@ -37,7 +38,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -223,13 +224,16 @@ class _Handler(BaseHTTPRequestHandler):
             body = {}
         received = Received(dialect, key, path, headers, body if isinstance(body, dict) else {})
         reply = owner._take(received)
-        if reply.kind == "drop":
+        rendered = None if reply.kind == "drop" else _render(reply, dialect, received.model)
+        if owner.log is not None:
+            owner.log(f"POST {path} key={key} model={received.model} -> "
+                      f"{'dropped' if rendered is None else rendered[0]}")
+        if rendered is None:
             self.close_connection = True
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        status, reply_headers, document = _render(reply, dialect, received.model)
-        self._send(status, reply_headers, document)
+        self._send(*rendered)
 
     def _send(self, status: int, headers: dict[str, str], document: dict[str, Any]) -> None:
         payload = json.dumps(document).encode("utf-8")
@@ -289,8 +293,10 @@ class FakeLLMServer:
             client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-a", max_retries=0)
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, *, log: Callable[[str], None] | None = None) -> None:
         self.port = port
+        self.log = log
+        """Called with one line per answered request (``POST /v1/chat/completions key=… model=… -> 429``)."""
         self.url = ""
         self.requests: list[Received] = []
         self.errors: list[str] = []
@@ -379,7 +385,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"replies for one API key, in order; kinds: {', '.join(KINDS)} "
                              "(rate-limit:SECONDS sets retry-after)")
     args = parser.parse_args(argv)
-    server = FakeLLMServer(args.port)
+    server = FakeLLMServer(args.port, log=lambda line: print(line, flush=True))
     try:
         for item in args.script:
             key, sep, replies = item.partition("=")
@@ -397,8 +403,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         server.stop()
-        for request in server.requests:
-            print(f"{request.dialect} key={request.key} model={request.model}", file=sys.stderr)
     return 0
 
 
