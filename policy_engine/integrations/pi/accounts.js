@@ -55,7 +55,8 @@ export function providerConfig(name, { models, baseOAuth, baseName, label }) {
   const account = splitAccount(name);
   if (!account) return null;
   const cloned = cloneModels(models, account.base, account.index);
-  if (cloned.length === 0) return null;
+  // pi refuses (and, for a registration queued at start-up, stops on) models without an API or URL.
+  if (cloned.length === 0 || cloned.some((m) => !m.api || !m.baseUrl)) return null;
   const config = {
     name: displayName(baseName ?? baseOAuth?.name ?? account.base, account.index, label),
     baseUrl: cloned[0].baseUrl,

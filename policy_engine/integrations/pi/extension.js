@@ -24,6 +24,10 @@
 
 import { join } from "node:path";
 
+// pi's own modules, as pi aliases them for extensions (jiti): the built-in catalogue and OAuth providers.
+import { getModels, getProviders } from "@mariozechner/pi-ai";
+import { getOAuthProvider } from "@mariozechner/pi-ai/oauth";
+
 import { accountsFromAuth, providerConfig, splitAccount } from "./accounts.js";
 import { EngineClient } from "./engine-client.js";
 import { PI_RETRY_PATTERN, failureDetails, lastAssistant, piWillRetry } from "./errors.js";
@@ -78,6 +82,7 @@ export default async function mpPolicy(pi) {
     closing: false,
     noticed: new Set(),
     registered: new Set(),
+    accounts: null, // the accounts the engine routes (from hello); other providers are left to pi
   };
   try {
     state.route = parseRoute(process.env.MP_POLICY_ROUTE);
@@ -140,7 +145,7 @@ export default async function mpPolicy(pi) {
 
   // --- accounts -----------------------------------------------------------------------------------
 
-  const baseOAuth = async (ctx, base) => {
+  const baseOAuth = (ctx, base) => {
     try {
       const found = ctx?.modelRegistry?.authStorage?.getOAuthProviders?.().find((p) => p.id === base);
       if (found) return found;
@@ -148,8 +153,7 @@ export default async function mpPolicy(pi) {
       // pi 1.x has no authStorage on the registry
     }
     try {
-      const oauth = await import("@mariozechner/pi-ai/oauth");
-      return oauth.getOAuthProvider(base);
+      return getOAuthProvider(base);
     } catch {
       return undefined;
     }
@@ -166,21 +170,14 @@ export default async function mpPolicy(pi) {
   };
   // At load: the extra accounts auth.json holds, from pi's built-in catalogue with the base provider's
   // models.json URL, so that a saved default model of an extra account resolves at start-up.
-  const registerFromAuth = async () => {
-    let ai;
-    try {
-      ai = await import("@mariozechner/pi-ai");
-    } catch {
-      return;
-    }
+  const registerFromAuth = () => {
     const auth = readJson(join(dir, "auth.json"));
-    const bases = ai.getProviders();
     const overrides = readJson(join(dir, "models.json"))?.providers ?? {};
-    for (const name of accountsFromAuth(auth, bases)) {
+    for (const name of accountsFromAuth(auth, getProviders())) {
       const { base } = splitAccount(name);
       const override = overrides[base] && typeof overrides[base] === "object" ? overrides[base] : {};
-      const models = ai.getModels(base).map((m) => ({ ...m, baseUrl: override.baseUrl ?? m.baseUrl }));
-      const config = providerConfig(name, { models, baseOAuth: await baseOAuth(undefined, base) });
+      const models = getModels(base).map((m) => ({ ...m, baseUrl: override.baseUrl ?? m.baseUrl }));
+      const config = providerConfig(name, { models, baseOAuth: baseOAuth(undefined, base) });
       if (config && config.baseUrl) register(name, config);
     }
   };
@@ -196,7 +193,7 @@ export default async function mpPolicy(pi) {
       const base = account.base ?? split.base;
       const config = providerConfig(name, {
         models: all,
-        baseOAuth: await baseOAuth(ctx, base),
+        baseOAuth: baseOAuth(ctx, base),
         baseName: ctx.modelRegistry.getProviderDisplayName?.(base),
         label: account.label,
       });
@@ -237,7 +234,9 @@ export default async function mpPolicy(pi) {
       return undefined;
     }
   };
-  const newTurn = (prompt) => ({ id: null, prompt, steps: [], piRetries: 0 });
+  const newTurn = (prompt, routed = true) => ({ id: null, prompt, steps: [], piRetries: 0, routed });
+  // A provider the policy does not know (an `openai` with its own key, say) is pi's business alone.
+  const routes = (provider) => state.accounts === null || state.accounts.has(provider);
   const record = (turn, op, request, decision) => {
     if (decision && decision.turn) turn.id = decision.turn;
     turn.steps.push(stepOf(op, request, decision));
@@ -249,6 +248,8 @@ export default async function mpPolicy(pi) {
     const provider = message.provider ?? ctx.model?.provider;
     const model = message.model ?? ctx.model?.id;
     if (!provider) return;
+    if (state.turn && !state.turn.routed) return;
+    if (!state.turn?.id && !routes(provider)) return;
     const turn = state.turn ?? (state.turn = newTurn(state.lastPrompt));
     const request = { ...args, provider, model };
     if (turn.id) request.turn = turn.id;
@@ -261,14 +262,18 @@ export default async function mpPolicy(pi) {
     if (retrying) turn.piRetries += 1;
     const failing = { provider, status: args.status };
     if (!decision.target) {
+      // Nothing left on the route. When the turn had somewhere to go (it moved, or accounts were
+      // skipped), pi's own retry would only hit a used-up account again: its error message becomes one
+      // that says when to come back and that pi does not retry (and that `pi -p` prints). An account
+      // alone on its route keeps pi's own retries, as without the extension.
+      const alone = (decision.skipped ?? []).length === 0 && !turn.steps.some((s) => s.op === "fail" && s.target);
       const freesAt = decision.retryAfter ? Date.parse(decision.retryAfter) : Number.NaN;
-      if (retrying && !(freesAt - Date.now() <= RETRY_WORTH_MS)) {
-        // pi would retry the used-up account: its error message becomes one that says when to come
-        // back and that pi does not retry (and that `pi -p` prints).
+      if (retrying && !alone && !(freesAt - Date.now() <= RETRY_WORTH_MS)) {
         message.errorMessage = exhaustedError(failing, decision, PI_RETRY_PATTERN);
         if (!ctx.hasUI) return;
       }
-      say(failoverNotice(failing, decision), "warning");
+      if (!turn.exhaustedNoticed) say(failoverNotice(failing, decision), "warning");
+      turn.exhaustedNoticed = true;
       return;
     }
     const resend = !retrying && ctx.hasUI && Boolean(turn.prompt);
@@ -317,7 +322,11 @@ export default async function mpPolicy(pi) {
 
   // --- events -------------------------------------------------------------------------------------
 
-  await registerFromAuth();
+  try {
+    registerFromAuth(); // an error here must never keep pi from starting
+  } catch (error) {
+    once("register", `mp-policy: could not register the extra accounts of auth.json: ${error.message ?? error}`);
+  }
 
   pi.on("session_start", async (event, ctx) => {
     state.ctx = ctx;
@@ -343,6 +352,7 @@ export default async function mpPolicy(pi) {
         once("protocol", `mp-policy: ${state.disabled}; pi goes on without routing (update mp-policy and run \`mp-policy pi install\`).`);
         return null;
       }
+      state.accounts = new Set((Array.isArray(result.accounts) ? result.accounts : []).map((a) => a && a.provider));
       await registerAccounts(ctx, result.accounts);
       return result;
     })();
@@ -372,14 +382,15 @@ export default async function mpPolicy(pi) {
     await state.hello;
     if (state.disabled) return;
     const request = selectRequest(state.route, ctx.model);
-    state.turn = newTurn(event.prompt);
-    if (!request) return;
+    state.turn = newTurn(event.prompt, Boolean(request) && (request.provider === undefined || routes(request.provider)));
+    if (!state.turn.routed) return;
     const prompt = typeof event.prompt === "string" ? event.prompt.slice(0, PROMPT_LIMIT) : undefined;
     const decision = await ask("select", { ...request, prompt, cwd: ctx.cwd, session: session(ctx) });
     if (!decision) return;
     record(state.turn, "select", request, decision);
     if (!decision.target) {
-      say(noTargetNotice(decision), "warning");
+      // Cooling down: say until when. Nothing predictable (no credentials the engine can see): pi tries.
+      if (decision.retryAfter) say(noTargetNotice(decision), "warning");
       return;
     }
     await switchTo(ctx, decision.target);

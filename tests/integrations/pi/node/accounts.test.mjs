@@ -93,3 +93,9 @@ test("auth.json's extra accounts of known families", () => {
   assert.deepEqual(accountsFromAuth(auth, ["anthropic", "openai-codex"]), ["anthropic-2", "openai-codex-3"]);
   assert.deepEqual(accountsFromAuth(undefined, ["anthropic"]), []);
 });
+
+test("models pi would refuse (no API, no URL) register nothing rather than stop pi", () => {
+  const broken = [{ ...MODELS[0], api: undefined }];
+  assert.equal(providerConfig("anthropic-2", { models: broken }), null);
+  assert.equal(providerConfig("anthropic-2", { models: [{ ...MODELS[0], baseUrl: "" }] }), null);
+});
