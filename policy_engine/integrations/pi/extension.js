@@ -113,6 +113,8 @@ export default async function mpPolicy(pi) {
       state.client = new EngineClient({
         argv: serveArgv(command.argv, process.env, socket),
         socket,
+        // A kept server outlives this pi: it runs in the agent directory, not in this session's project.
+        cwd: socket ? dir : undefined,
         env: process.env,
         logPath: join(dir, "mp-policy-engine.log"),
         onUnavailable: (reason) =>
@@ -294,7 +296,7 @@ export default async function mpPolicy(pi) {
     const turn = state.turn;
     const captured = state.capture ? state.capture.takeSuccess() : null;
     if (!turn || !turn.id) return;
-    const request = { turn: turn.id, provider: message.provider ?? ctx.model?.provider };
+    const request = { turn: turn.id, provider: message.provider ?? ctx.model?.provider, cwd: ctx.cwd };
     if (captured && captured.headers) request.headers = captured.headers;
     await ask("succeed", request);
     record(turn, "succeed", { provider: request.provider });
@@ -439,7 +441,7 @@ export default async function mpPolicy(pi) {
     if (!account || account.allowed !== false) return;
     // The engine walks from the refused provider to an allowed one (its pool siblings, its chain).
     const decision = await ask("select", { provider: model.provider, model: model.id, cwd: ctx.cwd, session: session(ctx) });
-    if (decision && decision.turn) await ask("succeed", { turn: decision.turn, provider: model.provider });
+    if (decision && decision.turn) await ask("succeed", { turn: decision.turn, provider: model.provider, cwd: ctx.cwd });
     const previous = event.previousModel;
     const back = decision?.target ?? (previous ? { provider: previous.provider, model: previous.id } : null);
     if (!back) {
