@@ -63,7 +63,10 @@ def find_project_file(start: str | os.PathLike[str] | None, *, search_up: bool, 
 
     With ``search_up`` (no ``--project`` given) the current directory and its parents are searched,
     stopping at the first directory that has one. ``exclude`` (the global policy) is never taken.
+    No ``start`` and no search means no overlay (an engine that serves several projects).
     """
+    if start is None and not search_up:
+        return None
     base = Path(start) if start is not None else Path.cwd()
     if _present(base) and not base.is_dir():
         return base

@@ -65,3 +65,11 @@ def test_the_global_policy_is_never_its_own_overlay_even_through_a_loop(tmp_path
 def test_nothing_there_is_nothing_found(tmp_path: Path) -> None:
     assert global_policy_file(tmp_path) is None
     assert find_project_file(tmp_path, search_up=False) is None
+
+
+def test_no_start_and_no_search_means_no_overlay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".pi").mkdir()
+    (tmp_path / ".pi" / "multi-pass.yaml").write_text("allowedSubs: []\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert find_project_file(None, search_up=False) is None
+    assert find_project_file(None, search_up=True) == tmp_path / ".pi" / "multi-pass.yaml"

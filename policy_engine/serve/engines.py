@@ -49,11 +49,6 @@ MAX_ENGINES = 32
 #: Working directories whose overlay lookup is remembered (each rechecked after RECHECK seconds).
 MAX_CWDS = 256
 
-#: ``project=`` for an engine without an overlay: a path under a character device, where nothing
-#: (no file, no ``.pi/multi-pass.yaml``) can ever exist, so the load never picks an overlay up
-#: behind the cache's back (a project folder could gain one between the lookup and the load).
-_NO_PROJECT = Path(os.devnull) / "no-project"
-
 Signature = tuple[tuple[str, tuple[int, int, int] | None], ...]
 
 
@@ -223,7 +218,7 @@ class EngineCache:
         """A new engine for the overlay ``key`` (``None``: no overlay) on the shared store."""
         from policy_engine.engine import Engine
 
-        return Engine.load(agent_dir=self.agent_dir_option, project=Path(key) if key else _NO_PROJECT,
+        return Engine.load(agent_dir=self.agent_dir_option, project=Path(key) if key else None,
                            policy=self.policy, state=self.store, env=self.env, search_project=False,
                            quota_refresh=self.quota_refresh)
 
