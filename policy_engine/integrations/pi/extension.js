@@ -75,8 +75,9 @@ export default async function mpPolicy(pi) {
     route: null,
     routeError: null,
     retry: retrySettings(globalSettings, undefined),
-    turn: null,
-    lastTurn: null,
+    turn: null, // the turn of the prompt in hand: {id, prompt, steps, piRetries, routed}
+    lastTurn: null, // the turn before it (for /mp why)
+    lastPrompt: undefined,
     replay: null,
     switching: false,
     closing: false,
@@ -384,6 +385,7 @@ export default async function mpPolicy(pi) {
     await state.hello;
     if (state.disabled) return;
     const request = selectRequest(state.route, ctx.model);
+    if (state.turn && state.turn.steps.length > 0) state.lastTurn = state.turn;
     state.turn = newTurn(event.prompt, Boolean(request) && (request.provider === undefined || routes(request.provider)));
     if (!state.turn.routed) return;
     const prompt = typeof event.prompt === "string" ? event.prompt.slice(0, PROMPT_LIMIT) : undefined;
