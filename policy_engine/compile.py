@@ -1,10 +1,11 @@
 """Compile an effective policy into an immutable :class:`~policy_engine.graph.Graph`.
 
 Stages, each collecting diagnostics instead of stopping at the first: settings, accounts, pools
-(strategies prepared), chains, presets, indexes (provider -> pool, pool -> chain position),
-static checks. Errors (missing references, unknown strategies, duplicate names) make the policy
-unusable; warnings (a provider in two enabled pools, an unknown pool member, an entry that can
-never be reached, a chain that is entirely disabled) do not.
+(strategies prepared; members of the pool's family), chains, presets, indexes (provider -> pool,
+pool -> chain position), static checks. Errors (missing references, unknown strategies, duplicate
+names, a member of another family) make the policy unusable; warnings (a provider in two enabled
+pools, an unknown pool member, an entry that can never be reached, a chain that is entirely
+disabled) do not.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from policy_engine.graph import (
 from policy_engine.loader import LoadedDocument
 from policy_engine.merge import MAX_EXTRA_ACCOUNTS, EffectivePolicy
 from policy_engine.plugins import Registry
+from policy_engine.providers import base_of
 from policy_engine.sandbox.base import MAX_SELECTOR_TIMEOUT
+from policy_engine.validation import pi_tolerant
 
 __all__ = ["compile_policy", "policy_revision"]
 
@@ -310,6 +313,44 @@ def _pools(
     return pools
 
 
+def _check_pool_families(policy: EffectivePolicy, bases: frozenset[str], out: _Collector) -> None:
+    """Every member of a pool must be of the pool's ``baseProvider`` family (DESIGN §3).
+
+    A member's family is its subscription's provider, else its name's (``anthropic-2`` is an
+    ``anthropic`` account); a member of no known family stays an ``unknown-member`` warning (it may
+    come from MULTI_SUB elsewhere). A member of another family is an error, and a warning in a
+    ``multi-pass.json``, which is read with pi-multi-pass's tolerance (pi does not check this).
+    """
+    declared = {s.name: s.provider for s in policy.subscriptions if s.provider in bases}
+    source = policy.source_of("pools")
+    tolerant = source is not None and pi_tolerant(source)
+    for i, raw in enumerate(policy.pools):
+        base = raw.get("baseProvider")
+        members = raw.get("members")
+        if not isinstance(base, str) or not isinstance(members, list):
+            continue
+        for j, member in enumerate(members):
+            if not isinstance(member, str):
+                continue
+            family = declared.get(member) or base_of(member, bases)
+            if family is None or family == base:
+                continue
+            if base in bases:
+                hint = (f"a pool rotates accounts of one family: move {member!r} to a pool of the {family} family "
+                        "(and chain the two pools), or remove it")
+            else:
+                close = _did_you_mean(base, sorted(bases))
+                hint = (f"baseProvider names the family of the members, one of {', '.join(sorted(bases))}"
+                        + (f"; {close}" if close else ""))
+            message = (f"pool {raw.get('name')!r}: {member!r} is an account of the {family} family, not of the "
+                       f"pool's baseProvider {base!r}")
+            if tolerant:
+                message += " (pi-multi-pass does not check this)"
+                hint = f"{hint} (`mp-policy import` converts this file to YAML, where this is an error)"
+            out.add("pools", [i, "members", j], "member-family", message, "warning" if tolerant else "error",
+                    hint=hint)
+
+
 def _entries(
     kind: str, raw_list: Sequence[Mapping[str, Any]], pools: Mapping[str, CompiledPool], accounts: frozenset[str],
     out: _Collector,
@@ -428,6 +469,7 @@ def compile_policy(
             out.add("settings", ["state"], "state-url", str(exc).split("\n")[0],
                     hint=exc.hint)
     pools = _pools(policy, registry, settings, tz, accounts, out, base_dir)
+    _check_pool_families(policy, bases, out)
     chain_data = _entries("chain", policy.chains, pools, accounts, out)
     preset_data = _entries("preset", policy.presets, pools, accounts, out)
     chains = {n: CompiledChain(n, en, entries) for n, (en, entries) in chain_data.items()}

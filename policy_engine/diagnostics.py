@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from policy_engine.terminal_text import printable
+
 __all__ = ["Diagnostic", "PolicyError", "Severity", "json_path", "sort_diagnostics"]
 
 Severity = Literal["error", "warning"]
@@ -62,7 +64,7 @@ class Diagnostic:
             text = f"{self.location()}: warning: {self.code}: {self.message} (at {self.json_path})"
         if self.hint:
             text += f"\n    hint: {self.hint}"
-        return text
+        return printable(text, keep="\n\t")  # names may come from auth.json, MULTI_SUB, the state store
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--format json`` form."""

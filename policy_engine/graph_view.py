@@ -30,6 +30,7 @@ from policy_engine.diagnostics import Diagnostic
 from policy_engine.durations import format_duration
 from policy_engine.graph import CompiledEntry, CompiledPool, Graph
 from policy_engine.route import Segment, build_route
+from policy_engine.terminal_text import printable
 
 __all__ = [
     "EntryView",
@@ -484,6 +485,7 @@ def render_text(view: GraphView) -> str:
         lines.append("  nothing: every pool, chain, preset, entry and member can be reached")
     for item in view.unreachable:
         lines.append(f"  ✗ {item.kind} {item.name}: {item.code} — {item.why}")
+    lines = [printable(line) for line in lines]  # names may come from auth.json, MULTI_SUB or the state store
     if view.diagnostics:
         lines += ["", "warnings (from compiling the policy)"]
         lines += ["  " + d.format().replace("\n", "\n  ") for d in view.diagnostics]
@@ -494,8 +496,9 @@ def render_text(view: GraphView) -> str:
 
 
 def dot_id(text: str) -> str:
-    """A DOT quoted string (ids and labels): backslashes, quotes and newlines escaped."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "").replace("\n", "\\n")
+    """A DOT quoted string (ids and labels): backslashes, quotes and newlines escaped, and control
+    characters written as escapes (:func:`~policy_engine.terminal_text.printable`)."""
+    escaped = printable(text, keep="\n").replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
 

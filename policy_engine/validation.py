@@ -7,13 +7,15 @@ expected says which word was read as a boolean, a failed ``oneOf`` says what was
 
 The schemas carry a few annotations that jsonschema and editors ignore and this module reads:
 ``x-code`` (the diagnostic code of errors inside that subschema), ``x-messages`` (a message per
-failing keyword; for ``type`` it is the expectation, "must be ...") and ``x-hint``.
+failing keyword; for ``type`` it is the expectation, "must be ..."), ``x-hint`` and
+``x-plain-text`` (names: a failed ``pattern`` names the control character and its position).
 
 Codes: ``unknown-key``, ``required``, ``type``, ``yaml-boolean``, ``enum``, ``const``, ``version``,
 ``min-items``, ``max-items``, ``min-length``, ``range``, ``duplicate-item``, ``key``, ``one-of``,
 ``step``, ``not-allowed``, ``duration``, ``timezone``, ``cron``, ``date``, ``date-time``, ``regex``,
-``hours``, ``days``, ``date-range``, ``window``, ``project-subscriptions``, ``nesting-limit`` and,
-for anything else jsonschema reports, ``schema``.
+``hours``, ``days``, ``date-range``, ``window``, ``project-subscriptions``, ``nesting-limit``,
+``control-character``, ``zero-duration``, ``empty-window`` and, for anything else jsonschema
+reports, ``schema``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from policy_engine.diagnostics import Diagnostic, PolicyError, sort_diagnostics
 from policy_engine.durations import parse_duration
 from policy_engine.loader import JsonPath, LoadedDocument
+from policy_engine.terminal_text import describe_character, first_unsafe
 from policy_engine.timezones import check_supported
 
 if TYPE_CHECKING:
@@ -48,6 +51,7 @@ __all__ = [
     "check_days",
     "did_you_mean",
     "expand_days",
+    "pi_tolerant",
     "require_valid",
     "schema",
     "schema_text",
@@ -497,7 +501,27 @@ def _on_property_name(failure: _Failure) -> list[_Finding]:
     key = failure.instance
     if key == "":
         return [_Finding("key", f"{failure.subject()} has an empty key", failure.path, "name the entry")]
+    unsafe = first_unsafe(key) if isinstance(key, str) else None
+    if unsafe is not None:
+        message = (f"{failure.subject()} has the key {key!r}, which contains {describe_character(unsafe[1])} "
+                   f"at character {unsafe[0] + 1}")
+        return [_Finding("control-character", message, (*failure.path, key), _PLAIN_TEXT_HINT, True)]
     return [_Finding("key", f"{failure.subject()} has an invalid key {key!r}", failure.path)]
+
+
+_PLAIN_TEXT_HINT = ("names are printed on terminals, where control characters and bidirectional controls can "
+                    "clear the screen, rewrite a line or show text reversed; write it in plain text")
+
+
+def _on_pattern(failure: _Failure) -> list[_Finding]:
+    """A ``pattern`` failure; for plain text (``x-plain-text``), the offending character and where it is."""
+    instance = failure.instance
+    unsafe = first_unsafe(instance) if isinstance(instance, str) else None
+    if not failure.schema.get("x-plain-text") or unsafe is None:
+        return _generic(failure)
+    message = (f"{failure.subject()} contains {describe_character(unsafe[1])} at character {unsafe[0] + 1} "
+               f"of {instance!r}")
+    return [_Finding("control-character", message, failure.path, _PLAIN_TEXT_HINT)]
 
 
 def _squash(text: str) -> str:
@@ -720,6 +744,7 @@ _HANDLERS: dict[str, Callable[[_Failure], list[_Finding]]] = {
     "dependentRequired": _on_dependent,
     "not": _on_not,
     "oneOf": _on_one_of,
+    "pattern": _on_pattern,
 }
 
 
@@ -737,12 +762,53 @@ def _domain_checks(doc: LoadedDocument, kind: str) -> list[Diagnostic]:
     if not isinstance(data, Mapping):
         return []
     if kind in ("policy", "project"):
-        return list(_policy_checks(doc, data, ()))
+        return [*_policy_checks(doc, data, ()), *_zero_durations(doc, data, ())]
     found: list[Diagnostic] = []
     for key in ("policy", "project"):
         if isinstance(data.get(key), Mapping):
             found.extend(_policy_checks(doc, data[key], (key,)))
+            found.extend(_zero_durations(doc, data[key], (key,)))
     return found
+
+
+#: Settings whose zero value makes the engine misbehave, with why (a zero cooldown, quotaBudget or
+#: errorRules retryAfter is a choice: rest not at all, never wait for quota checks, add no wait).
+_NO_ZERO = {
+    "turnTtl": ("a turn would expire as soon as it starts, so every fail would begin again at the first account "
+                "and a turn could never rotate past it", "the default is 1h; a turn lasts as long as one prompt "
+                "and its retries"),
+    "selectorTimeout": ("every custom selector call would time out, so custom pools would always fall back to "
+                        "rotation order", "the default is 250ms; a selector answers in well under a millisecond"),
+    "quotaTtl": ("every quota snapshot would be stale as soon as it is read, so every decision would query the "
+                 "providers' usage endpoints again", "the default is 60s"),
+}
+
+
+def _is_zero_duration(value: Any) -> bool:
+    """Whether ``value`` is a duration that parses to zero (``0``, ``0s``, ``0ms``, ``0.0``)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return False
+    try:
+        return parse_duration(value).total_seconds() == 0
+    except ValueError:
+        return False  # the schema reports it
+
+
+def _zero_durations(doc: LoadedDocument, data: Mapping[str, Any], base: JsonPath) -> Iterator[Diagnostic]:
+    """``turnTtl``, ``selectorTimeout`` and ``quotaTtl`` of 0, which no one can mean (see :data:`_NO_ZERO`)."""
+    settings = data.get("settings")
+    if not isinstance(settings, Mapping):
+        return
+    for key, (why, hint) in _NO_ZERO.items():
+        if key in settings and _is_zero_duration(settings[key]):
+            yield doc.diagnostic("zero-duration", f"settings.{key} is 0: {why}", (*base, "settings", key),
+                                 hint=f"write a duration of more than 0, or leave {key} out; {hint}")
+
+
+def pi_tolerant(doc: LoadedDocument) -> bool:
+    """Whether ``doc`` is a JSON file as pi-multi-pass writes them (``multi-pass.json``), which DESIGN §3
+    reads with pi's tolerance: what pi accepts is a warning there where a YAML file has an error."""
+    return doc.source.lower().endswith(".json")
 
 
 def _policy_checks(doc: LoadedDocument, data: Mapping[str, Any], base: JsonPath) -> Iterator[Diagnostic]:
@@ -764,6 +830,11 @@ def _policy_checks(doc: LoadedDocument, data: Mapping[str, Any], base: JsonPath)
 
 
 def _window_checks(doc: LoadedDocument, window: Mapping[str, Any], path: JsonPath) -> Iterator[Diagnostic]:
+    if not window:
+        yield _empty_window(doc, path)
+    if "cron" in window and _is_zero_duration(window.get("duration")):
+        yield doc.diagnostic("zero-duration", "a cron window lasting 0 never opens", (*path, "duration"),
+                             hint=_CRON_EXAMPLE)
     hours = window.get("hours")
     if _is_hour_pair(hours) and hours[0] == hours[1]:
         yield doc.diagnostic(
@@ -786,6 +857,20 @@ def _window_checks(doc: LoadedDocument, window: Mapping[str, Any], path: JsonPat
                 (*path, "dateRange"),
                 hint="swap from and to",
             )
+
+
+def _empty_window(doc: LoadedDocument, path: JsonPath) -> Diagnostic:
+    """``{}`` as a window: an error in YAML; in a pi ``multi-pass.json``, a warning (pi reads it as always open)."""
+    if pi_tolerant(doc):
+        return doc.diagnostic(
+            "empty-window", "an empty window {} is open all the time (pi-multi-pass reads it so, and so does "
+            "mp-policy for a multi-pass.json)", path, severity="warning",
+            hint="leave windows out for a member that is always preferred, or give hours, days or dateRange; "
+            "`mp-policy import` converts this file to YAML, where an empty window is an error")
+    return doc.diagnostic(
+        "empty-window", "an empty window {} says nothing about when it is open", path,
+        hint="give hours, days, dateRange or cron ({hours: [9, 17], days: [mon-fri]}); for a member that is "
+        "always preferred, leave out windows")
 
 
 def _is_hour_pair(value: Any) -> bool:

@@ -7,6 +7,7 @@ their codes, severities and source positions, and graph caching by content (``po
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -477,3 +478,63 @@ def test_error_rule_patterns_are_re2_so_nested_repeats_are_fine_and_lookaround_i
 def test_an_unknown_state_url_in_settings_is_an_error() -> None:
     assert _codes({"settings": {"state": "foo://x"}}).get("state-url") == "error"
     assert "state-url" not in _codes({"settings": {"state": "sqlite:///tmp/x.db"}})
+
+
+# --- the pool family rule (DESIGN §3) --------------------------------------------------------------
+
+
+def test_a_member_of_another_family_is_an_error_at_the_member() -> None:
+    policy = {"subscriptions": SUBS, "pools": [pool("claude", ["anthropic", "openai-codex-2", "anthropic-2"])]}
+    error = only_error(policy, "member-family")
+    assert error.path == ("pools", 0, "members", 1) and error.severity == "error"
+    assert error.message == ("pool 'claude': 'openai-codex-2' is an account of the openai-codex family, not of the "
+                             "pool's baseProvider 'anthropic'")
+    assert error.hint is not None and "move 'openai-codex-2' to a pool of the openai-codex family" in error.hint
+
+
+def test_the_family_comes_from_the_name_even_for_an_undeclared_account() -> None:
+    """``openai-codex-7`` is no declared account (a warning: it may come from MULTI_SUB), but its family is
+    plain, and it is not anthropic."""
+    policy = {"subscriptions": SUBS, "pools": [pool("claude", ["anthropic", "openai-codex-7"])]}
+    assert only_error(policy, "member-family").path == ("pools", 0, "members", 1)
+    # a member of no known family stays an unknown-member warning
+    graph = compile_doc({"pools": [pool("claude", ["anthropic", "zzz-4", "anthropic-9"])]})
+    assert warning_codes(graph) == ["unknown-member", "unknown-member"]
+
+
+def test_a_base_account_of_another_family_is_an_error_too() -> None:
+    policy = {"pools": [pool("mixed", ["github-copilot", "google-gemini-cli"], base="github-copilot")]}
+    assert only_error(policy, "member-family").path == ("pools", 0, "members", 1)
+
+
+def test_a_misspelt_base_provider_names_the_families() -> None:
+    error = only_error({"pools": [pool("claude", ["anthropic"], base="antropic")]}, "member-family")
+    assert error.hint is not None and error.hint.endswith("did you mean 'anthropic'?")
+
+
+def test_in_a_multi_pass_json_a_member_of_another_family_is_a_warning(tmp_path: Path) -> None:
+    """pi-multi-pass does not check this, and a multi-pass.json is read with pi's tolerance."""
+    (tmp_path / "multi-pass.json").write_text(json.dumps(
+        {"subscriptions": SUBS, "pools": [pool("claude", ["anthropic", "openai-codex-2"])]}, indent=2),
+        encoding="utf-8")
+    engine = Engine.load(agent_dir=tmp_path, state="memory://", auth=["anthropic"])
+    try:
+        found = [d for d in engine.graph.warnings if d.code == "member-family"]
+        assert len(found) == 1 and found[0].path == ("pools", 0, "members", 1)
+        assert found[0].file is not None and found[0].file.endswith("multi-pass.json") and found[0].line == 26
+        assert "mp-policy import" in (found[0].hint or "")
+        assert engine.select(pool="claude").target is not None
+    finally:
+        engine.close()
+
+
+def test_a_project_overlay_pool_is_checked_where_it_is_written() -> None:
+    errors = compile_errors({"subscriptions": SUBS}, {"pools": [pool("p", ["openai-codex"])]})
+    assert [(e.code, e.path) for e in errors] == [("member-family", ("pools", 0, "members", 0))]
+
+
+def only_error(policy: dict[str, Any], code: str) -> Diagnostic:
+    """The one error of a policy that must not compile, with its code."""
+    errors = compile_errors(policy)
+    assert [e.code for e in errors] == [code], [e.format() for e in errors]
+    return errors[0]

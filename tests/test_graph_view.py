@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -274,6 +275,22 @@ def test_dot_greys_out_what_is_unreachable_and_quotes_everything() -> None:
 
 def test_dot_ids() -> None:
     assert dot_id('a "b"\\c\nd') == '"a \\"b\\"\\\\c\\nd"'
+    assert dot_id("a\x1b[2J\u202e\r") == '"a\\\\x1b[2J\\\\u202e\\\\r"'  # escapes, shown as text by Graphviz
+
+
+def test_names_from_unchecked_sources_are_escaped_in_text_and_dot() -> None:
+    """Names come from auth.json, MULTI_SUB and the state store too: no raw control character is printed."""
+    view = view_of(MESSY)
+    pool = view.pools[0]
+    member = replace(pool.members[0], name="anthropic\r\u202e")
+    hostile = replace(pool, name="claude\x1b[2J", members=(member, *pool.members[1:]))
+    view = replace(view, pools=(hostile, *view.pools[1:]), accounts=(*view.accounts, "x\x07"))
+    text, dot = render_text(view), render_dot(view)
+    for raw in ("\x1b", "\r", "\u202e", "\x07"):
+        assert raw not in text and raw not in dot
+    assert "  claude\\x1b[2J  (anthropic) round-robin" in text
+    assert "1. anthropic\\r\\u202e" in text
+    assert '"pool:claude\\\\x1b[2J"' in dot
 
 
 @pytest.mark.skipif(shutil.which("dot") is None and not os.environ.get("MP_POLICY_REQUIRE_GRAPHVIZ"),

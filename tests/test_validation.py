@@ -704,3 +704,105 @@ def test_ordinary_paths_pass() -> None:
     doc = load_text('settings: {state: "sqlite:///~/état.db"}\npools:\n  - {name: p, baseProvider: anthropic, '
                     "members: [anthropic], strategy: custom, selectorScript: sélecteurs/p.py}\n")
     assert [d for d in validate_document(doc, "policy") if d.code == "path"] == []
+
+
+# --- silent accepts (issue 14, class 9) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["turnTtl", "selectorTimeout", "quotaTtl"])
+@pytest.mark.parametrize("value", ["0", "0s", "0ms", "0.0"])
+def test_a_zero_turn_ttl_selector_timeout_or_quota_ttl_is_a_located_error(key: str, value: str) -> None:
+    error = only(validate(f"settings:\n  {key}: {value}\n"), "zero-duration")
+    assert (error.line, error.col, error.path) == (2, 3 + len(key) + 2, ("settings", key))
+    assert error.message.startswith(f"settings.{key} is 0: ")
+    assert error.hint is not None and error.hint.startswith(f"write a duration of more than 0, or leave {key} out")
+
+
+def test_a_negative_turn_ttl_is_refused_too() -> None:
+    assert only(validate("settings: {turnTtl: -5}\n")).code == "duration"
+    assert only(validate("settings: {turnTtl: -5m}\n")).code == "duration"
+
+
+def test_zero_turn_ttl_in_a_project_overlay_and_in_a_test_policy() -> None:
+    assert only(validate("settings: {turnTtl: 0}\n", "project"), "zero-duration").path == ("settings", "turnTtl")
+    text = ('policy: {settings: {selectorTimeout: 0}}\ngiven: {at: "2026-04-06T10:30:00+02:00"}\n'
+            "cases: [{name: c, steps: [{select: {provider: anthropic}}]}]\n")
+    assert only(validate(text, "test"), "zero-duration").path == ("policy", "settings", "selectorTimeout")
+    # A 0 cooldown (rest not at all: the turn still moves on), quotaBudget (never wait for a check) or an
+    # error rule's retryAfter (add no wait) means something; so does every other positive duration.
+    text = ("settings: {cooldown: 0, quotaBudget: 0s, turnTtl: 1s, selectorTimeout: 1ms, quotaTtl: 1s}\n"
+            "pools: [{name: p, baseProvider: anthropic, members: [anthropic], cooldown: 0}]\n"
+            "errorRules: [{status: 400, kind: other, retryAfter: 0}]\n")
+    assert validate(text) == []
+
+
+def test_an_empty_window_is_a_located_error_in_yaml() -> None:
+    error = only(validate(pool_with("{}")), "empty-window")
+    assert (error.line, error.path, error.severity) == (9, WINDOW, "error")
+    assert error.message == "an empty window {} says nothing about when it is open"
+    assert error.hint is not None and "leave out windows" in error.hint
+    # DESIGN §3: a window without hours lasts the whole of each listed day (and each day of a date range)
+    assert validate(pool_with("{days: [mon]}")) == []
+    assert validate(pool_with("{dateRange: {from: 2026-06-01, to: 2026-06-30}}")) == []
+    assert validate(pool_with("{hours: [0, 24]}")) == []
+
+
+def test_an_empty_window_in_a_multi_pass_json_is_a_warning_as_pi_reads_it(tmp_path: Path) -> None:
+    policy = {"pools": [{"name": "codex", "baseProvider": "openai-codex", "members": ["openai-codex"],
+                         "strategy": "scheduled",
+                         "memberSchedule": {"openai-codex": {"role": "preferred", "windows": [{}]}}}]}
+    error = only(validate(json.dumps(policy, indent=2), tmp_path=tmp_path, name="multi-pass.json"), "empty-window")
+    assert (error.severity, error.path) == ("warning", WINDOW)
+    assert "open all the time" in error.message and "mp-policy import" in (error.hint or "")
+
+
+def test_a_cron_window_of_zero_duration_is_a_located_error() -> None:
+    error = only(validate(pool_with('{cron: "0 9 * * *", duration: 0s}')), "zero-duration")
+    assert (error.path, error.message) == ((*WINDOW, "duration"), "a cron window lasting 0 never opens")
+
+
+@pytest.mark.parametrize(("text", "path", "character", "position"), [
+    ('pools: [{name: "claude\\e[2J", baseProvider: anthropic, members: [anthropic]}]\n', ("pools", 0, "name"),
+     "U+001B (ESC)", 7),
+    ('pools: [{name: p, baseProvider: anthropic, members: ["anthropic\\r"]}]\n', ("pools", 0, "members", 0),
+     "U+000D (CR)", 10),
+    ('pools: [{name: p, baseProvider: "anthropic\\a", members: [anthropic]}]\n', ("pools", 0, "baseProvider"),
+     "U+0007 (BEL)", 10),
+    ('subscriptions: [{provider: anthropic, label: "work\\u202e"}]\n', ("subscriptions", 0, "label"),
+     "U+202E (RIGHT-TO-LEFT OVERRIDE)", 5),
+    ('subscriptions: [{provider: "anthropic\\t"}]\n', ("subscriptions", 0, "provider"), "U+0009 (TAB)", 10),
+    ('chains: [{name: "c\\u2066", entries: [{pool: p, model: m}]}]\n', ("chains", 0, "name"),
+     "U+2066 (LEFT-TO-RIGHT ISOLATE)", 2),
+    ('presets: [{name: p, entries: [{provider: anthropic, model: "m\\x9b31m"}]}]\n',
+     ("presets", 0, "entries", 0, "model"), "U+009B (CSI)", 2),
+    ('pools: [{name: p, baseProvider: anthropic, members: [anthropic], strategy: "x\\n"}]\n',
+     ("pools", 0, "strategy"), "U+000A (LF)", 2),
+    ('errorRules: [{provider: "anthropic\\x7f", kind: other}]\n', ("errorRules", 0, "provider"), "U+007F (DEL)", 10),
+])
+def test_control_characters_in_names_are_located_errors(text: str, path: tuple[Any, ...], character: str,
+                                                         position: int) -> None:
+    error = only([d for d in validate(text) if d.code == "control-character"])
+    assert error.path == path and error.line == 1
+    assert f"contains {character} at character {position} of " in error.message
+    assert error.hint is not None and error.hint.startswith("names are printed on terminals")
+
+
+def test_a_member_schedule_key_with_an_escape_is_located_at_the_key() -> None:
+    text = ('pools: [{name: p, baseProvider: anthropic, members: [anthropic], strategy: scheduled,\n'
+            '         memberSchedule: {"anthropic\\e[2J": {role: overflow}}}]\n')
+    error = only(validate(text), "control-character")
+    assert error.path == ("pools", 0, "memberSchedule", "anthropic\x1b[2J") and error.line == 2
+    assert "U+001B (ESC) at character 10" in error.message
+    assert "\\x1b" in error.format() and "\x1b" not in error.format()
+
+
+def test_control_characters_in_allowed_subs_and_in_test_case_names() -> None:
+    error = only(validate('allowedSubs: ["anthropic-2\\u202e"]\n', "project"), "control-character")
+    assert error.path == ("allowedSubs", 0)
+    text = ('policy: {}\ngiven: {at: "2026-04-06T10:30:00+02:00"}\n'
+            'cases: [{name: "ok\\r", steps: [{name: "s\\e", select: {provider: anthropic}}]}]\n')
+    found = {d.path: d.code for d in validate(text, "test")}
+    assert found == {("cases", 0, "name"): "control-character", ("cases", 0, "steps", 0, "name"): "control-character"}
+    text = ("subscriptions: [{provider: anthropic, index: 2, label: Büro (Wien) – privat 日本}]\n"
+            "pools: [{name: Überlauf Pool, baseProvider: anthropic, members: [anthropic, anthropic-2]}]\n")
+    assert validate(text) == []

@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from policy_engine.diagnostics import Diagnostic, PolicyError
+from policy_engine.terminal_text import printable
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "common_options", "emit_json",
            "exit_on_state_error", "format_choices", "load_engine", "print_diagnostics"]
@@ -55,8 +56,8 @@ def format_choices(*choices: str) -> Callable[[F], F]:
 
 
 def emit_json(data: Any) -> None:
-    """Print JSON to stdout."""
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """Print JSON to stdout (DEL, C1 and bidirectional controls as ``\\uXXXX``, as JSON already writes C0)."""
+    click.echo(printable(json.dumps(data, indent=2, ensure_ascii=False, default=str), keep="\n"))
 
 
 def print_diagnostics(diagnostics: list[Diagnostic], *, err: bool = True) -> None:

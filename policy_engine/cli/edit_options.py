@@ -41,6 +41,7 @@ import click
 
 from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, emit_json, load_engine, print_diagnostics
 from policy_engine.diagnostics import Diagnostic
+from policy_engine.terminal_text import printable
 
 if TYPE_CHECKING:
     from policy_engine.edit.document import PolicyDocument
@@ -130,7 +131,7 @@ def show_view(options: dict[str, Any], build: Callable[[Engine], Any], render: C
     if options["fmt"] == "json":
         emit_json({key: data} if key else data)
         return
-    click.echo(render(data))
+    click.echo(printable(render(data), keep="\n"))  # account names may come from auth.json or MULTI_SUB
 
 
 def show_status(options: dict[str, Any], names: tuple[str, ...], *, at: str | None, kind: str,
@@ -160,7 +161,7 @@ def show_status(options: dict[str, Any], names: tuple[str, ...], *, at: str | No
     if options["fmt"] == "json":
         emit_json({"at": isoformat(now, tz), f"{kind}s": found})
         return
-    click.echo(render(found, now, tz))
+    click.echo(printable(render(found, now, tz), keep="\n"))
 
 
 def edit_target(options: dict[str, Any]) -> EditTarget:

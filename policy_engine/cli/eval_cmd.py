@@ -10,6 +10,7 @@ import click
 
 from policy_engine.cli.common import EXIT_USAGE, common_options, emit_json, load_engine
 from policy_engine.cli.render import render_decision
+from policy_engine.terminal_text import printable
 
 __all__ = ["eval_command"]
 
@@ -67,7 +68,7 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
     if refresh:
         for snap in engine.refresh_quota():
             if options["fmt"] == "text":
-                click.echo(f"quota: {snap.provider} {snap.status} — {snap.summary}", err=True)
+                click.echo(printable(f"quota: {snap.provider} {snap.status} — {snap.summary}"), err=True)
     if at:
         try:
             # A time without an offset is read in the policy's time zone (as schedules are).

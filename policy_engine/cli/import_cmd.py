@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from policy_engine.cli.common import EXIT_FAIL, emit_json
+from policy_engine.terminal_text import printable
 
 if TYPE_CHECKING:
     from policy_engine.pi_import import ImportReport
@@ -94,7 +95,7 @@ def import_command(file: Path | None, output: str | None, project: Path | None, 
         if fmt == "json":
             emit_json({"written": [], "error": exc.to_dict()})
         else:
-            click.echo(f"error: {exc.format()}", err=True)
+            click.echo(printable(f"error: {exc.format()}", keep="\n"), err=True)
         sys.exit(EXIT_FAIL)
     except InvalidResult as exc:
         _fail(fmt, "the imported YAML would not be valid (mp-policy keys in the input that are wrong); nothing "
@@ -124,13 +125,13 @@ def _fail(fmt: str, message: str, details: list[str]) -> NoReturn:
     else:
         click.echo(f"error: {message}", err=True)
         for line in details:
-            click.echo(f"  {line}", err=True)
+            click.echo(printable(f"  {line}", keep="\n"), err=True)
     sys.exit(EXIT_FAIL)
 
 
 def _print_report(report: ImportReport, *, err: bool, dry_run: bool) -> None:
     def say(text: str = "") -> None:
-        click.echo(text, err=err)
+        click.echo(printable(text, keep="\n"), err=err)  # names from a pi file, which is read tolerantly
 
     for f in report.files:
         if f.target is None:

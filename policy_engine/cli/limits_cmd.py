@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from policy_engine.cli.common import common_options, emit_json, load_engine
+from policy_engine.terminal_text import printable
 
 __all__ = ["limits_command"]
 
@@ -78,10 +79,11 @@ def _render_table(results: list[Any], graph: Any, now: datetime, *, best: str | 
         left = "--" if snap.remaining is None or snap.status in ("error", "missing-auth") else f"{snap.remaining:g}%"
         reset = long_reset(_bottleneck_reset(snap), now) if snap.remaining is not None else ""
         style = styles.get(snap.status or "", "")
-        table.add_row(GLYPHS.get(snap.status or "", "?"), account, LABELS.get(snap.status or "", snap.status or ""),
-                      left, snap.summary, reset, style=style if color else None)
+        table.add_row(GLYPHS.get(snap.status or "", "?"), printable(account),  # names, summaries: not checked
+                      LABELS.get(snap.status or "", snap.status or ""), left, printable(snap.summary or ""), reset,
+                      style=style if color else None)
     console.print(table)
-    click.echo(_overview(results, best))
+    click.echo(printable(_overview(results, best)))
     if current is not None:
         mine = next((r for r in results if r.provider == current), None)
         if mine is not None:
@@ -90,7 +92,7 @@ def _render_table(results: list[Any], graph: Any, now: datetime, *, best: str | 
                 hint += f" • best available: {best}"
             if mine.status != "ready":
                 hint += " • a decision moves on only after a rate-limit error"
-            click.echo(hint)
+            click.echo(printable(hint))
 
 
 def _check(engine: Any, accounts: list[Any], timeout: float, progress: bool) -> list[Any]:
@@ -112,7 +114,7 @@ def _check(engine: Any, accounts: list[Any], timeout: float, progress: bool) -> 
         task = bar.add_task("", total=len(accounts))
 
         def done(snap: Any) -> None:
-            bar.update(task, advance=1, description=snap.provider)
+            bar.update(task, advance=1, description=printable(snap.provider))
 
         return asyncio.run(check_accounts(accounts, checkers, on_result=done, **kwargs))
 
@@ -193,7 +195,7 @@ def limits_command(accounts: tuple[str, ...], current: str | None, timeout: floa
                 if watch is None:
                     emit_json(rows)
                 else:
-                    click.echo(json.dumps(rows, ensure_ascii=False))
+                    click.echo(printable(json.dumps(rows, ensure_ascii=False)))
             else:
                 if watch is not None and sys.stdout.isatty():
                     click.clear()

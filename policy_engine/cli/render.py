@@ -1,4 +1,9 @@
-"""Text layouts of decisions: one line for scripts, a readable explanation for people."""
+"""Text layouts of decisions: one line for scripts, a readable explanation for people.
+
+Every name, message and note is passed through :func:`~policy_engine.terminal_text.printable`:
+account names come from ``auth.json`` and ``MULTI_SUB`` too, error reasons from a provider's
+response and notes from selector scripts, none of which a schema checks.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from datetime import datetime, tzinfo
 import click
 
 from policy_engine.decision import Decision, Target
+from policy_engine.terminal_text import printable
 
 __all__ = ["render_decision", "render_target"]
 
@@ -48,7 +54,7 @@ def render_target(target: Target) -> str:
         where.append(f"preset {target.preset}#{target.entry}")
     where.append(f"via {target.via}")
     model = f" · {target.model}" if target.model else ""
-    return f"{target.provider}{model} ({', '.join(where)})"
+    return printable(f"{target.provider}{model} ({', '.join(where)})")
 
 
 def render_decision(decision: Decision, *, explain: bool = False, color: bool = True) -> str:
@@ -62,10 +68,10 @@ def render_decision(decision: Decision, *, explain: bool = False, color: bool = 
     if decision.error is not None:
         err = decision.error
         rotate = "rotates" if err.rotate else "does not rotate"
-        lines.append(f"error: {err.kind} ({rotate}) — {err.reason}")
+        lines.append(printable(f"error: {err.kind} ({rotate}) — {err.reason}"))
         if err.retry_after is not None:
             lines.append(f"  the error asks to retry after {_when(err.retry_after, tz, decision.at)}"
-                         + (f" [{err.retry_source}]" if err.retry_source else ""))
+                         + (printable(f" [{err.retry_source}]") if err.retry_source else ""))
         if err.cooldown_until is not None:
             lines.append(f"  cooldown until {_when(err.cooldown_until, tz, decision.at)}")
     if decision.target is not None:
@@ -76,16 +82,16 @@ def render_decision(decision: Decision, *, explain: bool = False, color: bool = 
         lines.append(style("target: none", fg="red", bold=True) + f" — retry after {retry}")
     if not explain:
         return "\n".join(lines)
-    lines.append(f"at {_when(decision.at, tz)} · turn {decision.turn} · policy {decision.policy_revision} · "
-                 f"{decision.elapsed_us:.0f} µs")
+    lines.append(printable(f"at {_when(decision.at, tz)} · turn {decision.turn} · policy {decision.policy_revision} · "
+                           f"{decision.elapsed_us:.0f} µs"))
     if decision.route:
         lines.append(style("route:", bold=True))
-        lines += [f"  {i}. {step}" for i, step in enumerate(decision.route)]
+        lines += [printable(f"  {i}. {step}") for i, step in enumerate(decision.route)]
     if decision.strategy:
         lines.append(style("strategies:", bold=True))
         for s in decision.strategy:
             fb = " (fallback)" if s.fallback else ""
-            lines.append(f"  {s.pool}: {s.name}{fb}" + (f" — {s.note}" if s.note else ""))
+            lines.append(printable(f"  {s.pool}: {s.name}{fb}" + (f" — {s.note}" if s.note else "")))
     lines.append(style("candidates (in order):", bold=True))
     if decision.candidates:
         for i, c in enumerate(decision.candidates):
@@ -106,7 +112,8 @@ def render_decision(decision: Decision, *, explain: bool = False, color: bool = 
                 where.append(f"preset {s.preset}#{s.entry}")
             ctx = f" [{', '.join(where)}]" if where else ""
             until = f"; usable again {_when(s.until, tz, decision.at)}" if s.until else ""
-            lines.append(f"  ✗ {who}{ctx}: {style(s.reason, fg='yellow')} — {s.detail}{until}")
+            lines.append(printable(f"  ✗ {who}{ctx}: ") + style(printable(s.reason), fg="yellow")
+                         + printable(f" — {s.detail}{until}"))
     if decision.target is None:
         lines.append(f"retry after: {_when(decision.retry_after, tz, decision.at)}")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from policy_engine.cli.common import common_options, emit_json, exit_on_state_error
+from policy_engine.terminal_text import printable
 
 __all__ = ["state_group"]
 
@@ -57,8 +58,8 @@ def show(**options: Any) -> None:
     if options["fmt"] == "json":
         emit_json({"store": store.url, **data})
         return
-    click.echo(f"store: {store.url}")
-    for part in PARTS:
+    click.echo(printable(f"store: {store.url}"))
+    for part in PARTS:  # keys and values are whatever the store holds: escaped like names
         items = data.get(part)
         if not items:
             click.echo(f"{part}: (none)")
@@ -66,13 +67,13 @@ def show(**options: Any) -> None:
         click.echo(f"{part}:")
         if part == "turns" and isinstance(items, dict):
             for key, value in items.items():
-                click.echo(f"  {key}: {_turn_line(value)}")
+                click.echo(printable(f"  {key}: {_turn_line(value)}"))
         elif isinstance(items, dict):
             for key, value in items.items():
-                click.echo(f"  {key}: {_short(value)}")
+                click.echo(printable(f"  {key}: {_short(value)}"))
         else:
             for value in items:
-                click.echo(f"  {_short(value)}")
+                click.echo(printable(f"  {_short(value)}"))
 
 
 def _turn_line(record: Any) -> str:

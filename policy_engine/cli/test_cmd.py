@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, emit_json, exit_on_state_error, print_diagnostics
+from policy_engine.terminal_text import printable
 
 __all__ = ["test_command"]
 
@@ -54,16 +55,17 @@ def test_command(paths: tuple[Path, ...], exclude: tuple[str, ...], fmt: str, ve
         color = sys.stdout.isatty()
         for r in results:
             status = "ok" if r.failed == 0 else "FAIL"
-            click.echo(f"{r.path}: {r.passed} passed, {r.failed} failed  {status}")
+            click.echo(printable(f"{r.path}: {r.passed} passed, {r.failed} failed  {status}"))
             if r.diagnostics:
                 print_diagnostics(r.diagnostics, err=False)
             for c in r.cases:
                 if not c.passed:
-                    click.echo(click.style(f"  FAIL {c.name}", fg="red") if color else f"  FAIL {c.name}")
+                    name = printable(c.name)  # failures quote decisions: names from auth.json, the state store
+                    click.echo(click.style(f"  FAIL {name}", fg="red") if color else f"  FAIL {name}")
                     for line in c.failures:
-                        click.echo(f"      {line}")
+                        click.echo(printable(f"      {line}"))
                 elif verbose:
-                    click.echo(f"  ok   {c.name}")
+                    click.echo(printable(f"  ok   {c.name}"))
         click.echo(f"{passed} passed, {failed} failed")
     if failed:
         sys.exit(EXIT_FAIL)

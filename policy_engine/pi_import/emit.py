@@ -22,6 +22,7 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from policy_engine.loader import load_text
 from policy_engine.pi_import.describe import describe_member, describe_strategy, entry_route
 from policy_engine.pi_import.model import Difference, SourceKind
+from policy_engine.terminal_text import first_unsafe, printable
 
 __all__ = ["EmitContext", "render_yaml"]
 
@@ -51,13 +52,14 @@ def _wrap(text: str, indent: int, prefix: str = "") -> list[str]:
 
 
 def _comment(lines: Sequence[str]) -> str:
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # a raw control character would break the YAML
 
 
 def _scalar(value: str) -> str:
-    """Quote strings that a YAML 1.1 reader (mp-policy's loader) would take for a boolean, number or null."""
+    """Quote strings that a YAML 1.1 reader (mp-policy's loader) would take for a boolean, number or null,
+    and strings with control characters (double quotes write them as escapes; validation then names them)."""
     tag = _YAML11.resolve(yaml.nodes.ScalarNode, value, (True, False))
-    if tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp"):
+    if tag not in ("tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp") or first_unsafe(value):
         return DoubleQuotedScalarString(value)
     return value
 

@@ -96,6 +96,10 @@ def _window(window: Any, path: JsonPath, report: Collector, who: str) -> dict[st
         if date_range is None:
             return None
         out["dateRange"] = date_range
+    if not out:  # {} (or only unknown keys): every condition holds, so pi-multi-pass found it always open
+        report.add("empty-window", "rewritten", path, f"{who}: an empty window was open all the time in "
+                   "pi-multi-pass; written as hours [0, 24] (an empty window is an error in YAML)")
+        return {"hours": [0, 24]}
     return out
 
 

@@ -23,6 +23,7 @@ from typing import IO, Any
 
 from policy_engine.durations import format_duration
 from policy_engine.simulate.run import Outcome, SimulationResult
+from policy_engine.terminal_text import printable
 from policy_engine.timezones import isoformat
 
 __all__ = ["RUN_COLUMNS", "STEP_COLUMNS", "to_json", "write_csv"]
@@ -86,10 +87,20 @@ def to_json(result: SimulationResult, *, per_step: bool = False) -> dict[str, An
 
 
 def write_csv(result: SimulationResult, out: IO[str], *, per_step: bool = False) -> None:
-    """CSV with a header row: one row per run, or per step and route with ``per_step``."""
+    """CSV with a header row: one row per run, or per step and route with ``per_step``.
+
+    Text cells have control and bidirectional characters escaped (``\\x1b``, ``\\u202e``), as on a terminal.
+    """
     columns = STEP_COLUMNS if per_step else RUN_COLUMNS
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     rows = _steps(result) if per_step else _runs(result)
     for row in rows:
-        writer.writerow({k: ("" if row[k] is None else row[k]) for k in columns})
+        writer.writerow({k: _cell(row[k]) for k in columns})
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: empty for None, text with control characters escaped (names may come from auth.json)."""
+    if value is None:
+        return ""
+    return printable(value) if isinstance(value, str) else value

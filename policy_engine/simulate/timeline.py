@@ -11,14 +11,16 @@ accounts.
 
 from __future__ import annotations
 
+import bisect
+import math
 import string
-from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 
 from policy_engine.durations import format_duration
 from policy_engine.simulate.run import Outcome, Run, SimulationResult
+from policy_engine.terminal_text import printable
 
-__all__ = ["GRID_MAX_DAYS", "hour_grid", "letters", "render_timeline"]
+__all__ = ["GRID_MAX_DAYS", "HourCell", "hour_cells", "hour_grid", "letters", "render_timeline"]
 
 #: The grid is drawn for periods up to this many days.
 GRID_MAX_DAYS = 31
@@ -60,18 +62,67 @@ def _run_line(run: Run, result: SimulationResult, width: int) -> str:
     return f"  {_when(begin)} – {_when(finish, begin)}  {length:>9}  {_target(run.outcome, result):<{width}}  {reason}"
 
 
-def hour_grid(result: SimulationResult, route: str, chars: dict[str, str]) -> list[str] | None:
-    """The hours-by-day rows of one route, or ``None`` when the period does not fit a grid."""
-    if result.span > timedelta(days=GRID_MAX_DAYS + 1) or result.step > timedelta(hours=1):
-        return None
-    cells: dict[tuple[date, int], Counter[str | None]] = {}
-    for index, outcome in result.per_step(route):
+#: One local hour of the step grid: the index of its first step and its (local date, hour).
+HourCell = tuple[int, tuple[date, int]]
+
+
+def _hour_key(result: SimulationResult, index: int) -> tuple[date, int]:
+    local = result.time_of(index)
+    return local.date(), local.hour
+
+
+def hour_cells(result: SimulationResult) -> list[HourCell]:
+    """The step grid cut into local hours: ``(first step index, (local date, hour))``, in step order.
+
+    Each hour's end is computed (the next local hour starts an hour after this one's start, in
+    elapsed time) and then checked against the steps on either side, so a zone whose offset changes
+    at an odd moment costs a few more lookups, never a wrong cell. About three time conversions per
+    hour, whatever the step: a month at 1-second steps is 744 cells, not 2.7 million lookups.
+    During the repeated hour of an autumn clock change both runs of steps share one key.
+    """
+    cells: list[HourCell] = []
+    steps = result.steps
+    step_s = result.step.total_seconds()
+    start_ts = result.start.timestamp()
+    index = 0
+    while index < steps:
         local = result.time_of(index)
         key = (local.date(), local.hour)
-        counter = cells.get(key)
-        if counter is None:
-            counter = cells[key] = Counter()
-        counter[outcome.provider] += 1
+        boundary = local.replace(minute=0, second=0, microsecond=0).timestamp() + 3600
+        stop = min(steps, max(index + 1, math.ceil((boundary - start_ts) / step_s)))
+        while stop > index + 1 and _hour_key(result, stop - 1) != key:
+            stop -= 1
+        while stop < steps and _hour_key(result, stop) == key:
+            stop += 1
+        cells.append((index, key))
+        index = stop
+    return cells
+
+
+def hour_grid(result: SimulationResult, route: str, chars: dict[str, str],
+              cells: list[HourCell] | None = None) -> list[str] | None:
+    """The hours-by-day rows of one route, or ``None`` when the period does not fit a grid.
+
+    Each cell shows the account the route gave for most of that hour's steps (the first one seen
+    on a tie). The work is one pass over the route's runs and the hour cells (``cells``, from
+    :func:`hour_cells`, shared by all routes when given), not one per step.
+    """
+    if result.span > timedelta(days=GRID_MAX_DAYS + 1) or result.step > timedelta(hours=1):
+        return None
+    if cells is None:
+        cells = hour_cells(result)
+    starts = [first for first, _ in cells]
+    counts: dict[tuple[date, int], dict[str | None, int]] = {}
+    for run in result.runs[route]:
+        index, stop = run.first, min(run.stop, result.steps)
+        cell = bisect.bisect_right(starts, index) - 1
+        while index < stop:
+            end = starts[cell + 1] if cell + 1 < len(starts) else result.steps
+            taken = min(stop, end) - index
+            tally = counts.setdefault(cells[cell][1], {})
+            tally[run.outcome.provider] = tally.get(run.outcome.provider, 0) + taken
+            index += taken
+            cell += 1
     first = result.start.date()
     last = (result.end - timedelta(microseconds=1)).date()
     rows = ["  " + " " * 9 + " " + "".join(f"{h:<6}" for h in range(0, 24, 6)).rstrip()]
@@ -79,11 +130,11 @@ def hour_grid(result: SimulationResult, route: str, chars: dict[str, str]) -> li
     while day <= last:
         line = []
         for hour in range(24):
-            counter = cells.get((day, hour))
-            if not counter:
+            tally = counts.get((day, hour))
+            if not tally:
                 line.append(" ")
                 continue
-            provider = counter.most_common(1)[0][0]
+            provider = max(tally, key=tally.__getitem__)  # the first of the most used (insertion order)
             line.append(_NONE if provider is None else chars.get(provider, _OTHER))
         rows.append(f"  {day:%a %m-%d} " + "".join(line).rstrip())
         day += timedelta(days=1)
@@ -101,6 +152,9 @@ def render_timeline(result: SimulationResult, *, limit: int = 40, grid: bool = T
     ]
     chars = letters(result)
     drew_grid = False
+    cells = hour_cells(result) if grid and result.step <= timedelta(hours=1) \
+        and result.span <= timedelta(days=GRID_MAX_DAYS + 1) else None
+    grids: dict[tuple[tuple[int, int, str | None], ...], list[str] | None] = {}  # routes with the same runs
     for info in result.routes:
         runs = result.runs[info.label]
         total = max(result.steps, 1)
@@ -113,7 +167,12 @@ def render_timeline(result: SimulationResult, *, limit: int = 40, grid: bool = T
             lines.append(_run_line(run, result, width))
         if len(runs) > limit:
             lines.append(f"  … {len(runs) - limit} more run(s) (--limit, or --format json / csv for all)")
-        rows = hour_grid(result, info.label, chars) if grid else None
+        rows = None
+        if cells is not None:
+            shape = tuple((run.first, run.stop, run.outcome.provider) for run in runs)
+            if shape not in grids:
+                grids[shape] = hour_grid(result, info.label, chars, cells)
+            rows = grids[shape]
         if rows:
             drew_grid = True
             lines += ["", *rows]
@@ -121,4 +180,4 @@ def render_timeline(result: SimulationResult, *, limit: int = 40, grid: bool = T
         legend = "  ".join(f"{c} {a}" for a, c in chars.items())
         lines += ["", f"grid: one character per hour, the account used longest in it; {_NONE} nothing usable",
                   f"legend: {legend}"]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)  # account names may come from auth.json or MULTI_SUB
