@@ -172,7 +172,9 @@ def simulate_command(start: str | None, period: str | None, step: str | None, ev
             sys.exit(EXIT_USAGE)
         try:
             result = simulate(engine, specs, start=begin, period=period_value, step=step_value, script=script,
-                              fresh=fresh)
+                              fresh=fresh, per_step_rows=per_step)
+        except PolicyError as exc:  # the event script repeats more than a simulation applies
+            _invalid(list(exc.diagnostics), fmt, "event script")
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--period/--step") from None
     finally:

@@ -50,7 +50,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
@@ -67,6 +67,7 @@ from policy_engine.timezones import check_supported, parse_instant
 from policy_engine.validation import DAY_NAMES, did_you_mean
 
 __all__ = [
+    "MAX_OCCURRENCES",
     "AuthAction",
     "BurnAction",
     "EventScript",
@@ -88,7 +89,8 @@ _FAIL_KEYS = ("provider", "status", "message", "type", "code", "headers", "body"
 _BURN_KEYS = ("provider", "perHour", "remaining", "for", "exhaust", "resetAfter")
 _QUOTA_KEYS = ("provider", "remaining")
 _CLOCK = re.compile(r"^(?:(?P<day>[A-Za-z]{3})\s+)?(?P<h>\d{1,2}):(?P<m>\d{2})$")
-_MAX_OCCURRENCES = 1_100_000  # as many as a simulation may have steps
+#: The most event occurrences one simulation applies (each is a real engine call and a change to report).
+MAX_OCCURRENCES = 50_000
 
 
 # -- actions ---------------------------------------------------------------------------------------
@@ -324,15 +326,22 @@ class EventScript:
         return found
 
     def occurrences(self, start: datetime, end: datetime, tz: tzinfo) -> tuple[list[TimedEvent], list[Diagnostic]]:
-        """Every occurrence in ``[start, end)`` in time order, and warnings for events outside it."""
+        """Every occurrence in ``[start, end)`` in time order, and warnings for events outside it.
+
+        The number of occurrences is computed from each event's ``at``, ``every`` and ``count``
+        first; more than :data:`MAX_OCCURRENCES` in all raises :class:`PolicyError` (located at the
+        event that repeats most) before a single one is made.
+        """
+        counts = [(event, event.at.resolve(start, tz)) for event in self.events]
+        sizes = [_count(first, event.every, event.count, start, end, tz) for event, first in counts]
+        total = sum(sizes)
+        if total > MAX_OCCURRENCES:
+            raise PolicyError([self._too_many(counts, sizes, total, start, end, tz)])
         out: list[TimedEvent] = []
         warnings: list[Diagnostic] = []
         seq = 0
-        for event in self.events:
-            first = event.at.resolve(start, tz)
-            moments = list(_repeat(first, event.every, event.count, end, tz))
-            inside = [m for m in moments if start.timestamp() <= m.timestamp() < end.timestamp()]
-            if not inside:
+        for (event, first), size in zip(counts, sizes, strict=True):
+            if not size:
                 warnings.append(self._diagnostic(
                     "outside-period",
                     f"event {event.index} ({event.action.describe()}) at {first.astimezone(tz):%a %Y-%m-%d %H:%M} "
@@ -340,11 +349,29 @@ class EventScript:
                     ("events", event.index, "at"),
                     f"the period is {start.astimezone(tz):%a %Y-%m-%d %H:%M} to {end.astimezone(tz):%a %Y-%m-%d %H:%M}",
                     severity="warning"))
-            for moment in inside:
+            for moment in _repeat(first, event.every, event.count, start, end, tz):
                 out.append(TimedEvent(moment.astimezone(UTC), event.action, event.origin, seq))
                 seq += 1
         out.sort(key=lambda e: (e.at, e.seq))
         return out, warnings
+
+    def _too_many(self, counts: Sequence[tuple[ScriptEvent, datetime]], sizes: Sequence[int], total: int,
+                  start: datetime, end: datetime, tz: tzinfo) -> Diagnostic:
+        """The error for a script that would apply more than :data:`MAX_OCCURRENCES` events."""
+        biggest = max(range(len(sizes)), key=sizes.__getitem__)
+        event = counts[biggest][0]
+        period = f"{start.astimezone(tz):%a %Y-%m-%d %H:%M} to {end.astimezone(tz):%a %Y-%m-%d %H:%M}"
+        alone = ""
+        if event.every is not None:
+            alone = (f"; event {event.index} alone ({event.action.describe()}, every "
+                     f"{format_duration(event.every)}) happens {sizes[biggest]:,} times")
+        path: tuple[str | int, ...] = ("events", event.index, "every" if event.every is not None else "at")
+        return self._diagnostic(
+            "too-many-events",
+            f"the event script would apply {total:,} events in the simulated period ({period}){alone}; "
+            f"a simulation applies at most {MAX_OCCURRENCES:,}",
+            path,
+            "repeat less often (a longer every), stop a repeat with count: N, or simulate a shorter --period")
 
     def _diagnostic(self, code: str, message: str, path: Sequence[str | int], hint: str | None,
                     severity: Severity = "error") -> Diagnostic:
@@ -353,25 +380,63 @@ class EventScript:
         return Diagnostic(code=code, message=message, severity=severity, file=self.source, path=tuple(path), hint=hint)
 
 
-def _repeat(first: datetime, every: timedelta | None, count: int | None, end: datetime,
-            tz: tzinfo) -> Iterable[datetime]:
+def _count(first: datetime, every: timedelta | None, count: int | None, start: datetime, end: datetime,
+           tz: tzinfo) -> int:
+    """How many occurrences of an event fall in ``[start, end)``, by arithmetic (nothing is expanded)."""
+    begin, stop, at = start.timestamp(), end.timestamp(), first.timestamp()
     if every is None:
-        yield first
-        return
-    wall = every.total_seconds() % 86400 == 0
-    days = int(every.total_seconds() // 86400)
+        return 1 if begin <= at < stop else 0
+    if every.total_seconds() % 86400 == 0:
+        low, high = _wall_range(first, int(every.total_seconds() // 86400), start, end, tz)
+    else:
+        step = every.total_seconds()
+        low = max(0, math.ceil((begin - at) / step))  # the first n with first + n * every >= start
+        high = math.ceil((stop - at) / step) - 1  # the last n with first + n * every < end
+    if count is not None:
+        high = min(high, count - 1)
+    return max(0, high - low + 1)
+
+
+def _wall_moment(local: datetime, days: int, n: int, tz: tzinfo) -> datetime:
+    """The ``n``-th occurrence of a whole-day repeat: ``n * days`` later, at the same local time."""
+    return datetime.combine(local.date() + timedelta(days=days * n), local.timetz().replace(tzinfo=None), tzinfo=tz)
+
+
+def _wall_range(first: datetime, days: int, start: datetime, end: datetime, tz: tzinfo) -> tuple[int, int]:
+    """The first and last ``n`` of a whole-day repeat inside ``[start, end)``: estimated from the dates,
+    then corrected by a step or two (a local day lasts 23 to 25 hours)."""
     local = first.astimezone(tz)
-    n = 0
-    while (count is None or n < count) and n < _MAX_OCCURRENCES:
-        if wall:
-            moment = datetime.combine(local.date() + timedelta(days=days * n), local.timetz().replace(tzinfo=None),
-                                      tzinfo=tz)
-        else:
-            moment = first.astimezone(UTC) + every * n
-        if moment.timestamp() >= end.timestamp():
-            return
-        yield moment
-        n += 1
+    low = max(0, (start.astimezone(tz).date() - local.date()).days // days - 1)
+    while _wall_moment(local, days, low, tz).timestamp() < start.timestamp():
+        low += 1
+    high = (end.astimezone(tz).date() - local.date()).days // days + 1
+    while high >= 0 and _wall_moment(local, days, high, tz).timestamp() >= end.timestamp():
+        high -= 1
+    return low, high
+
+
+def _repeat(first: datetime, every: timedelta | None, count: int | None, start: datetime, end: datetime,
+            tz: tzinfo) -> Iterator[datetime]:
+    """The occurrences of an event in ``[start, end)``: from the first one at or after ``start``, not
+    from ``first`` (an instant long before the period repeats from there without walking the gap)."""
+    if every is None:
+        if start.timestamp() <= first.timestamp() < end.timestamp():
+            yield first
+        return
+    total = _count(first, every, count, start, end, tz)
+    if not total:
+        return
+    if every.total_seconds() % 86400 == 0:
+        days = int(every.total_seconds() // 86400)
+        local = first.astimezone(tz)
+        low = _wall_range(first, days, start, end, tz)[0]
+        for n in range(low, low + total):
+            yield _wall_moment(local, days, n, tz)
+        return
+    low = max(0, math.ceil((start.timestamp() - first.timestamp()) / every.total_seconds()))
+    origin = first.astimezone(UTC)
+    for n in range(low, low + total):
+        yield origin + every * n
 
 
 def _action_key(action: Action) -> str:

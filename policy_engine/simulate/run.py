@@ -26,6 +26,12 @@ Semantics (``mp-policy simulate --help`` says the same):
   same timeline.
 * Quota burn reaching 0 % (with ``exhaust``, the default) is a real ``fail`` (HTTP 429, "quota
   exceeded", classified ``quota_exhausted``) with ``retry-after`` = the burn's ``resetAfter``.
+* Caps, each checked from the sizes involved before the work they limit starts, each an error that
+  names the total and the cap: :data:`MAX_STEPS` steps; :data:`MAX_STEP_EVALUATIONS` evaluations of
+  routes evaluated at every step; :data:`MAX_PER_STEP_ROWS` rows when the caller lists every step
+  (``per_step_rows``); the event script's occurrences
+  (:data:`~policy_engine.simulate.events.MAX_OCCURRENCES`, a located :class:`PolicyError`); and the
+  schedules' window openings and closings (:data:`~policy_engine.simulate.world.MAX_WINDOW_CHANGES`).
 """
 
 from __future__ import annotations
@@ -42,10 +48,16 @@ from policy_engine.simulate.events import EventScript, TimedEvent
 from policy_engine.simulate.routes import RouteSpec, route_providers
 from policy_engine.simulate.world import Change, World, pool_is_stable
 
-__all__ = ["MAX_STEPS", "Outcome", "RouteInfo", "Run", "SimulationResult", "period_end", "simulate"]
+__all__ = ["MAX_PER_STEP_ROWS", "MAX_STEPS", "MAX_STEP_EVALUATIONS", "Outcome", "RouteInfo", "Run",
+           "SimulationResult", "period_end", "simulate"]
 
 #: The most steps one simulation may take (a year at 1-minute steps is about 526,000).
 MAX_STEPS = 1_100_000
+#: The most evaluations of routes that are evaluated at every step (custom or plugin strategies, or
+#: ``mode="naive"``): steps x such routes. A year at 1-minute steps of one such route fits.
+MAX_STEP_EVALUATIONS = 600_000
+#: The most rows a per-step listing may have (steps x routes): about 200 MB of CSV.
+MAX_PER_STEP_ROWS = 2_000_000
 _START_REASON = "start of the simulation"
 _STRATEGY_REASON = "the pool's strategy chose differently"
 
@@ -198,12 +210,16 @@ def simulate(
     script: EventScript | None = None,
     fresh: bool = False,
     mode: str = "fast",
+    per_step_rows: bool = False,
 ) -> SimulationResult:
     """Simulate ``routes`` from ``start`` over ``period`` (see the module docstring).
 
     ``engine`` gives the compiled policy, the credentials and the starting state; it is not
     changed. ``mode`` is ``"fast"`` (evaluate where something changed) or ``"naive"`` (every step).
-    Raises ``ValueError`` for a period or step that cannot be simulated.
+    ``per_step_rows``: the caller will list every step of every route (the size is checked first).
+    Raises ``ValueError`` for a period or step that cannot be simulated or a simulation over one of
+    the caps, and :class:`~policy_engine.diagnostics.PolicyError` for an event script that repeats
+    more than a simulation applies.
     """
     if mode not in ("fast", "naive"):
         raise ValueError(f"mode must be 'fast' or 'naive', got {mode!r}")
@@ -222,19 +238,28 @@ def simulate(
     steps = int(count)
     if steps > MAX_STEPS:
         raise ValueError(f"{steps:,} steps is too many (at most {MAX_STEPS:,}); use a longer step or a shorter period")
+    if per_step_rows and steps * len(routes) > MAX_PER_STEP_ROWS:
+        raise ValueError(f"listing every step would be {steps:,} steps x {len(routes):,} route(s) = "
+                         f"{steps * len(routes):,} rows (at most {MAX_PER_STEP_ROWS:,}); use a longer step, "
+                         "a shorter period or fewer routes, or list runs instead of steps")
     started = _time.perf_counter()
+    infos = [_route_info(graph, spec) for spec in routes]
+    naive = mode == "naive"
+    always = [naive or info.per_step for info in infos]
+    every_step = sum(always)
+    if steps * every_step > MAX_STEP_EVALUATIONS:
+        what = "routes" if naive else "routes through a custom or plugin strategy (evaluated at every step)"
+        raise ValueError(f"{steps:,} steps x {every_step:,} {what} = {steps * every_step:,} evaluations "
+                         f"(at most {MAX_STEP_EVALUATIONS:,}); use a longer step, a shorter period or fewer routes")
     events, warnings = script.occurrences(start, end, graph.tz) if script is not None else ([], [])
     world = World.create(engine, start, end, fresh=fresh, auth=script.auth if script else None,
                          quota=script.quota if script else None, events=events)
-    infos = [_route_info(graph, spec) for spec in routes]
     requests = [spec.request() for spec in routes]
     select = world.engine.select
     start_ts = start.timestamp()
-    naive = mode == "naive"
     runs: dict[str, list[Run]] = {info.label: [] for info in infos}
     current: list[Outcome | None] = [None] * len(infos)
     evaluations = 0
-    always = [naive or info.per_step for info in infos]
     any_always = any(always)
     for k in range(steps):
         at = start_ts + k * step_s

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -36,7 +36,11 @@ from policy_engine.strategies.quota_first import BLOCKED_PERCENT, QuotaFirst
 from policy_engine.strategies.scheduled import Scheduled
 from policy_engine.timezones import isoformat
 
-__all__ = ["Change", "SimAuth", "SimClock", "World", "pool_is_stable"]
+__all__ = ["MAX_WINDOW_CHANGES", "Change", "SimAuth", "SimClock", "World", "pool_is_stable"]
+
+#: The most openings and closings of preferred members' windows one simulation follows (a cron
+#: window firing every minute for a week is 20,160 of them, and each costs a cron computation).
+MAX_WINDOW_CHANGES = 200_000
 
 #: Quota milestones are queued this long before and after the computed instant, so a rounding
 #: error in the instant can never hide a change from the step grid (steps are at least 1 s apart).
@@ -185,24 +189,40 @@ class World:
         heapq.heappush(self._queue, (at, self._seq, kind, payload))
 
     def _queue_windows(self, graph: Graph) -> None:
-        """Every opening and closing of a preferred member's windows within the period."""
+        """Every opening and closing of a preferred member's windows within the period.
+
+        More than :data:`MAX_WINDOW_CHANGES` raises ``ValueError``: at once when the first hour's
+        changes, extrapolated to the period, already say so (a cron window firing every minute), else
+        as soon as the count passes the cap (naming the pool and member that reached it).
+        """
         begin = datetime.fromtimestamp(self.start, UTC)
-        for pool in graph.pools.values():
-            if not pool.enabled or not isinstance(pool.strategy, Scheduled) or not isinstance(pool.prepared, dict):
-                continue
-            for member, plan in pool.prepared.items():
-                schedule = getattr(plan, "schedule", None)
-                if getattr(plan, "role", None) != "preferred" or schedule is None or member not in pool.member_set:
-                    continue
-                moment = begin
-                while True:
-                    active, until = schedule.state(moment)
-                    if until is None or until.timestamp() > self.end:
-                        break
-                    kind = "window-close" if active else "window-open"
-                    verb = "closes" if active else "opens"
-                    self._push(until.timestamp(), kind, (member, f"{member}'s window {verb} (pool {pool.name})"))
-                    moment = until
+        schedules = [(pool.name, member, plan.schedule) for pool in graph.pools.values()
+                     if pool.enabled and isinstance(pool.strategy, Scheduled) and isinstance(pool.prepared, dict)
+                     for member, plan in pool.prepared.items()
+                     if getattr(plan, "role", None) == "preferred" and getattr(plan, "schedule", None) is not None
+                     and member in pool.member_set]
+        hours = max(1.0, (self.end - self.start) / 3600)
+        first_hour = min(self.end, self.start + 3600)
+        estimate = 0.0
+        for _, _, schedule in schedules:
+            estimate += len(list(_transitions(schedule, begin, first_hour, MAX_WINDOW_CHANGES + 1))) * hours
+            if estimate > MAX_WINDOW_CHANGES:
+                raise ValueError(
+                    f"the schedules' windows would open and close about {estimate:,.0f} times or more in the "
+                    f"simulated period (at most {MAX_WINDOW_CHANGES:,}); simulate a shorter period, or use "
+                    "longer windows")
+        queued = 0
+        for pool_name, member, schedule in schedules:
+            for active, until in _transitions(schedule, begin, self.end, MAX_WINDOW_CHANGES + 1 - queued):
+                queued += 1
+                if queued > MAX_WINDOW_CHANGES:
+                    raise ValueError(
+                        f"the schedules' windows open and close more than {MAX_WINDOW_CHANGES:,} times in the "
+                        f"simulated period (the cap was reached at {member!r} of pool {pool_name!r}); "
+                        "simulate a shorter period, or use longer windows")
+                kind = "window-close" if active else "window-open"
+                verb = "closes" if active else "opens"
+                self._push(until.timestamp(), kind, (member, f"{member}'s window {verb} (pool {pool_name})"))
 
     # -- the clock -----------------------------------------------------------------------------
 
@@ -399,6 +419,17 @@ class World:
             if until > now and self._cooldowns.get(provider) != until:
                 self._cooldowns[provider] = until
                 self._push(until, "cooldown-end", provider)
+
+
+def _transitions(schedule: Any, begin: datetime, end: float, limit: int) -> Iterator[tuple[bool, datetime]]:
+    """``(active before, moment)`` of each opening or closing of ``schedule`` in ``(begin, end]``, at most ``limit``."""
+    moment = begin
+    for _ in range(limit):
+        active, until = schedule.state(moment)
+        if until is None or until.timestamp() > end:
+            return
+        yield active, until
+        moment = until
 
 
 def _snapshot(provider: str, remaining: float, at: float) -> QuotaSnapshot:

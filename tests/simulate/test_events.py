@@ -11,6 +11,7 @@ import pytest
 from child_process import run_child
 
 from policy_engine.diagnostics import PolicyError
+from policy_engine.durations import parse_duration
 from policy_engine.engine import Engine
 from policy_engine.loader import load_file
 from policy_engine.simulate.events import (
@@ -256,3 +257,116 @@ def test_an_event_script_that_is_a_fifo_is_refused_without_waiting(tmp_path: Pat
             print(json.dumps([d.format() for d in exc.diagnostics]))
         """, str(tmp_path / "events.yaml"))
     assert len(found) == 1 and "file-unreadable" in found[0] and "FIFO" in found[0]
+
+
+# -- runaway scripts (issue 14, class 8) --------------------------------------------------------------
+
+
+def test_a_script_that_repeats_into_millions_is_refused_before_anything_is_expanded(tmp_path: Path) -> None:
+    """60 events every second for a week would be 36 million occurrences (gigabytes): the total is computed
+    from at/every/count first and refused, located at the event that repeats most, in a child that has
+    512 MiB of address space and 20 s."""
+    lines = ["events:"] + [f"  - {{at: +{i}s, every: 1s, fail: {{provider: anthropic}}}}" for i in range(59)]
+    lines.append("  - {at: +0s, every: 500ms, logout: anthropic}")
+    path = write(tmp_path, "\n".join(lines) + "\n")
+    found = run_child("""
+        import json, sys
+        from datetime import datetime, timedelta
+        from zoneinfo import ZoneInfo
+        from policy_engine.diagnostics import PolicyError
+        from policy_engine.simulate.events import load_events
+        start = datetime(2026, 11, 23, tzinfo=ZoneInfo("Europe/Vienna"))
+        try:
+            load_events(sys.argv[1]).occurrences(start, start + timedelta(days=7), start.tzinfo)
+        except PolicyError as exc:
+            print(json.dumps([d.to_dict() for d in exc.diagnostics]))
+        """, str(path))
+    (error,) = found
+    assert (error["code"], error["line"], error["path"]) == ("too-many-events", 61, "$.events[59].every")
+    assert error["message"] == (
+        "the event script would apply 36,891,089 events in the simulated period (Mon 2026-11-23 00:00 to "
+        "Mon 2026-11-30 00:00); event 59 alone (logout anthropic, every 500ms) happens 1,209,600 times; "
+        "a simulation applies at most 50,000")
+    assert "count: N" in error["hint"] and "--period" in error["hint"]
+
+
+def test_the_cap_counts_exactly_for_elapsed_repeats(tmp_path: Path) -> None:
+    from policy_engine.simulate.events import MAX_OCCURRENCES
+
+    half = MAX_OCCURRENCES // 2
+    fits = load_events(write(tmp_path, f"events:\n  - {{at: +0m, every: 1m, count: {half}, logout: anthropic}}\n"
+                                       f"  - {{at: +30s, every: 1m, count: {half}, login: anthropic}}\n"))
+    end = MONDAY + timedelta(days=40)
+    events, _ = fits.occurrences(MONDAY, end, VIENNA)
+    assert len(events) == MAX_OCCURRENCES
+    over = load_events(write(tmp_path, f"events:\n  - {{at: +0m, every: 1m, count: {half + 1}, logout: anthropic}}\n"
+                                       f"  - {{at: +30s, every: 1m, count: {half}, login: anthropic}}\n"))
+    with pytest.raises(PolicyError) as info:
+        over.occurrences(MONDAY, end, VIENNA)
+    assert f"would apply {MAX_OCCURRENCES + 1:,} events" in info.value.diagnostics[0].message
+
+
+def test_a_repeat_that_began_long_before_the_period_still_reaches_it(tmp_path: Path) -> None:
+    """Occurrences start at the first one inside the period, not after a walk from a start years ago (which
+    used to stop after 1.1 million steps, before the period, and leave the event out)."""
+    for every, first in [("1m", "2000-01-01T00:00"), ("20s", "2025-01-01T00:00"), ("1d", "2000-01-03T09:15"),
+                         ("7d", "1999-12-06T17:00"), ("90m", "2001-05-05T05:05")]:
+        _check_repeat_from_the_past(tmp_path, every, first)
+
+
+def _check_repeat_from_the_past(tmp_path: Path, every: str, first: str) -> None:
+    script = load_events(write(tmp_path, f"events:\n  - {{at: {first}, every: {every}, logout: anthropic}}\n"))
+    start = datetime(2026, 3, 27, 0, 0, tzinfo=VIENNA)  # the DST change is on Sunday the 29th
+    end = start + timedelta(days=10)
+    events, warnings = script.occurrences(start, end, VIENNA)
+    assert warnings == []
+    step = parse_duration(every)
+    origin = datetime.fromisoformat(first).replace(tzinfo=VIENNA)
+    if step.total_seconds() % 86400 == 0:  # whole days: the same wall-clock time
+        days = step.days
+        expected = [datetime.combine(day, origin.time(), tzinfo=VIENNA) for day in
+                    (origin.date() + timedelta(days=days * n) for n in range(0, 20000))
+                    if start <= datetime.combine(day, origin.time(), tzinfo=VIENNA) < end]
+    else:
+        n0 = int((start - origin) / step)
+        expected = [m for m in (origin.astimezone(UTC) + step * n for n in range(n0 - 1, n0 + 100_000))
+                    if start <= m < end]
+    assert [e.at for e in events] == [m.astimezone(UTC) for m in expected]
+    assert events and len(events) == len(expected)
+
+
+def test_the_computed_count_is_exact() -> None:
+    """The cap relies on ``_count``: random events around both DST changes, against a walk from the first."""
+    import random
+
+    from policy_engine.simulate.events import _count, _repeat
+
+    rng = random.Random(14)
+    for _ in range(400):
+        start = datetime(2026, rng.choice([3, 10]), rng.randint(20, 28), rng.randint(0, 23), tzinfo=VIENNA)
+        end = start + timedelta(hours=rng.randint(1, 24 * 12))
+        first = start + timedelta(minutes=rng.randint(-60 * 24 * 30, 60 * 24 * 10))
+        every = rng.choice([None, timedelta(minutes=rng.randint(1, 600)), timedelta(days=rng.randint(1, 3)),
+                            timedelta(seconds=rng.randint(1, 90))])
+        count = rng.choice([None, rng.randint(1, 50)])
+        actual = len(list(_repeat(first, every, count, start, end, VIENNA)))
+        computed = _count(first, every, count, start, end, VIENNA)
+        assert computed == actual, (first, every, count, start, end)
+        if every is not None and (end - first) / every < 200_000:
+            walk = [m for m in _walk(first, every, count, end, VIENNA) if start <= m]
+            assert list(_repeat(first, every, count, start, end, VIENNA)) == walk, (first, every, count, start, end)
+
+
+def _walk(first: datetime, every: timedelta, count: int | None, end: datetime, tz: ZoneInfo) -> list[datetime]:
+    """Every occurrence from the first, one by one (whole days at the same local time), before ``end``."""
+    local, out, n = first.astimezone(tz), [], 0
+    while count is None or n < count:
+        if every.total_seconds() % 86400 == 0:
+            moment = datetime.combine(local.date() + timedelta(days=every.days * n), local.time(), tzinfo=tz)
+        else:
+            moment = first.astimezone(UTC) + every * n  # elapsed time (aware + timedelta is wall time)
+        if moment >= end:
+            break
+        out.append(moment)
+        n += 1
+    return out

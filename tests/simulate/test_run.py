@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from child_process import run_child
 
 from policy_engine.engine import Engine
 from policy_engine.loader import load_file, load_text
@@ -338,3 +339,83 @@ def test_fast_equals_naive_on_random_scripts(seed: int) -> None:
         events = script(_random_script(rng, sorted(accounts), hours))
         assert_same_as_naive(engine, default_routes(engine.graph), start=start, period=timedelta(hours=hours),
                              step=timedelta(minutes=rng.choice([1, 2, 5, 7])), script=events)
+
+
+# -- caps on the work of one simulation (issue 14, class 8) ----------------------------------------------
+
+
+def test_routes_evaluated_at_every_step_are_capped_before_the_first_step() -> None:
+    """Naive mode (and custom or plugin strategies) evaluate every route at every step: 12 days at 1 s
+    steps for ten routes would be ten million decisions. Refused at once, naming the total and the cap."""
+    found = run_child("""
+        import json, time
+        from datetime import datetime, timedelta
+        from zoneinfo import ZoneInfo
+        from policy_engine.engine import Engine
+        from policy_engine.loader import load_file
+        from policy_engine.simulate.routes import default_routes
+        from policy_engine.simulate.run import simulate
+        engine = Engine.from_documents(load_file("policies/demo/multi-pass.yaml"), auth={"anthropic"})
+        started = time.perf_counter()
+        try:
+            simulate(engine, default_routes(engine.graph) * 2, start=datetime(2026, 11, 23, tzinfo=ZoneInfo("UTC")),
+                     period=timedelta(days=12), step=timedelta(seconds=1), mode="naive")
+        except ValueError as exc:
+            print(json.dumps([str(exc), time.perf_counter() - started]))
+        """)
+    message, seconds = found
+    assert message == ("1,036,800 steps x 12 routes = 12,441,600 evaluations (at most 600,000); use a longer step, "
+                       "a shorter period or fewer routes")
+    assert seconds < 10
+
+
+def test_a_per_step_listing_is_capped_before_the_simulation_runs() -> None:
+    engine = demo_engine()
+    routes = default_routes(engine.graph)
+    with pytest.raises(ValueError) as info:
+        simulate(engine, routes, start=MONDAY, period=timedelta(days=12), step=timedelta(seconds=1),
+                 per_step_rows=True)
+    assert str(info.value) == (
+        f"listing every step would be 1,036,800 steps x {len(routes)} route(s) = {1_036_800 * len(routes):,} rows "
+        "(at most 2,000,000); use a longer step, a shorter period or fewer routes, or list runs instead of steps")
+    small = simulate(engine, routes, start=MONDAY, period=timedelta(days=1), per_step_rows=True)
+    assert small.steps == 1440
+
+
+def test_schedules_that_change_every_minute_are_refused_from_their_first_hour() -> None:
+    """Ten preferred members whose cron window opens every minute for 30 s: 201,600 openings and closings
+    in a week, each a cron computation. The first hour, extrapolated, says so before the rest is computed."""
+    found = run_child("""
+        import json, time
+        from datetime import datetime, timedelta
+        from zoneinfo import ZoneInfo
+        from policy_engine.engine import Engine
+        from policy_engine.simulate.routes import RouteSpec
+        from policy_engine.simulate.run import simulate
+        window = {"role": "preferred", "windows": [{"cron": "* * * * *", "duration": "30s"}]}
+        pools = [{"name": f"p{i}", "baseProvider": "anthropic", "members": [f"anthropic-{i + 2}"],
+                  "strategy": "scheduled", "memberSchedule": {f"anthropic-{i + 2}": window}} for i in range(10)]
+        subs = [{"provider": "anthropic", "index": i + 2} for i in range(10)]
+        engine = Engine.from_documents({"subscriptions": subs, "pools": pools}, auth={"anthropic"})
+        started = time.perf_counter()
+        try:
+            simulate(engine, [RouteSpec("pool", "p0")], start=datetime(2026, 11, 23, tzinfo=ZoneInfo("UTC")),
+                     period=timedelta(days=7))
+        except ValueError as exc:
+            print(json.dumps([str(exc), time.perf_counter() - started]))
+        """)
+    message, seconds = found
+    assert message.startswith("the schedules' windows would open and close about ")
+    assert message.endswith("times or more in the simulated period (at most 200,000); simulate a shorter period, "
+                            "or use longer windows")
+    assert seconds < 10
+    # under the cap, schedules are followed to the end (the window open at the start is its initial state)
+    window = {"role": "preferred", "windows": [{"cron": "*/5 * * * *", "duration": "2m"}]}
+    pools = [{"name": f"p{i}", "baseProvider": "anthropic", "members": [f"anthropic-{i + 2}", "anthropic"],
+              "strategy": "scheduled", "memberSchedule": {f"anthropic-{i + 2}": window}} for i in range(2)]
+    subs = [{"provider": "anthropic", "index": i + 2} for i in range(2)]
+    engine = Engine.from_documents({"subscriptions": subs, "pools": pools},
+                                   auth={"anthropic", "anthropic-2", "anthropic-3"})
+    result = simulate(engine, [RouteSpec("pool", "p0")], start=MONDAY, period=timedelta(hours=6))
+    assert sum(1 for c in result.changes if c.kind.startswith("window-")) == 2 * (2 * 12 * 6 - 1)
+    assert [r.outcome.provider for r in result.runs["pool:p0"][:3]] == ["anthropic-2", "anthropic", "anthropic-2"]

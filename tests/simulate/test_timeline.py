@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,7 +14,7 @@ from policy_engine.loader import load_file, load_text
 from policy_engine.simulate.events import parse_events
 from policy_engine.simulate.routes import RouteSpec
 from policy_engine.simulate.run import SimulationResult, simulate
-from policy_engine.simulate.timeline import hour_grid, letters, render_timeline
+from policy_engine.simulate.timeline import hour_cells, hour_grid, letters, render_timeline
 
 REPO = Path(__file__).resolve().parents[2]
 VIENNA = ZoneInfo("Europe/Vienna")
@@ -103,3 +104,48 @@ def test_per_step_routes_are_marked(tmp_path: Path) -> None:
                       step=timedelta(minutes=20))
     assert "(a custom or plugin strategy on this route: evaluated at every step)" in render_timeline(result)
     assert result.evaluations == 3
+
+
+def _grid_step_by_step(result: SimulationResult, route: str, chars: dict[str, str]) -> list[str]:
+    """The grid as one lookup per step would draw it (the reference for the one-pass-per-run grid)."""
+    from collections import Counter
+
+    cells: dict[tuple[Any, int], Counter[str | None]] = {}
+    for index, outcome in result.per_step(route):
+        local = result.time_of(index)
+        cells.setdefault((local.date(), local.hour), Counter())[outcome.provider] += 1
+    rows = []
+    day, last = result.start.date(), (result.end - timedelta(microseconds=1)).date()
+    while day <= last:
+        line = ""
+        for hour in range(24):
+            counter = cells.get((day, hour))
+            provider = counter.most_common(1)[0][0] if counter else " "
+            line += " " if not counter else "·" if provider is None else chars.get(provider, "?")
+        rows.append(f"  {day:%a %m-%d} " + line.rstrip())
+        day += timedelta(days=1)
+    return rows
+
+
+@pytest.mark.parametrize(("zone", "start", "step"), [
+    ("Europe/Vienna", datetime(2026, 10, 24, 0, 13), timedelta(minutes=7)),  # autumn: 02:00 twice
+    ("Europe/Vienna", datetime(2026, 3, 28, 22, 0), timedelta(seconds=97)),  # spring: no 02:00
+    ("Asia/Kolkata", datetime(2026, 11, 23, 5, 29), timedelta(minutes=13)),  # +05:30
+    ("Australia/Lord_Howe", datetime(2026, 4, 4, 0, 0), timedelta(minutes=10)),  # a 30-minute DST change
+    ("UTC", datetime(2026, 11, 23, 0, 0, 30), timedelta(hours=1)),
+])
+def test_the_grid_is_what_a_lookup_per_step_gives(zone: str, start: datetime, step: timedelta) -> None:
+    """Cells are cut from runs with a few time conversions per hour; the result is the per-step one."""
+    tz = ZoneInfo(zone)
+    policy = load_file(REPO / "policies" / "demo" / "multi-pass.yaml").data
+    engine = Engine.from_documents({**policy, "settings": {"timezone": zone}}, auth=ACCOUNTS)
+    events = parse_events(load_text(EVENTS.replace("tue 10:30", "+5h").replace("wed 12:00", "+31h"), "e.yaml"))
+    result = simulate(engine, [RouteSpec("chain", "main"), RouteSpec("pool", "codex"), RouteSpec("pool", "gemini")],
+                      start=start.replace(tzinfo=tz), period=timedelta(days=3), step=step, script=events)
+    chars = letters(result)
+    cells = hour_cells(result)
+    for route in ("chain:main", "pool:codex", "pool:gemini"):
+        rows = hour_grid(result, route, chars, cells)
+        assert rows is not None and rows[1:] == _grid_step_by_step(result, route, chars), route
+    assert [key for _, key in cells] == list(dict.fromkeys(
+        (result.time_of(i).date(), result.time_of(i).hour) for i in range(result.steps)))
