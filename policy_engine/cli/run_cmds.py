@@ -24,6 +24,7 @@ import click
 from policy_engine.cli.common import EXIT_USAGE, common_options, emit_json, exit_on_state_error, load_engine
 from policy_engine.cli.eval_cmd import _warn_unknown_provider
 from policy_engine.cli.render import render_decision
+from policy_engine.terminal_text import printable
 
 __all__ = ["fail_command", "parse_headers", "read_body", "select_command", "succeed_command"]
 
@@ -63,7 +64,7 @@ def read_body(stream: IO[bytes] | None) -> Any:
 
 
 def _route_error(exc: Exception, engine: Any, hint: str | None = None) -> None:
-    click.echo(f"error: {exc}", err=True)
+    click.echo(f"error: {printable(str(exc))}", err=True)
     sources = engine.sources
     if sources is not None and sources.global_doc is None and sources.project_doc is None:
         click.echo(f"hint: no policy file was found (looked for multi-pass.yaml/.json in {sources.agent_dir} "
@@ -79,7 +80,7 @@ def _print(decision: Any, fmt: str, explain: bool) -> None:
         emit_json(decision.to_dict())
         return
     click.echo(render_decision(decision, explain=explain, color=sys.stdout.isatty()))
-    click.echo(f"turn: {decision.turn}")
+    click.echo(f"turn: {printable(decision.turn)}")
 
 
 @click.command("select")
@@ -200,4 +201,4 @@ def succeed_command(turn: str, provider: str | None, headers: tuple[str, ...], *
     if options["fmt"] == "json":
         emit_json({"turn": turn})
     else:
-        click.echo(f"turn {turn} ended")
+        click.echo(f"turn {printable(turn)} ended")

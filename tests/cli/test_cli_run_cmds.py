@@ -150,3 +150,12 @@ def test_exit_codes(cli: Cli, agent: Path, tmp_path: Path) -> None:
 
     ok = cli("succeed", "--turn", "never-started", *common)  # ending an unknown turn changes nothing
     assert ok.returncode == 0 and ok.stdout.strip() == "turn never-started ended"
+
+
+def test_a_turn_id_with_terminal_escapes_is_printed_escaped(cli: Cli, agent: Path, tmp_path: Path) -> None:
+    common = ("--agent-dir", agent, "--state", f"sqlite:///{tmp_path / 'state.db'}")
+    hostile = "t\x1b[2J\x07\r"
+    for run in (cli("succeed", "--turn", hostile, *common), cli("fail", "--turn", hostile, "--status", "429", *common),
+                cli("select", "--pool", "claude", "--turn", hostile, *common)):
+        assert not any(c in run.output for c in "\x1b\x07\r"), run.describe()
+        assert "\\x1b" in run.output, run.describe()

@@ -354,6 +354,7 @@ def test_parallel_delayed_requests_run_concurrently_sync(quota_server: ProviderS
 
 def test_stop_is_clean_fast_and_leaks_nothing() -> None:
     before = set(_server_threads())
+    gc.collect()  # earlier tests' garbage must not warn inside the window below
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
         server = ProviderServer()
@@ -375,7 +376,7 @@ def test_stop_is_clean_fast_and_leaks_nothing() -> None:
         server.stop()  # idempotent
         del server
         gc.collect()
-    assert stopped_in < 1.0, f"stop took {stopped_in:.3f} s"
+    assert stopped_in < 5.0, f"stop took {stopped_in:.3f} s"  # a hanging request lasts 30 s; generous on busy CI
     assert set(_server_threads()) - before == set()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
 
