@@ -29,12 +29,11 @@ from policy_engine.graph import (
     Graph,
     Settings,
 )
-from policy_engine.loader import LoadedDocument
+from policy_engine.loader import LoadedDocument, pi_tolerant
 from policy_engine.merge import MAX_EXTRA_ACCOUNTS, EffectivePolicy
 from policy_engine.plugins import Registry
 from policy_engine.providers import base_of
 from policy_engine.sandbox.base import MAX_SELECTOR_TIMEOUT
-from policy_engine.validation import pi_tolerant
 
 __all__ = ["compile_policy", "policy_revision"]
 

@@ -51,6 +51,7 @@ __all__ = [
     "from_object",
     "load_file",
     "load_text",
+    "pi_tolerant",
     "read_error_diagnostic",
 ]
 
@@ -211,6 +212,12 @@ def _parse_text(text: str, source: str) -> LoadedDocument:
 def from_object(obj: Any, source: str = "<inline>") -> LoadedDocument:
     """Wrap data that was not read from text (an API caller's dict); it has no positions."""
     return LoadedDocument(data=obj, source=source)
+
+
+def pi_tolerant(doc: LoadedDocument) -> bool:
+    """Whether ``doc`` is a JSON file as pi-multi-pass writes them (``multi-pass.json``), which DESIGN §3
+    reads with pi's tolerance: what pi accepts is a warning there where a YAML file has an error."""
+    return doc.source.lower().endswith(".json")
 
 
 # --- reading -------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from policy_engine.diagnostics import Diagnostic, PolicyError, sort_diagnostics
 from policy_engine.durations import parse_duration
-from policy_engine.loader import JsonPath, LoadedDocument
+from policy_engine.loader import JsonPath, LoadedDocument, pi_tolerant
 from policy_engine.terminal_text import describe_character, first_unsafe
 from policy_engine.timezones import check_supported
 
@@ -51,7 +51,6 @@ __all__ = [
     "check_days",
     "did_you_mean",
     "expand_days",
-    "pi_tolerant",
     "require_valid",
     "schema",
     "schema_text",
@@ -803,12 +802,6 @@ def _zero_durations(doc: LoadedDocument, data: Mapping[str, Any], base: JsonPath
         if key in settings and _is_zero_duration(settings[key]):
             yield doc.diagnostic("zero-duration", f"settings.{key} is 0: {why}", (*base, "settings", key),
                                  hint=f"write a duration of more than 0, or leave {key} out; {hint}")
-
-
-def pi_tolerant(doc: LoadedDocument) -> bool:
-    """Whether ``doc`` is a JSON file as pi-multi-pass writes them (``multi-pass.json``), which DESIGN §3
-    reads with pi's tolerance: what pi accepts is a warning there where a YAML file has an error."""
-    return doc.source.lower().endswith(".json")
 
 
 def _policy_checks(doc: LoadedDocument, data: Mapping[str, Any], base: JsonPath) -> Iterator[Diagnostic]:

@@ -538,3 +538,13 @@ def only_error(policy: dict[str, Any], code: str) -> Diagnostic:
     errors = compile_errors(policy)
     assert [e.code for e in errors] == [code], [e.format() for e in errors]
     return errors[0]
+
+
+def test_loading_the_engine_does_not_import_the_validator() -> None:
+    """Validation results are cached (validation_cache): a cached run never needs the validator's module."""
+    import subprocess
+    import sys
+
+    code = "import sys; import policy_engine.engine; print('policy_engine.validation' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
