@@ -14,7 +14,8 @@ from policy_engine.diagnostics import Diagnostic, PolicyError
 from policy_engine.terminal_text import printable
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "common_options", "emit_json",
-           "exit_on_state_error", "format_choices", "load_engine", "print_diagnostics"]
+           "exit_on_route_error", "exit_on_state_error", "format_choices", "load_engine", "print_diagnostics",
+           "warn_unknown_provider"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -76,6 +77,35 @@ def exit_on_state_error(exc: Exception) -> NoReturn:
 
     click.echo(f"error: {exc}", err=True)
     sys.exit(EXIT_USAGE if isinstance(exc, StateURLError) else EXIT_FAIL)
+
+
+def exit_on_route_error(exc: Exception, engine: Any, hint: str | None = None) -> NoReturn:
+    """Report a request the engine cannot answer (a :class:`~policy_engine.route.RouteError`) and exit 2.
+
+    When no policy file was found that is the likely cause, and the hint says where they were looked
+    for; else ``hint``, when given.
+    """
+    click.echo(f"error: {printable(str(exc))}", err=True)
+    sources = engine.sources
+    if sources is not None and sources.global_doc is None and sources.project_doc is None:
+        click.echo(f"hint: no policy file was found (looked for multi-pass.yaml/.json in {sources.agent_dir} "
+                   "and .pi/multi-pass.yaml/.json from the current directory up); use --agent-dir, --policy "
+                   "or --project", err=True)
+    elif hint:
+        click.echo(f"hint: {hint}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def warn_unknown_provider(engine: Any, provider: str | None) -> None:
+    """A typo in --provider is not an error (it is skipped as unknown), but deserves a warning."""
+    import difflib
+
+    if provider is None or provider in engine.graph.accounts:
+        return
+    close = difflib.get_close_matches(provider, sorted(engine.graph.accounts), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    click.echo(f"warning: {provider!r} is not a known account (not a base provider nor a subscription){hint}",
+               err=True)
 
 
 def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | None, state: str | None,

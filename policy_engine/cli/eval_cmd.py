@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from policy_engine.cli.common import EXIT_USAGE, common_options, emit_json, load_engine
+from policy_engine.cli.common import common_options, emit_json, exit_on_route_error, load_engine, warn_unknown_provider
 from policy_engine.cli.render import render_decision
 from policy_engine.terminal_text import printable
 
@@ -55,7 +55,7 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
       mp-policy eval --provider anthropic --fail anthropic:429 --format json
     """
     from policy_engine.route import RouteError
-    from policy_engine.timezones import parse_instant
+    from policy_engine.timezones import check_supported, parse_instant
 
     starts = [x for x in (provider, pool, chain, preset) if x]
     if len(starts) != 1:
@@ -76,11 +76,13 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
         except ValueError as exc:
             raise click.BadParameter(f"{at!r} is not an ISO-8601 time (e.g. 2026-04-06T10:30:00+02:00)",
                                      param_hint="--at") from exc
-        if not 1970 <= moment[0].year <= 9000:
-            raise click.BadParameter(f"{at!r}: the year must be between 1970 and 9000", param_hint="--at")
+        try:
+            check_supported(moment[0])
+        except ValueError as exc:
+            raise click.BadParameter(f"{at!r}: {exc}", param_hint="--at") from None
     fmt = options["fmt"]
     for name in (provider, *(p for p, _, _ in parsed_fails)):
-        _warn_unknown_provider(engine, name)
+        warn_unknown_provider(engine, name)
     try:
         dry = engine.dry_run()
         decision = dry.select(provider, pool=pool, chain=chain, preset=preset, model=model, turn=turn,
@@ -91,13 +93,7 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
                                 explain=explain)
             steps.append(decision)
     except RouteError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sources = engine.sources
-        if sources is not None and sources.global_doc is None and sources.project_doc is None:
-            click.echo(f"hint: no policy file was found (looked for multi-pass.yaml/.json in {sources.agent_dir} "
-                       "and .pi/multi-pass.yaml/.json from the current directory up); use --agent-dir, --policy "
-                       "or --project", err=True)
-        sys.exit(EXIT_USAGE)
+        exit_on_route_error(exc, engine)
     finally:
         engine.close()
     if fmt == "json":
@@ -112,17 +108,5 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
             label = "select" if i == 0 else f"fail {fails[i - 1]}"
             click.echo(click.style(f"— {label}", bold=True) if color else f"— {label}")
         click.echo(render_decision(step, explain=explain, color=color))
-
-
-def _warn_unknown_provider(engine: Any, provider: str | None) -> None:
-    """A typo in --provider is not an error (it is skipped as unknown), but deserves a warning."""
-    import difflib
-
-    if provider is None or provider in engine.graph.accounts:
-        return
-    close = difflib.get_close_matches(provider, sorted(engine.graph.accounts), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    click.echo(f"warning: {provider!r} is not a known account (not a base provider nor a subscription){hint}",
-               err=True)
 
 

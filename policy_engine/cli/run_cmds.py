@@ -21,8 +21,14 @@ from typing import IO, Any
 
 import click
 
-from policy_engine.cli.common import EXIT_USAGE, common_options, emit_json, exit_on_state_error, load_engine
-from policy_engine.cli.eval_cmd import _warn_unknown_provider
+from policy_engine.cli.common import (
+    common_options,
+    emit_json,
+    exit_on_route_error,
+    exit_on_state_error,
+    load_engine,
+    warn_unknown_provider,
+)
 from policy_engine.cli.render import render_decision
 from policy_engine.terminal_text import printable
 
@@ -63,18 +69,6 @@ def read_body(stream: IO[bytes] | None) -> Any:
         return text
 
 
-def _route_error(exc: Exception, engine: Any, hint: str | None = None) -> None:
-    click.echo(f"error: {printable(str(exc))}", err=True)
-    sources = engine.sources
-    if sources is not None and sources.global_doc is None and sources.project_doc is None:
-        click.echo(f"hint: no policy file was found (looked for multi-pass.yaml/.json in {sources.agent_dir} "
-                   "and .pi/multi-pass.yaml/.json from the current directory up); use --agent-dir, --policy "
-                   "or --project", err=True)
-    elif hint:
-        click.echo(f"hint: {hint}", err=True)
-    sys.exit(EXIT_USAGE)
-
-
 def _print(decision: Any, fmt: str, explain: bool) -> None:
     if fmt == "json":
         emit_json(decision.to_dict())
@@ -112,12 +106,12 @@ def select_command(provider: str | None, pool: str | None, chain: str | None, pr
     if len(starts) != 1:
         raise click.UsageError("name exactly one of --provider, --pool, --chain or --preset")
     engine = load_engine(readonly=False, **options)
-    _warn_unknown_provider(engine, provider)
+    warn_unknown_provider(engine, provider)
     try:
         decision = engine.select(provider, pool=pool, chain=chain, preset=preset, model=model, prompt=prompt,
                                  turn=turn, explain=explain)
     except RouteError as exc:
-        _route_error(exc, engine)
+        exit_on_route_error(exc, engine)
     except StateError as exc:
         exit_on_state_error(exc)
     finally:
@@ -160,12 +154,12 @@ def fail_command(turn: str | None, provider: str | None, model: str | None, stat
     parsed_headers = parse_headers(headers)
     parsed_body = read_body(body)
     engine = load_engine(readonly=False, **options)
-    _warn_unknown_provider(engine, provider)
+    warn_unknown_provider(engine, provider)
     try:
         decision = engine.fail(turn, provider=provider, model=model, status=status, message=message, type=kind,
                                code=code, headers=parsed_headers, body=parsed_body, prompt=prompt, explain=explain)
     except RouteError as exc:
-        _route_error(exc, engine, "name the account that failed with --provider; a turn is forgotten "
+        exit_on_route_error(exc, engine, "name the account that failed with --provider; a turn is forgotten "
                                   "settings.turnTtl (1 h) after its last change")
     except StateError as exc:
         exit_on_state_error(exc)
