@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 
 from policy_engine.diagnostics import Diagnostic
 
-__all__ = ["NonFiniteNumber", "non_finite_diagnostics", "parse_constant", "parse_float", "parse_int"]
+__all__ = ["NonFiniteNumber", "is_finite_token", "non_finite_diagnostics", "parse_constant", "parse_float",
+           "parse_int"]
 
 #: A JSON string (taken whole, so nothing inside one is taken for a number), a bracket or separator,
 #: or a number-like token.
@@ -28,7 +29,9 @@ class NonFiniteNumber(ValueError):
     """Raised by the hooks: the text holds a number that is not finite."""
 
 
-def _finite(token: str) -> bool:
+def is_finite_token(token: str) -> bool:
+    """Whether a JSON number token (or ``NaN``, ``Infinity``) is a finite double; an integer counts when it
+    is within a double's range (JavaScript reads a larger one as ``Infinity``)."""
     if token.lstrip("-") in ("Infinity", "NaN"):
         return False
     if any(c in token for c in ".eE"):
@@ -52,7 +55,7 @@ def parse_float(token: str) -> float:
 def parse_int(token: str) -> int:
     """``parse_int`` of :func:`json.loads`: an integer beyond a double's range is refused (before
     Python is asked to convert thousands of digits)."""
-    if not _finite(token):
+    if not is_finite_token(token):
         raise NonFiniteNumber(token)
     return int(token)
 
@@ -70,7 +73,7 @@ def non_finite_diagnostics(text: str, source: str) -> list[Diagnostic]:
             if stack:
                 stack.pop()
         elif top is None:
-            if token[0] not in '",:' and not _finite(token):
+            if token[0] not in '",:' and not is_finite_token(token):
                 found.append(_diagnostic(text, source, match.start(), token, ()))
         elif token == ",":
             if top[0] == "array":
@@ -82,7 +85,7 @@ def non_finite_diagnostics(text: str, source: str) -> list[Diagnostic]:
         elif token.startswith('"'):
             if top[2]:
                 top[1] = json.loads(token)
-        elif not _finite(token):
+        elif not is_finite_token(token):
             found.append(_diagnostic(text, source, match.start(), token, tuple(entry[1] for entry in stack)))
     return found or [Diagnostic(code="non-finite-number", message="the file holds a number that is not finite",
                                 file=source)]

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from policy_engine.diagnostics import json_path
 from policy_engine.edit.markers import is_block_value
+from policy_engine.json_finite import is_finite_token
 
 __all__ = ["JsonStyle", "JsonSyntaxError", "JsonText", "NonFiniteNumberError", "detect_style", "parse"]
 
@@ -70,13 +71,6 @@ class NonFiniteNumberError(ValueError):
         super().__init__(message)
         self.message = message
         self.path = path
-
-
-def _is_finite_number(token: str) -> bool:
-    """Whether a JSON number token is a finite double (an integer within a double's range counts)."""
-    if any(c in token for c in ".eE"):
-        return math.isfinite(float(token))
-    return len(token.lstrip("-")) <= 309 and abs(int(token)) <= sys.float_info.max
 
 
 @dataclass
@@ -127,7 +121,7 @@ class _Parser:
         for pattern in (_STRING, _NUMBER, _LITERAL):
             match = pattern.match(self.text, pos)
             if match:
-                if pattern is _NUMBER and not _is_finite_number(match.group()):
+                if pattern is _NUMBER and not is_finite_token(match.group()):
                     raise NonFiniteNumberError(f"{match.group()} is not a finite number (offset {pos})")
                 return _Node("scalar", pos, match.end())
         raise JsonSyntaxError("expected a value", pos)
