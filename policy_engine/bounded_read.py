@@ -43,6 +43,7 @@ __all__ = [
     "FileKind",
     "FileReadError",
     "ReadProblem",
+    "file_type",
     "read_bounded",
 ]
 
@@ -177,11 +178,18 @@ _KINDS_OF_FILE = (
 )
 
 
+def file_type(mode: int) -> str:
+    """What a file of ``st_mode`` ``mode`` is, for messages: ``a directory``, ``a FIFO (named pipe)``,
+    ``a socket``, ``a character device``, ``a block device``, ``a regular file`` or ``not a regular file``."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((label for test, label in _KINDS_OF_FILE if test(mode)), "not a regular file")
+
+
 def _check_regular(info: os.stat_result, name: str, kind: FileKind) -> None:
     """Refuse what is not a regular file, and regular-looking files of ``/proc`` and ``/sys``."""
     if not stat.S_ISREG(info.st_mode):
-        what = next((label for test, label in _KINDS_OF_FILE if test(info.st_mode)), "not a regular file")
-        raise FileReadError(name, kind, ReadProblem.NOT_A_FILE, f"is {what}, not a regular file",
+        raise FileReadError(name, kind, ReadProblem.NOT_A_FILE, f"is {file_type(info.st_mode)}, not a regular file",
                             "point at a regular file")
     root = _pseudo_devices().get(info.st_dev)
     if root is not None:

@@ -29,10 +29,9 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["UnsafeTargetError", "check_target", "write_atomic"]
+from policy_engine.bounded_read import file_type
 
-_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFSOCK: "a socket",
-          stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+__all__ = ["UnsafeTargetError", "check_target", "write_atomic"]
 
 
 class UnsafeTargetError(Exception):
@@ -100,10 +99,9 @@ def check_target(path: str | os.PathLike[str], root: str | os.PathLike[str] | No
         raise UnsafeTargetError("not-a-file", f"{shown} cannot be checked ({exc.strerror or exc}); nothing was "
                                 "written", "check the path and the permissions of its folders") from None
     if info is not None:
-        kind = stat.S_IFMT(info.st_mode)
-        if kind != stat.S_IFREG:
-            raise UnsafeTargetError("not-a-file", f"{shown} is {_KINDS.get(kind, 'not a regular file')}, not a "
-                                    "policy file; nothing was written", "a policy is a plain text file")
+        if not stat.S_ISREG(info.st_mode):
+            raise UnsafeTargetError("not-a-file", f"{shown} is {file_type(info.st_mode)}, not a policy file; "
+                                    "nothing was written", "a policy is a plain text file")
         if info.st_nlink > 1:
             raise UnsafeTargetError(
                 "hard-linked", f"{shown} has {info.st_nlink} names (hard links); an edit would replace this one and "
