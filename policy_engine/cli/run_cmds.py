@@ -52,7 +52,8 @@ def parse_headers(values: tuple[str, ...]) -> dict[str, str] | None:
 
 
 def read_body(stream: IO[bytes] | None) -> Any:
-    """The error body from ``--body FILE`` or ``-`` (stdin): parsed JSON, else the text itself."""
+    """The error body from ``--body FILE`` or ``-`` (stdin): parsed JSON, else (also for JSON nested too
+    deeply to parse) the text itself."""
     if stream is None:
         return None
     data = stream.read(MAX_BODY + 1)
@@ -65,7 +66,7 @@ def read_body(stream: IO[bytes] | None) -> Any:
         raise click.BadParameter("the body is not UTF-8 text", param_hint="--body") from None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to parse: the engine gets the text
         return text
 
 

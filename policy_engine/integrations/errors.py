@@ -117,13 +117,14 @@ def _body_bytes(response: Any) -> bytes | str | None:
 
 
 def _parse_body(raw: bytes | str | None) -> Any:
-    """The JSON document of a body, else its text (capped), else ``None``."""
+    """The JSON document of a body, else (also for JSON nested too deeply to parse) its text (capped),
+    else ``None``."""
     if raw is None or raw in (b"", ""):
         return None
     text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text[:_MAX_TEXT]
 
 

@@ -109,6 +109,16 @@ def test_body_from_a_file_and_from_stdin(cli: Cli, agent: Path, tmp_path: Path) 
         "quota_exhausted"
 
 
+def test_a_body_nested_too_deeply_to_parse_is_passed_as_text(cli: Cli, agent: Path, tmp_path: Path) -> None:
+    """JSON 100,000 levels deep is not a reason for an internal error: the engine gets the text."""
+    common = ("--agent-dir", agent, "--state", f"sqlite:///{tmp_path / 'state.db'}", "--format", "json")
+    body = tmp_path / "deep.json"
+    body.write_text("[" * 100_000 + "]" * 100_000)
+    run = cli("fail", "--provider", "anthropic", "--status", "429", "--body", body, *common)
+    assert run.returncode == 0, run.describe()[:2000]
+    assert _json(run)["error"]["kind"] == "rate_limit"
+
+
 def test_fail_without_a_turn_starts_one_at_the_provider(cli: Cli, agent: Path, tmp_path: Path) -> None:
     common = ("--agent-dir", agent, "--state", f"sqlite:///{tmp_path / 'state.db'}", "--format", "json")
     started = _json(cli("fail", "--provider", "anthropic", "--status", "429", *common))

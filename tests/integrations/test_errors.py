@@ -214,6 +214,16 @@ def test_httpx_status_error_response_and_transport_errors(fake_llm: FakeLLMServe
     assert network is not None and network.network and network.status is None
 
 
+def test_a_body_nested_too_deeply_to_parse_is_kept_as_text() -> None:
+    """A hostile or broken provider body (built here, not served) must not raise RecursionError."""
+    deep = b"[" * 100_000 + b"]" * 100_000
+    report = read_response(httpx.Response(429, content=deep, headers={"retry-after": "30"}))
+    assert report is not None and report.status == 429 and report.headers["retry-after"] == "30"
+    assert isinstance(report.body, str) and len(report.body) == 4000 and report.body.startswith("[[[")
+    decision = verdict("openai-codex", report)
+    assert decision.error is not None and decision.error.kind == "rate_limit"
+
+
 def test_requests_http_error_response_and_connection_error(fake_llm: FakeLLMServer) -> None:
     fake_llm.script("sk-r", "overloaded")
     url = f"{fake_llm.url}/v1/messages"
