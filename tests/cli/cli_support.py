@@ -20,6 +20,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from child_process import limit_address_space
+
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "policies" / "demo"
 CORP = DEMO / "projects" / "corp"
@@ -118,6 +120,18 @@ class Cli:
         with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 2, 4, len(calls) or 1)) as pool:
             futures = [pool.submit(self, *args, **kwargs) for args, kwargs in calls]
             return [f.result() for f in futures]
+
+
+def run_limited(*args: str | os.PathLike[str], cwd: Path, timeout: float, address_space: int) -> Run:
+    """``mp-policy ARGS`` in ``cwd`` (its own HOME) under ``timeout`` and an address-space limit, checked for
+    the invariants: a command that hangs or reads without bound fails the test instead of stalling the suite."""
+    argv = [str(a) for a in args]
+    proc = subprocess.run([str(SCRIPT), *argv], cwd=cwd, env=clean_env(cwd), capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, check=False,
+                          preexec_fn=lambda: limit_address_space(address_space))
+    run = Run(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+    check_invariants(run)
+    return run
 
 
 def write_auth(directory: Path, secret: str = UNIQUE_SECRET) -> Path:

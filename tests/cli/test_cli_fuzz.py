@@ -11,18 +11,15 @@ reproducible); ``MP_POLICY_FUZZ_SEED`` explores other examples locally.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
 
+from child_process import limit_address_space
+
 RUNNER = Path(__file__).with_name("fuzz_commands.py")
 #: The runner's address space: far above what any command needs, far below what a runaway would take.
 ADDRESS_SPACE = 3 * 1024 ** 3
-
-
-def _limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
 
 def test_every_command_answers_generated_hostile_set_ups(tmp_path: Path) -> None:
@@ -31,7 +28,7 @@ def test_every_command_answers_generated_hostile_set_ups(tmp_path: Path) -> None
     if os.environ.get("MP_POLICY_FUZZ_SEED"):
         argv += ["--seed", os.environ["MP_POLICY_FUZZ_SEED"]]
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=1200, preexec_fn=_limit_memory, env=env,
-                          check=False, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=1200, env=env, check=False,
+                          stdin=subprocess.DEVNULL, preexec_fn=lambda: limit_address_space(ADDRESS_SPACE))
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     assert "commands held" in proc.stdout

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
-from child_process import limit_address_space
-from cli_support import SCRIPT, Run, check_invariants, clean_env, copy_demo
+from cli_support import Run, copy_demo, run_limited
 
 #: A hang is a failure, not a stuck suite; a normal run takes well under a second.
 TIMEOUT = 60.0
@@ -27,12 +25,7 @@ AS_LIMIT = 400 * 1024 * 1024
 
 def mp(*args: str | os.PathLike[str], cwd: Path) -> Run:
     """``mp-policy ARGS`` in ``cwd`` (its own HOME), under the time and address-space limits."""
-    argv = [str(a) for a in args]
-    proc = subprocess.run([str(SCRIPT), *argv], cwd=cwd, env=clean_env(cwd), capture_output=True, text=True,
-                          timeout=TIMEOUT, stdin=subprocess.DEVNULL, check=False,
-                          preexec_fn=lambda: limit_address_space(AS_LIMIT))
-    run = Run(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
-    check_invariants(run)
+    run = run_limited(*args, cwd=cwd, timeout=TIMEOUT, address_space=AS_LIMIT)
     assert "internal error" not in run.output, run.describe()
     return run
 

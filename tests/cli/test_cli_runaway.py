@@ -11,12 +11,10 @@ generated policy of 10,000 pools (with chains and presets that use them) goes th
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
-from child_process import limit_address_space
-from cli_support import AT, SCRIPT, Cli, Run, check_invariants, clean_env, copy_demo
+from cli_support import AT, Cli, Run, copy_demo, run_limited
 
 #: 1 GiB of address space: the CLI needs a tenth of it; expanding the script below would need gigabytes.
 AS_LIMIT = 1024 * 1024 * 1024
@@ -26,13 +24,7 @@ TIMEOUT = 120.0
 
 def limited(*args: str | Path, cwd: Path) -> Run:
     """``mp-policy ARGS`` under the address-space limit and a timeout."""
-    argv = [str(a) for a in args]
-    proc = subprocess.run([str(SCRIPT), *argv], cwd=cwd, env=clean_env(cwd), capture_output=True, text=True,
-                          timeout=TIMEOUT, stdin=subprocess.DEVNULL, check=False,
-                          preexec_fn=lambda: limit_address_space(AS_LIMIT))
-    run = Run(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
-    check_invariants(run)
-    return run
+    return run_limited(*args, cwd=cwd, timeout=TIMEOUT, address_space=AS_LIMIT)
 
 
 def test_an_event_script_of_tens_of_millions_of_occurrences_is_refused_in_bounded_memory(tmp_path: Path) -> None:
