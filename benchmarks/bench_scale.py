@@ -7,10 +7,11 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_scale.py --format json
     .venv/bin/python benchmarks/bench_scale.py --pythonpath /tmp/old-checkout   # the same commands on other code
 
-The generated policy (``write_policy``) has 160 accounts in four provider families (all logged in),
-10,000 round-robin pools of two members each (so most accounts are in many pools: about 20,000
-``provider-in-two-pools`` warnings), 100 chains of 20 entries and 100 presets of 10 entries: about
-1 MB of YAML, close to the 1 MiB limit of a policy file. ``simulate`` follows every enabled chain,
+The generated policy (``write_large_policy`` of ``tests/cli/large_policy.py``, the one the runaway
+test runs) has 160 accounts in four provider families (all logged in), 10,000 round-robin pools of
+two members each (so most accounts are in many pools: about 20,000 ``provider-in-two-pools``
+warnings), 100 chains of 20 entries and 100 presets of 10 entries: about 1 MB of YAML, close to the
+1 MiB limit of a policy file. ``simulate`` follows every enabled chain,
 preset and pool (10,200 routes) for a week at 1-minute steps.
 
 Figures, each the median wall time of ``--runs`` subprocess runs of the console script, with the
@@ -44,36 +45,14 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-FAMILIES = ("anthropic", "openai-codex", "github-copilot", "google-gemini-cli")
-PER_FAMILY = 40
+sys.path.insert(0, str(REPO / "tests" / "cli"))
+
+from large_policy import write_large_policy  # noqa: E402 - the tests' generated policy
+
 TARGET_S = 10.0
 _PEAK = ("import resource, subprocess, sys\n"
          "done = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'wb'), stderr=subprocess.DEVNULL)\n"
          "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, done.returncode)\n")
-
-
-def write_policy(agent: Path, pools: int) -> None:
-    """The generated policy (see the module docstring) and an ``auth.json`` logging in every account."""
-    lines = ["version: 1", "settings: {timezone: Europe/Vienna}", "subscriptions:"]
-    lines += [f"- {{provider: {f}, index: {i}}}" for f in FAMILIES for i in range(2, PER_FAMILY + 1)]
-    lines.append("pools:")
-    for p in range(pools):
-        family = FAMILIES[p % 4]
-        first, second = 2 + (p // 4) % (PER_FAMILY - 1), 2 + (p // 4 + 1) % (PER_FAMILY - 1)
-        lines.append(f"- {{name: p{p}, baseProvider: {family}, members: [{family}-{first}, {family}-{second}]}}")
-    lines.append("chains:")
-    for c in range(100):
-        entries = ", ".join(f"{{pool: p{(c * 20 + j) % pools}, model: m{j}}}" for j in range(20))
-        lines.append(f"- {{name: c{c}, entries: [{entries}]}}")
-    lines.append("presets:")
-    for c in range(100):
-        entries = ", ".join(f"{{provider: {FAMILIES[j % 4]}-{2 + j}, model: m{j}}}" for j in range(10))
-        lines.append(f"- {{name: s{c}, entries: [{entries}]}}")
-    agent.mkdir(parents=True, exist_ok=True)
-    (agent / "multi-pass.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    auth = {(f if i == 1 else f"{f}-{i}"): {"type": "api_key", "key": "k"} for f in FAMILIES
-            for i in range(1, PER_FAMILY + 1)}
-    (agent / "auth.json").write_text(json.dumps(auth), encoding="utf-8")
 
 
 def runaway_events(path: Path) -> None:
@@ -124,7 +103,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as name:
         tmp = Path(name)
         agent = tmp / "agent"
-        write_policy(agent, pools)
+        write_large_policy(agent, pools)
         runaway_events(tmp / "runaway.yaml")
         env = _environment(tmp, args.pythonpath)
         base = ["--agent-dir", str(agent)]

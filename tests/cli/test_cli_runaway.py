@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import AT, Cli, Run, copy_demo, run_limited
+from large_policy import write_large_policy
 
 #: 1 GiB of address space: the CLI needs a tenth of it; expanding the script below would need gigabytes.
 AS_LIMIT = 1024 * 1024 * 1024
@@ -54,30 +55,6 @@ def test_a_per_step_listing_of_millions_of_rows_is_a_usage_error(cli: Cli, demo_
     assert "listing every step would be 1,036,800 steps x 6 route(s) = 6,220,800 rows (at most 2,000,000)" \
         in run.stderr, run.describe()
     assert run.stdout == ""
-
-
-def write_large_policy(agent: Path, pools: int = 10_000) -> None:
-    """``pools`` round-robin pools over 160 accounts of four families, 100 chains of 20 entries, 100 presets."""
-    families = ("anthropic", "openai-codex", "github-copilot", "google-gemini-cli")
-    lines = ["version: 1", "settings: {timezone: Europe/Vienna}", "subscriptions:"]
-    lines += [f"- {{provider: {f}, index: {i}}}" for f in families for i in range(2, 41)]
-    lines.append("pools:")
-    for p in range(pools):
-        family = families[p % 4]
-        first, second = 2 + (p // 4) % 39, 2 + (p // 4 + 1) % 39
-        lines.append(f"- {{name: p{p}, baseProvider: {family}, members: [{family}-{first}, {family}-{second}]}}")
-    lines.append("chains:")
-    for c in range(100):
-        entries = ", ".join(f"{{pool: p{(c * 20 + j) % pools}, model: m{j}}}" for j in range(20))
-        lines.append(f"- {{name: c{c}, entries: [{entries}]}}")
-    lines.append("presets:")
-    for c in range(100):
-        entries = ", ".join(f"{{provider: {families[j % 4]}-{2 + j}, model: m{j}}}" for j in range(10))
-        lines.append(f"- {{name: s{c}, entries: [{entries}]}}")
-    agent.mkdir(parents=True, exist_ok=True)
-    (agent / "multi-pass.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    auth = {(f if i == 1 else f"{f}-{i}"): {"type": "api_key", "key": "k"} for f in families for i in range(1, 41)}
-    (agent / "auth.json").write_text(json.dumps(auth), encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
