@@ -24,8 +24,9 @@ What it does:
   dialect and the model it asked for, so a test can assert exactly which requests were made; the
   command line also prints one line per request as it answers it.
 
-Standard library only; :meth:`FakeLLMServer.stop` closes open keep-alive connections and joins every
-thread, so nothing is left running.
+Standard library only, on the suite's :class:`~loopback_http.LoopbackServer` (``tests/loopback_http.py``):
+:meth:`FakeLLMServer.stop` closes open keep-alive connections and joins every thread, so nothing is
+left running.
 """
 
 from __future__ import annotations
@@ -35,19 +36,21 @@ import contextlib
 import json
 import socket
 import sys
-import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any, cast
+
+_TESTS = str(Path(__file__).resolve().parents[1])  # the suite's shared helpers (loopback_http)
+if _TESTS not in sys.path:  # run as ``python -m tests.integrations.fake_llm_server``
+    sys.path.insert(0, _TESTS)
+
+from loopback_http import LoopbackServer  # noqa: E402 - found through the sys.path line above
 
 __all__ = ["KINDS", "FakeLLMServer", "Received", "Scripted", "parse_reply"]
-
-_JOIN_TIMEOUT = 5.0
 
 #: The reply kinds, by the name the command line and :func:`parse_reply` use.
 KINDS = ("ok", "rate-limit", "overloaded", "unavailable", "quota", "bad-request", "unauthorized", "drop")
@@ -197,14 +200,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mp-policy-fake-llm/1"
     disable_nagle_algorithm = True
-    server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request log lines."""
 
     def do_POST(self) -> None:
         """Answer a chat completions or Messages request."""
-        owner = self.server.owner
+        owner = cast("FakeLLMServer", self.server.owner)  # type: ignore[attr-defined]
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         headers = {name.lower(): value for name, value in self.headers.items()}
@@ -246,43 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """A ``ThreadingHTTPServer`` that tracks its connection threads and sockets for a clean stop."""
-
-    daemon_threads = True
-    request_queue_size = 64
-    block_on_close = False
-
-    def __init__(self, owner: FakeLLMServer, port: int) -> None:
-        self.owner = owner
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve the connection in a tracked daemon thread."""
-        thread = threading.Thread(target=self._serve_connection, args=(request, client_address),
-                                  name="fake-llm-connection", daemon=True)
-        with self.owner._lock:
-            self.owner._threads.add(thread)
-            self.owner._connections.add(request)
-        thread.start()
-
-    def _serve_connection(self, request: Any, client_address: Any) -> None:
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            with self.owner._lock:
-                self.owner._threads.discard(threading.current_thread())
-                self.owner._connections.discard(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Keep real errors for the test; a client hanging up early is normal."""
-        if self.owner._stopping.is_set() or isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        with self.owner._lock:
-            self.owner.errors.append(traceback.format_exc())
-
-
-class FakeLLMServer:
+class FakeLLMServer(LoopbackServer):
     """A threaded HTTP/1.1 fake provider on 127.0.0.1 (a free port unless one is given).
 
     Example::
@@ -293,58 +259,15 @@ class FakeLLMServer:
             client = openai.OpenAI(base_url=server.url + "/v1", api_key="sk-a", max_retries=0)
     """
 
+    handler = _Handler
+    name = "fake-llm-server"
+
     def __init__(self, port: int = 0, *, log: Callable[[str], None] | None = None) -> None:
-        self.port = port
+        super().__init__(port)
         self.log = log
         """Called with one line per answered request (``POST /v1/chat/completions key=… model=… -> 429``)."""
-        self.url = ""
         self.requests: list[Received] = []
-        self.errors: list[str] = []
         self._scripts: dict[str, list[Scripted]] = {}
-        self._lock = threading.Lock()
-        self._threads: set[threading.Thread] = set()
-        self._connections: set[Any] = set()
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._loop: threading.Thread | None = None
-
-    def start(self) -> FakeLLMServer:
-        """Bind the port and serve in a daemon thread; returns ``self``."""
-        if self._httpd is not None:
-            raise RuntimeError("the fake LLM server is already running")
-        self._stopping.clear()
-        self._httpd = _HTTPServer(self, self.port)
-        host, port = self._httpd.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        self._loop = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                      name="fake-llm-server", daemon=True)
-        self._loop.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving, close open connections and join every thread (idempotent)."""
-        httpd, loop = self._httpd, self._loop
-        if httpd is None or loop is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        loop.join(_JOIN_TIMEOUT)
-        httpd.server_close()
-        with self._lock:
-            connections, threads = list(self._connections), list(self._threads)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        for thread in threads:
-            thread.join(_JOIN_TIMEOUT)
-        self._httpd = self._loop = None
-
-    def __enter__(self) -> FakeLLMServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     def script(self, key: str, *replies: Scripted | str) -> None:
         """Answer the requests of API key ``key`` with ``replies`` in order (the last one repeats).
@@ -353,23 +276,23 @@ class FakeLLMServer:
         """
         if not replies:
             raise ValueError("script needs at least one reply")
-        with self._lock:
+        with self.lock:
             self._scripts[key] = [parse_reply(r) if isinstance(r, str) else r for r in replies]
 
     def reset(self) -> None:
         """Forget every script, recorded request and recorded error."""
-        with self._lock:
+        with self.lock:
             self._scripts.clear()
             self.requests.clear()
             self.errors.clear()
 
     def keys(self) -> list[str | None]:
         """The API keys of the recorded requests, in arrival order."""
-        with self._lock:
+        with self.lock:
             return [r.key for r in self.requests]
 
     def _take(self, received: Received) -> Scripted:
-        with self._lock:
+        with self.lock:
             self.requests.append(received)
             script = self._scripts.get(received.key or "")
             if not script:

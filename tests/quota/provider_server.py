@@ -7,8 +7,9 @@ environment variables (:meth:`ProviderServer.env`) and register canned answers p
 
 Design choices:
 
-- Standard library only (``http.server.ThreadingHTTPServer``): one thread per connection, so a
-  delayed reply never holds up another request, and keep-alive connections work like the real APIs.
+- Standard library only, on the suite's :class:`~loopback_http.LoopbackServer` (``tests/loopback_http.py``):
+  one thread per connection, so a delayed reply never holds up another request, and keep-alive
+  connections work like the real APIs.
 - Routes match the method and the exact path (the query string is recorded, never matched). Among the
   replies registered for a route, one registered for the request's token wins over a generic one, and
   the most recently registered wins among equals; ``times`` makes a reply single-use (or n-use).
@@ -19,9 +20,9 @@ Design choices:
   ``Authorization`` header gives the provider's 401, and Anthropic's usage endpoint without
   ``anthropic-beta: oauth-2025-04-20`` gives its 401 "OAuth authentication is currently not supported.".
 - Exceptions inside the server are kept in :attr:`ProviderServer.errors` (a test can assert that it is
-  empty); a client that hangs up early (a timeout) is not an error.
-- :meth:`ProviderServer.stop` wakes delayed replies, shuts down open keep-alive connections and joins
-  every server thread, so nothing is left running and no socket is leaked.
+  empty); a client that hangs up early (a timeout) is not an error. :meth:`ProviderServer.stop` wakes
+  delayed replies, shuts down open keep-alive connections and joins every server thread, so nothing
+  is left running and no socket is leaked.
 """
 
 from __future__ import annotations
@@ -31,19 +32,20 @@ import copy
 import json
 import socket
 import sys
-import threading
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["ProviderServer", "Recorded", "Reply", "Responder", "bearer_token"]
+_TESTS = str(Path(__file__).resolve().parents[1])  # the suite's shared helpers (loopback_http)
+if _TESTS not in sys.path:  # imported from outside pytest (benchmarks/bench_quota.py)
+    sys.path.insert(0, _TESTS)
 
-#: How long :meth:`ProviderServer.stop` waits for each server thread.
-_JOIN_TIMEOUT = 5.0
+from loopback_http import LoopbackServer  # noqa: E402 - found through the sys.path line above
+
+__all__ = ["ProviderServer", "Recorded", "Reply", "Responder", "bearer_token"]
 
 
 @dataclass
@@ -125,7 +127,6 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mp-policy-provider-server/1"
     disable_nagle_algorithm = True  # headers and body are two writes; Nagle + delayed ACK would add 40 ms
-    server: _HTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request log lines."""
@@ -145,7 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _serve(self) -> None:
-        owner = self.server.owner
+        owner = cast("ProviderServer", self.server.owner)  # type: ignore[attr-defined]
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
             key = name.lower()
@@ -155,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
                             query=split.query)
         owner._record(recorded)
         reply = owner._resolve(recorded)
-        if reply.delay > 0 and owner._stopping.wait(reply.delay):
+        if reply.delay > 0 and owner.stopping.wait(reply.delay):
             self.close_connection = True  # stopping: drop the request instead of answering late
             return
         if reply.close:
@@ -181,43 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    """A ``ThreadingHTTPServer`` that tracks its connection threads and sockets for a clean stop."""
-
-    daemon_threads = True
-    request_queue_size = 128  # the default 5 drops SYNs of a burst of parallel connections (a 1 s retry)
-    block_on_close = False  # :meth:`ProviderServer.stop` joins the threads itself
-
-    def __init__(self, owner: ProviderServer) -> None:
-        self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """Serve the connection in a tracked daemon thread."""
-        thread = threading.Thread(target=self._serve_connection, args=(request, client_address),
-                                  name="provider-server-connection", daemon=True)
-        with self.owner._lock:
-            self.owner._threads.add(thread)
-            self.owner._connections.add(request)
-        thread.start()
-
-    def _serve_connection(self, request: Any, client_address: Any) -> None:
-        try:
-            self.process_request_thread(request, client_address)
-        finally:
-            with self.owner._lock:
-                self.owner._threads.discard(threading.current_thread())
-                self.owner._connections.discard(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Keep real errors for the test; a client hanging up early (timeouts, drops) is normal."""
-        if self.owner._stopping.is_set() or isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
-            return
-        with self.owner._lock:
-            self.owner.errors.append(traceback.format_exc())
-
-
-class ProviderServer:
+class ProviderServer(LoopbackServer):
     """A threaded HTTP/1.1 server on 127.0.0.1 (random free port) in a daemon thread.
 
     Example::
@@ -228,66 +193,13 @@ class ProviderServer:
             env = server.env()  # point the checkers here
     """
 
-    url: str
-    requests: list[Recorded]
+    handler = _Handler
+    name = "provider-server"
 
     def __init__(self) -> None:
-        self.url = ""
-        self.requests = []
-        self.errors: list[str] = []
+        super().__init__()
+        self.requests: list[Recorded] = []
         self._routes: list[_Route] = []
-        self._lock = threading.Lock()
-        self._threads: set[threading.Thread] = set()
-        self._connections: set[Any] = set()
-        self._stopping = threading.Event()
-        self._httpd: _HTTPServer | None = None
-        self._loop: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------------
-
-    def start(self) -> ProviderServer:
-        """Bind a free loopback port and serve in a daemon thread; returns ``self``."""
-        if self._httpd is not None:
-            raise RuntimeError("the provider server is already running")
-        self._stopping.clear()
-        self._httpd = _HTTPServer(self)
-        host, port = self._httpd.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        self._loop = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                      name="provider-server", daemon=True)
-        self._loop.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving: wake delayed replies, close open connections, join every thread (idempotent)."""
-        httpd, loop = self._httpd, self._loop
-        if httpd is None or loop is None:
-            return
-        self._stopping.set()
-        httpd.shutdown()
-        loop.join(_JOIN_TIMEOUT)
-        httpd.server_close()
-        with self._lock:
-            connections = list(self._connections)
-            threads = list(self._threads)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
-        for thread in threads:
-            thread.join(_JOIN_TIMEOUT)
-        self._httpd = self._loop = None
-
-    @property
-    def running(self) -> bool:
-        """Whether the server is serving."""
-        return self._httpd is not None
-
-    def __enter__(self) -> ProviderServer:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
 
     # -- routes ------------------------------------------------------------------------------------
 
@@ -304,19 +216,19 @@ class ProviderServer:
             raise ValueError(f"path must start with '/': {path!r}")
         if times is not None and times < 1:
             raise ValueError(f"times must be at least 1, got {times}")
-        with self._lock:
+        with self.lock:
             self._routes.append(_Route(method.upper(), path, reply, token, times))
 
     def reset(self) -> None:
         """Forget every registered reply, recorded request and recorded server error."""
-        with self._lock:
+        with self.lock:
             self._routes.clear()
             self.requests.clear()
             self.errors.clear()
 
     def requests_to(self, path: str, method: str | None = None) -> list[Recorded]:
         """The recorded requests for ``path`` (and ``method``, if given), in arrival order."""
-        with self._lock:
+        with self.lock:
             return [r for r in self.requests if r.path == path and (method is None or r.method == method.upper())]
 
     def env(self) -> dict[str, str]:
@@ -387,12 +299,12 @@ class ProviderServer:
     # -- internals (called from the handler threads) -----------------------------------------------
 
     def _record(self, request: Recorded) -> None:
-        with self._lock:
+        with self.lock:
             self.requests.append(request)
 
     def _resolve(self, request: Recorded) -> Reply:
         token = request.token
-        with self._lock:
+        with self.lock:
             chosen: _Route | None = None
             for route in reversed(self._routes):
                 if route.method != request.method or route.path != request.path:
