@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from policy_engine.sandbox.base import Outcome, source_hash
-from policy_engine.sandbox.node_runner import NodeRunner, get_node_runner
+from policy_engine.sandbox.node_runner import VERSION_TIMEOUT, NodeRunner, get_node_runner
 
 MEMBERS = ["anthropic", "anthropic-2", "anthropic-3"]
 CTX = {
@@ -223,10 +223,10 @@ def test_a_syntax_error_at_call_time_is_a_compile_outcome(runner: NodeRunner) ->
 @needs_node
 def test_a_never_settling_promise_is_reported_at_once(runner: NodeRunner) -> None:
     started = time.monotonic()
-    outcome = run(runner, "module.exports = () => new Promise(() => {});", timeout=5.0)
+    outcome = run(runner, "module.exports = () => new Promise(() => {});", timeout=30.0)
     assert outcome.kind == "error"
     assert "never settles" in outcome.detail
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10.0  # not at the timeout (30 s): busy CI included
 
 
 # -- check -------------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ def test_a_timeout_then_the_next_call_works(runner: NodeRunner) -> None:
     started = time.monotonic()
     outcome = run(runner, source, {**CTX, "prompt": "spin"}, timeout=0.3)
     assert outcome.kind == "timeout"
-    assert time.monotonic() - started < 1.3
+    assert time.monotonic() - started < 5.0  # the script spins forever: it was stopped (busy CI included)
     assert run(runner, source) == Outcome("ok", value="anthropic")  # same script, reloaded
     assert run(runner, PI_MULTI_PASS) == Outcome("ok", value="anthropic-3")
 
@@ -384,7 +384,7 @@ def test_node_missing_is_unavailable_quickly(tmp_path: Path, monkeypatch: pytest
     assert missing.check("module.exports = (", "s.js") == []  # the caller reports unavailable() instead
     missing.warm()
     missing.close()
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < VERSION_TIMEOUT - 1  # no wait for a node that is not there
 
 
 def test_node_not_on_path_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
