@@ -8,6 +8,8 @@ regression fails the test instead of hanging or swapping the suite.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -25,8 +27,13 @@ from policy_engine.bounded_read import (
 )
 
 _CHILD = """
-import json, sys
+import json, os, pwd, sys
 from policy_engine import bounded_read
+if len(sys.argv) > 3:  # run as root: become that user (whose file permissions hold) once everything is loaded
+    account = pwd.getpwnam(sys.argv[3])
+    os.setgroups([])
+    os.setgid(account.pw_gid)
+    os.setuid(account.pw_uid)
 try:
     data = bounded_read.read_bounded(sys.argv[1], getattr(bounded_read, sys.argv[2]))
 except bounded_read.FileReadError as exc:
@@ -36,9 +43,10 @@ else:
 """
 
 
-def read_in_child(path: Path, kind: str = "POLICY") -> dict[str, object]:
-    """``read_bounded(path, kind)`` in a child process (time and address space limited): its outcome."""
-    return run_child(_CHILD, str(path), kind)
+def read_in_child(path: Path, kind: str = "POLICY", user: str | None = None) -> dict[str, object]:
+    """``read_bounded(path, kind)`` in a child process (time and address space limited; as ``user`` when
+    given, which needs root): its outcome."""
+    return run_child(_CHILD, str(path), kind, *([user] if user else []))
 
 
 def refusal(path: Path | str, kind: FileKind = POLICY) -> FileReadError:
@@ -154,13 +162,26 @@ def test_file_names_the_system_refuses_are_refusals_not_crashes(tmp_path: Path) 
         assert refusal(name).problem in (ReadProblem.UNREADABLE, ReadProblem.MISSING)
 
 
-def test_an_unreadable_file_is_a_refusal(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root reads files without read permission")
-    path = tmp_path / "secret.yaml"
-    path.write_text("a: 1\n", encoding="utf-8")
-    path.chmod(0)
-    assert refusal(path).problem is ReadProblem.UNREADABLE
+def test_an_unreadable_file_is_a_refusal() -> None:
+    """A file without read permission is refused as unreadable, beside one that is read.
+
+    Root reads any file, and CI runs as root: then the reads run in a child that drops to ``nobody``,
+    in a folder ``nobody`` may enter (the test's own temporary folder is closed to other users).
+    """
+    user = "nobody" if os.geteuid() == 0 else None
+    folder = Path(tempfile.mkdtemp(prefix="mp-policy-unreadable-"))
+    try:
+        folder.chmod(0o755)
+        readable, secret = folder / "plain.yaml", folder / "secret.yaml"
+        for path, mode in ((readable, 0o644), (secret, 0)):
+            path.write_text("a: 1\n", encoding="utf-8")
+            path.chmod(mode)
+        assert read_in_child(readable, user=user) == {"bytes": 5}
+        outcome = read_in_child(secret, user=user)
+        assert outcome["problem"] == ReadProblem.UNREADABLE
+        assert outcome["reason"] == "cannot read it: Permission denied"
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_source_names_the_file_in_errors(tmp_path: Path) -> None:
