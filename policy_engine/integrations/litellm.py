@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from policy_engine.attempts import AttemptError, AttemptsExhausted, describe_end
-from policy_engine.integrations.errors import FailureReport, read_error, read_headers
+from policy_engine.integrations.errors import read_failure, read_headers
 
 if TYPE_CHECKING:
     from policy_engine.decision import Decision
@@ -287,7 +287,7 @@ class PolicyRouting:
                 return
             turn.seen.add(id(exc))
             turn.reported = True
-        report = read_error(exc) or FailureReport(message=str(exc) or type(exc).__name__)
+        report = read_failure(exc)  # an exception no adapter knows is taken at its word
         decision = self.engine.fail(turn_id, provider=turn.provider, model=turn.model, **report.fail_arguments())
         turn.decision, turn.exception = decision, exc
         if turn.attempts:
