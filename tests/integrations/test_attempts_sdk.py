@@ -18,23 +18,12 @@ import anthropic
 import openai
 import pytest
 from fake_llm_server import FakeLLMServer, Scripted
+from two_pools import CLAUDE_MODEL, CODEX_MODEL, KEYS, POLICY
 
 from policy_engine import AsyncEngine, AttemptsExhausted, Engine
 from policy_engine.state import Cooldown, open_store
 
-CLAUDE_MODEL, CODEX_MODEL = "claude-sonnet-4-5", "gpt-5"
-KEYS = {"anthropic": "sk-ant-1", "anthropic-2": "sk-ant-2", "openai-codex": "sk-oai-1", "openai-codex-2": "sk-oai-2"}
 MESSAGES = [{"role": "user", "content": "hi"}]
-POLICY: dict[str, Any] = {
-    "subscriptions": [{"provider": "anthropic", "index": 2}, {"provider": "openai-codex", "index": 2}],
-    "pools": [
-        {"name": "claude", "baseProvider": "anthropic", "members": ["anthropic", "anthropic-2"], "cooldown": "2m"},
-        {"name": "codex", "baseProvider": "openai-codex", "members": ["openai-codex", "openai-codex-2"],
-         "cooldown": "3m"},
-    ],
-    "chains": [{"name": "main", "entries": [{"pool": "claude", "model": CLAUDE_MODEL},
-                                            {"pool": "codex", "model": CODEX_MODEL}]}],
-}
 
 
 def make_engine(tmp_path: Path, **extra: Any) -> tuple[Engine, str]:
