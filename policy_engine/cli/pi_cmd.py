@@ -30,14 +30,15 @@ def pi_group() -> None:
     """Use mp-policy inside the pi coding agent (its extension, registered in pi's settings.json)."""
 
 
-def _run(action: str, agent_dir: Path | None, dry_run: bool, fmt: str, keep_running: bool = False) -> None:
+def _run(action: str, agent_dir: Path | None, dry_run: bool, fmt: str, keep_running: bool = True,
+         idle_exit: str | None = None) -> None:
     from policy_engine.integrations.pi_setup import SettingsError, install, uninstall
     from policy_engine.locations import agent_dir as default_agent_dir
 
     directory = default_agent_dir(agent_dir)
     try:
-        change = (install(directory, dry_run=dry_run, keep_running=keep_running) if action == "install"
-                  else uninstall(directory, dry_run=dry_run))
+        change = (install(directory, dry_run=dry_run, keep_running=keep_running, idle_exit=idle_exit)
+                  if action == "install" else uninstall(directory, dry_run=dry_run))
     except SettingsError as exc:
         click.echo(exc.diagnostic.format(), err=True)
         sys.exit(EXIT_FAIL)
@@ -58,7 +59,11 @@ def _run(action: str, agent_dir: Path | None, dry_run: bool, fmt: str, keep_runn
     for path in change.stopped:
         click.echo(f"Stopped the engine server on {path}.")
     if action == "install":
-        serve = f"serve --socket {change.socket} (and keeps it running)" if change.socket else "serve --stdio"
+        if change.socket:
+            serve = (f"serve --socket {change.socket} --idle-exit {change.idle_exit}\n(one engine kept running "
+                     f"between pi sessions; it stops after {change.idle_exit} without one)")
+        else:
+            serve = "serve --stdio (one engine for each pi session)"
         click.echo(f"The extension ({change.extension}) starts: {' '.join(change.command)} {serve}")
         if change.changed or dry_run:
             click.echo(_WHAT_CHANGES)
@@ -68,12 +73,16 @@ def _run(action: str, agent_dir: Path | None, dry_run: bool, fmt: str, keep_runn
 
 @pi_group.command("install")
 @_AGENT_DIR
-@click.option("--keep-running", is_flag=True,
-              help="Keep one engine running between pi sessions (a Unix socket server) instead of starting one "
-                   "per session: pi no longer waits for Python and the policy to load.")
+@click.option("--keep-running/--per-session", "keep_running", default=True, show_default=True,
+              help="Keep one engine running between pi sessions (a Unix socket server; the default), or start "
+                   "one for each pi session, which then waits for Python and the policy to load.")
+@click.option("--idle-exit", "idle_exit", metavar="DURATION",
+              help="How long the kept engine waits without a pi session before it stops (default 30m; "
+                   "written as mpPolicy.idleExit).")
 @_DRY_RUN
 @_FORMAT
-def install_command(agent_dir: Path | None, keep_running: bool, dry_run: bool, fmt: str) -> None:
+def install_command(agent_dir: Path | None, keep_running: bool, idle_exit: str | None, dry_run: bool,
+                    fmt: str) -> None:
     """Register the extension in pi's settings.json and record which mp-policy it starts.
 
     Adds the extension's folder to `packages`, sets `retry.provider.maxRetries` to 0 (so a 429 reaches
@@ -82,11 +91,24 @@ def install_command(agent_dir: Path | None, keep_running: bool, dry_run: bool, f
     auth.json is never touched. Running it again changes nothing (or updates the recorded paths).
     MP_POLICY_CMD, when set where pi runs, overrides the recorded command (split on spaces).
 
-    With --keep-running the extension talks to `mp-policy serve --socket <agent-dir>/mp-policy.sock`,
-    starting it when nobody listens there; it then outlives pi. Uninstall (or install without
-    --keep-running) stops it. MP_POLICY_SOCKET overrides the socket path ("" turns the socket off).
+    By default the extension talks to `mp-policy serve --socket <agent-dir>/mp-policy.sock --idle-exit
+    30m`, starting it when nobody listens there: the server outlives pi, runs with the environment of
+    the pi that started it, and stops once no pi has been connected for the idle time. --per-session
+    starts `mp-policy serve --stdio` for each pi session instead (nothing is left running).
+    MP_POLICY_SOCKET overrides the socket path ("" turns the socket off).
+
+    Every install (but --dry-run) stops a server running on the socket, so that the next pi runs the
+    mp-policy installed now (run it again after upgrading mp-policy). Uninstall stops it too.
     """
-    _run("install", agent_dir, dry_run, fmt, keep_running)
+    if idle_exit is not None:
+        from policy_engine.cli.serve_cmd import parse_idle_exit
+
+        if not keep_running:
+            raise click.UsageError("--idle-exit applies to the kept engine; --per-session starts one for each pi "
+                                   "session, which stops with it")
+        parse_idle_exit(idle_exit)
+        idle_exit = idle_exit.strip().lower().replace(" ", "")  # as the extension and `serve` read it
+    _run("install", agent_dir, dry_run, fmt, keep_running, idle_exit)
 
 
 @pi_group.command("uninstall")

@@ -12,18 +12,22 @@ import click
 
 from policy_engine.cli.common import EXIT_USAGE, common_options, load_engine
 
-__all__ = ["serve_command"]
+__all__ = ["parse_idle_exit", "serve_command"]
 
 
 @click.command("serve")
 @click.option("--stdio", is_flag=True, help="Serve the process that started this one, on stdin/stdout.")
 @click.option("--socket", "socket_path", metavar="PATH", type=click.Path(dir_okay=False, path_type=Path),
               help="Serve every process of this user on a Unix socket (created with mode 0600).")
+@click.option("--idle-exit", "idle_exit", metavar="DURATION",
+              help="With --socket: stop (removing the socket) once no client has been connected for DURATION "
+                   "(30m, 90s, 1h30m). A connected client keeps the server running however quiet it is.")
 @click.option("--quota-refresh/--no-quota-refresh", "quota_refresh", default=None,
               help="Refresh stale quota of quota-first pools in the background (default: on, unless "
                    "MP_POLICY_QUOTA_REFRESH=0).")
 @common_options
-def serve_command(stdio: bool, socket_path: Path | None, quota_refresh: bool | None, **options: Any) -> None:
+def serve_command(stdio: bool, socket_path: Path | None, idle_exit: str | None, quota_refresh: bool | None,
+                  **options: Any) -> None:
     """Answer select, fail, succeed, status and explain requests: one JSON object per line each way.
 
     A long-running engine makes a decision cost a round trip instead of an interpreter start.
@@ -31,13 +35,15 @@ def serve_command(stdio: bool, socket_path: Path | None, quota_refresh: bool | N
     directory; --project (else the directory this server starts in) is the default. Policy,
     overlay and auth.json edits are picked up (a broken edit keeps the last good policy and
     warns in every answer). SIGTERM, SIGINT, or the end of stdin (--stdio) stop the server after
-    the request in hand is answered. The protocol is described in the README ("The protocol,
-    for other languages").
+    the request in hand is answered; with --idle-exit a socket server also stops once it has had
+    no client for that long (the exit code is 0 in each case). The protocol is described in the
+    README ("The protocol, for other languages").
 
     \b
     Examples:
       mp-policy serve --stdio
       mp-policy serve --socket ~/.pi/agent/mp-policy.sock
+      mp-policy serve --socket ~/.pi/agent/mp-policy.sock --idle-exit 30m
     """
     from policy_engine.serve.engines import EngineCache, SharedStore
     from policy_engine.serve.server import Server
@@ -45,6 +51,7 @@ def serve_command(stdio: bool, socket_path: Path | None, quota_refresh: bool | N
 
     if stdio == (socket_path is not None):
         raise click.UsageError("name exactly one of --stdio or --socket PATH")
+    idle_seconds = _idle_seconds(idle_exit, stdio)
     listener = None
     inode = 0
     if socket_path is not None:
@@ -78,9 +85,32 @@ def serve_command(stdio: bool, socket_path: Path | None, quota_refresh: bool | N
         if listener is not None:
             assert socket_path is not None
             click.echo(f"mp-policy serve: listening on {socket_path} (pid {os.getpid()})", err=True)
-            serve_socket(server, listener, socket_path, inode)
+            serve_socket(server, listener, socket_path, inode, idle_seconds)
         else:
             serve_stdio(server)
     finally:
         cache.close()
         store.close()
+
+
+def _idle_seconds(value: str | None, stdio: bool) -> float | None:
+    """``--idle-exit`` in seconds (None without it); a usage error with --stdio or for what is not a duration."""
+    if value is None:
+        return None
+    if stdio:
+        raise click.UsageError("--idle-exit applies to a socket server (--socket PATH); a --stdio server stops "
+                               "when its input closes")
+    return parse_idle_exit(value)
+
+
+def parse_idle_exit(value: str) -> float:
+    """An ``--idle-exit`` value in seconds: a duration longer than 0 (``30m``, ``90s``), else a usage error."""
+    from policy_engine.durations import DurationError, parse_duration
+
+    try:
+        seconds = parse_duration(value).total_seconds()
+    except DurationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--idle-exit") from None
+    if seconds <= 0:
+        raise click.BadParameter(f"must be longer than 0, got {value!r}", param_hint="--idle-exit")
+    return seconds

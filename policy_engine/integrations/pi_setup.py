@@ -9,18 +9,25 @@ changes and records them under the key ``mpPolicy`` (pi keeps keys it does not k
 - ``retry.provider.maxRetries`` becomes ``0``: otherwise the provider SDK sleeps through a 429's
   ``retry-after`` (30 minutes and more) before the error ever reaches the extension; the previous value
   (or its absence) is recorded;
-- ``mpPolicy.command`` is the command line that starts the engine (this ``mp-policy``), which the
-  extension runs as ``<command> serve --stdio``; with ``keep_running`` also ``mpPolicy.socket``, a Unix
-  socket where the extension finds (or starts) ``<command> serve --socket PATH``, a server that outlives
-  pi so that the next pi does not wait for Python and the policy to load.
+- ``mpPolicy.command`` is the command line that starts the engine (this ``mp-policy``) and
+  ``mpPolicy.socket`` a Unix socket where the extension finds (or starts, detached)
+  ``<command> serve --socket PATH --idle-exit DURATION``: one engine kept running between pi sessions, so
+  that pi does not wait for Python and the policy to load. It stops by itself once no pi has been
+  connected for ``mpPolicy.idleExit`` (written by ``--idle-exit``; the extension's default is 30 minutes).
+  With ``keep_running=False`` (``--per-session``) no socket is recorded and the extension runs
+  ``<command> serve --stdio`` for each pi session instead.
+
+Every install that is not a dry run asks a server still listening on a recorded socket to shut down: the
+next pi starts one with the code installed now (after an upgrade of mp-policy the command and the
+folder are often unchanged, so a changed settings.json cannot be what tells). A pi session connected to
+it at that moment reconnects after its back-off (5 s), starting the new server.
 
 Uninstall removes the package entry and ``mpPolicy``, and puts ``retry.provider.maxRetries`` back as it
 was (unless it was changed since), dropping the ``retry`` objects install created; a socket server still
-running is asked to shut down (so is one that a later install without ``keep_running`` no longer uses).
-Every other key, and the order of keys, stays; the file keeps its indentation (pi writes two spaces).
-A file that is not a JSON object is never rewritten, nor one whose content would not change. ``auth.json``
-is never opened. Writes take pi's own lock (``settings.json.lock``, a directory, as proper-lockfile makes
-it) and replace the file atomically.
+running is asked to shut down. Every other key, and the order of keys, stays; the file keeps its
+indentation (pi writes two spaces). A file that is not a JSON object is never rewritten, nor one whose
+content would not change. ``auth.json`` is never opened. Writes take pi's own lock
+(``settings.json.lock``, a directory, as proper-lockfile makes it) and replace the file atomically.
 """
 
 from __future__ import annotations
@@ -43,11 +50,14 @@ from typing import Any
 
 from policy_engine.diagnostics import Diagnostic
 
-__all__ = ["SETTINGS_KEY", "Change", "SettingsError", "engine_command", "extension_dir", "install", "socket_path",
-           "stop_server", "uninstall"]
+__all__ = ["DEFAULT_IDLE_EXIT", "SETTINGS_KEY", "Change", "SettingsError", "engine_command", "extension_dir",
+           "install", "socket_path", "stop_server", "uninstall"]
 
 #: The key of pi's settings.json under which install records what it did.
 SETTINGS_KEY = "mpPolicy"
+#: How long a kept engine waits without a pi session before it stops, unless ``mpPolicy.idleExit`` says
+#: otherwise (the extension's default; keep ``settings.js`` in step).
+DEFAULT_IDLE_EXIT = "30m"
 _RETRY_PATH = ("retry", "provider", "maxRetries")
 _RETRY_NAME = ".".join(_RETRY_PATH)
 _LOCK_STALE = 10.0  # seconds, as proper-lockfile
@@ -78,12 +88,14 @@ class Change:
     notes: list[str] = field(default_factory=list)
     socket: str | None = None
     stopped: list[str] = field(default_factory=list)
+    idle_exit: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``--format json``)."""
         return {"action": self.action, "settings": str(self.settings), "changed": self.changed,
                 "dryRun": self.dry_run, "diff": self.diff, "extension": self.extension, "command": self.command,
-                "socket": self.socket, "stoppedServers": self.stopped, "notes": self.notes}
+                "socket": self.socket, "idleExit": self.idle_exit, "stoppedServers": self.stopped,
+                "notes": self.notes}
 
 
 def extension_dir() -> Path:
@@ -118,17 +130,32 @@ def socket_path(agent_dir: Path) -> Path:
 
 
 def stop_server(path: str | os.PathLike[str], timeout: float = 3.0) -> bool:
-    """Ask the ``mp-policy serve --socket`` listening on ``path`` to shut down; False when nobody listens."""
+    """Ask the ``mp-policy serve --socket`` listening on ``path`` to shut down; False when nobody listens.
+
+    Waits (at most ``timeout`` seconds more) until the server has closed the connection and removed its
+    socket file, so that a pi started right after finds no socket and starts a new server.
+    """
+    text = os.fspath(path)
     try:
+        inode = os.stat(text).st_ino
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
             client.settimeout(timeout)
-            client.connect(os.fspath(path))
+            client.connect(text)
             client.sendall(b'{"id": "mp-policy-pi", "op": "shutdown"}\n')
             with contextlib.suppress(OSError):
-                client.recv(4096)  # the answer; the server stops after it
-        return True
+                while client.recv(4096):  # the answer, then the end of the connection: the server stops
+                    pass
     except OSError:
         return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.stat(text).st_ino != inode:
+                break  # another server took the path meanwhile
+        except OSError:
+            break  # removed: the server is on its way out
+        time.sleep(0.02)
+    return True
 
 
 # -- reading and writing settings.json --------------------------------------------------------------
@@ -263,11 +290,13 @@ def _change(action: str, path: Path, before: str | None, original: dict[str, Any
 
 
 def install(agent_dir: Path, *, command: list[str] | None = None, dry_run: bool = False,
-            keep_running: bool = False) -> Change:
+            keep_running: bool = True, idle_exit: str | None = None) -> Change:
     """Register the extension in ``<agent_dir>/settings.json`` (idempotent; see the module docstring).
 
-    ``keep_running`` records a socket for a long-running engine (:func:`socket_path`); without it, a
-    socket recorded before is dropped and its server asked to stop.
+    ``keep_running`` (the default) records a socket for a kept engine (:func:`socket_path`); without it,
+    a socket recorded before is dropped. ``idle_exit`` (a duration, checked by the caller) is recorded
+    as ``mpPolicy.idleExit``; without it a recorded one stays. Unless ``dry_run``, a server listening on
+    the socket recorded before is asked to stop, so that the next pi starts the code installed now.
     """
     path = agent_dir / "settings.json"
     command = command if command is not None else engine_command(sys.argv[0] if sys.argv else None)
@@ -320,13 +349,24 @@ def install(agent_dir: Path, *, command: list[str] | None = None, dry_run: bool 
         if new_socket:
             ours["socket"] = new_socket
             keys.insert(1, "socket")
+            if idle_exit is not None:
+                ours["idleExit"] = idle_exit
+            if "idleExit" in ours:
+                keys.insert(2, "idleExit")
+        elif "idleExit" in ours:
+            notes.append(f"the idle time {ours['idleExit']!r} of the kept engine was dropped: each pi session "
+                         "starts its own engine now")
         data.pop(SETTINGS_KEY, None)
         data[SETTINGS_KEY] = {key: ours[key] for key in keys}
         change = _change("install", path, before, original, data, dry_run, command, notes, new_socket)
-    if old_socket and old_socket != new_socket and not dry_run and stop_server(old_socket):
-        change.stopped.append(old_socket)  # a command or socket change: the old server must not linger
-    elif old_socket and old_socket == new_socket and change.changed and not dry_run and stop_server(old_socket):
-        change.stopped.append(old_socket)  # restarted by the next pi with the new command
+        if new_socket:
+            recorded_idle = ours.get("idleExit", DEFAULT_IDLE_EXIT)
+            change.idle_exit = str(recorded_idle)
+    # Every install stops the server it finds, changed settings or not: after an upgrade the command and the
+    # folder are often the same, and the next pi must start the code installed now.
+    for old in dict.fromkeys(p for p in (old_socket, new_socket) if p):
+        if not dry_run and stop_server(old):
+            change.stopped.append(old)
     return change
 
 

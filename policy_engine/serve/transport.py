@@ -16,6 +16,12 @@ interrupting a request:
   not read its answers for :data:`SEND_TIMEOUT` seconds is disconnected. On stop the socket file
   is removed (when it is still ours), each client's request in hand is answered, and
   connections are closed. A client that disconnects mid-request costs only its connection.
+* socket, ``idle_exit``: the server stops by itself once no client has been connected for that
+  long (counted from its start or from the last client's disconnect; a connected client keeps it
+  alive however quiet it is). The accept loop waits in ``select`` with the time left as its
+  timeout, and each disconnect wakes it through a pipe, so nothing polls. On the way out the
+  socket file goes first, then connections that reached the backlog meanwhile are still served
+  (new ones find no socket and start another server); the server stops when they are gone.
 """
 
 from __future__ import annotations
@@ -29,10 +35,13 @@ import socket
 import stat
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
+from policy_engine.durations import format_duration
 from policy_engine.serve.framing import READ_CHUNK, LineFramer
 from policy_engine.serve.protocol import ProtocolError, encode, error_answer
 from policy_engine.serve.server import Connection, Server
@@ -181,12 +190,20 @@ def bind_socket(path: Path) -> tuple[socket.socket, int]:
     return sock, os.stat(text).st_ino
 
 
-def serve_socket(server: Server, listener: socket.socket, path: Path, inode: int) -> None:
-    """Accept clients on ``listener`` until a signal or ``shutdown``; removes the socket file (if still ours)."""
+def serve_socket(server: Server, listener: socket.socket, path: Path, inode: int,
+                 idle_exit: float | None = None) -> None:
+    """Accept clients on ``listener`` until a signal, ``shutdown`` or ``idle_exit`` seconds without a client;
+    removes the socket file (if still ours)."""
     stop_r, stop_w = os.pipe()
     os.set_blocking(stop_w, False)
+    wake_r, wake_w = os.pipe()  # a client left: the accept loop recomputes its idle deadline
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
     clients: set[threading.Thread] = set()
     lock = threading.Lock()
+    idle_since = time.monotonic()
+    retiring = False  # the idle time ran out: the socket file is gone, the last clients are served
+    closed = False  # the pipes are closed (a client that outlived the join must not write to them)
 
     def stop() -> None:
         server.stopping.set()
@@ -194,6 +211,7 @@ def serve_socket(server: Server, listener: socket.socket, path: Path, inode: int
             os.write(stop_w, b"x")  # never read: every client's poll sees it readable from now on
 
     def run(sock: socket.socket) -> None:
+        nonlocal idle_since
         try:
             _serve_client(server, sock, stop_r)
         finally:
@@ -201,6 +219,32 @@ def serve_socket(server: Server, listener: socket.socket, path: Path, inode: int
                 stop()
             with lock:
                 clients.discard(threading.current_thread())
+                idle_since = time.monotonic()
+                if not closed:
+                    with contextlib.suppress(OSError):
+                        os.write(wake_w, b"x")
+
+    def accept(sock: socket.socket) -> None:
+        with lock:
+            full = len(clients) >= MAX_CLIENTS
+        if full:
+            _refuse(sock)
+            return
+        thread = threading.Thread(target=run, args=(sock,), name="mp-policy-serve-client", daemon=True)
+        with lock:
+            clients.add(thread)
+        thread.start()
+
+    def idle_timeout() -> float | None:
+        """Seconds until the idle deadline (0 when it passed); None while a client is connected or without one."""
+        with lock:
+            if clients:
+                return None
+            if retiring:
+                return 0.0
+            if idle_exit is None:
+                return None
+            return max(0.0, idle_since + idle_exit - time.monotonic())
 
     try:
         with _Signals() as signals, selectors.PollSelector() as sel:
@@ -208,8 +252,21 @@ def serve_socket(server: Server, listener: socket.socket, path: Path, inode: int
             sel.register(listener, selectors.EVENT_READ)
             sel.register(signals.fd, selectors.EVENT_READ)
             sel.register(stop_r, selectors.EVENT_READ)
+            sel.register(wake_r, selectors.EVENT_READ)
             while not (signals.fired.is_set() or server.stopping.is_set()):
-                ready = {key.fd for key, _ in sel.select()}
+                timeout = idle_timeout()
+                if timeout == 0.0:
+                    if retiring:
+                        break  # the clients of the backlog are gone too
+                    retiring = True
+                    _remove_socket_file(path, inode)  # from now on a new client starts another server
+                    _say_idle(idle_exit)
+                    _accept_backlog(listener, accept)
+                    continue
+                ready = {key.fd for key, _ in sel.select(timeout)}
+                if wake_r in ready:
+                    with contextlib.suppress(OSError):
+                        os.read(wake_r, 4096)
                 if listener.fileno() not in ready:
                     continue
                 try:
@@ -219,26 +276,48 @@ def serve_socket(server: Server, listener: socket.socket, path: Path, inode: int
                 except OSError:
                     continue  # e.g. too many open files: try again on the next wake-up
                 with lock:
-                    full = len(clients) >= MAX_CLIENTS
-                if full:
-                    _refuse(sock)
-                    continue
-                thread = threading.Thread(target=run, args=(sock,), name="mp-policy-serve-client", daemon=True)
-                with lock:
-                    clients.add(thread)
-                thread.start()
+                    idle_since = time.monotonic()
+                accept(sock)
             stop()
     finally:
         listener.close()
-        with contextlib.suppress(OSError):
-            if os.stat(path).st_ino == inode:
-                os.unlink(path)
+        _remove_socket_file(path, inode)
         with lock:
             waiting = list(clients)
         for thread in waiting:
             thread.join(_JOIN_TIMEOUT)
+        with lock:
+            closed = True
+            for fd in (wake_w, wake_r):
+                os.close(fd)
         os.close(stop_w)
         os.close(stop_r)
+
+
+def _remove_socket_file(path: Path, inode: int) -> None:
+    """Remove the socket file when it is still the one this server created (not a successor's)."""
+    with contextlib.suppress(OSError):
+        if os.stat(path).st_ino == inode:
+            os.unlink(path)
+
+
+def _accept_backlog(listener: socket.socket, accept: Callable[[socket.socket], None]) -> None:
+    """Hand every connection already waiting on the (non-blocking) listener to ``accept``."""
+    while True:
+        try:
+            sock, _ = listener.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return
+        accept(sock)
+
+
+def _say_idle(idle_exit: float | None) -> None:
+    waited = format_duration(timedelta(seconds=idle_exit or 0.0))
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(f"mp-policy serve: no client for {waited}; stopping (pid {os.getpid()})\n")
+        sys.stderr.flush()
 
 
 def _refuse(sock: socket.socket) -> None:

@@ -66,12 +66,13 @@ def test_install_into_a_fresh_agent_directory(agent: Path) -> None:
     assert data == {
         "packages": [FOLDER],
         "retry": {"provider": {"maxRetries": 0}},
-        "mpPolicy": {"command": [str(SCRIPT)], "package": FOLDER, "previous": {},
-                     "created": ["packages", "retry", "retry.provider"]},
+        "mpPolicy": {"command": [str(SCRIPT)], "socket": str(agent / "mp-policy.sock"), "package": FOLDER,
+                     "previous": {}, "created": ["packages", "retry", "retry.provider"]},
     }
     assert f"+++ {agent / 'settings.json'} (after)" in run.stdout
     assert f'+    "{FOLDER}"' in run.stdout
-    assert f"starts: {SCRIPT} serve --stdio" in run.stdout
+    assert f"starts: {SCRIPT} serve --socket {agent / 'mp-policy.sock'} --idle-exit 30m\n" in run.stdout
+    assert "(one engine kept running between pi sessions; it stops after 30m without one)" in run.stdout
     assert "Undo with: mp-policy pi uninstall" in run.stdout
     assert (agent / "auth.json").read_text() == AUTH
     assert (agent / "auth.json").stat().st_mtime_ns == auth_before.st_mtime_ns
@@ -156,9 +157,54 @@ def test_json_output(agent: Path) -> None:
     assert out["action"] == "install" and out["changed"] is True and out["dryRun"] is False
     assert out["settings"] == str(agent / "settings.json")
     assert out["extension"] == FOLDER and out["command"] == [str(SCRIPT)]
+    assert out["socket"] == str(agent / "mp-policy.sock") and out["idleExit"] == "30m"
+    assert out["stoppedServers"] == []
     assert out["diff"].startswith("--- ")
     again = json.loads(mp_policy("pi", "uninstall", "--format", "json", agent=agent).stdout)
     assert again["action"] == "uninstall" and again["changed"] is True
+
+
+def test_per_session_records_no_socket_and_the_kept_engine_comes_back_without_it(agent: Path) -> None:
+    run = mp_policy("pi", "install", "--per-session", agent=agent)
+    assert run.returncode == 0, run.stderr
+    assert "socket" not in settings(agent)["mpPolicy"]
+    assert f"starts: {SCRIPT} serve --stdio (one engine for each pi session)" in run.stdout
+    as_json = json.loads(mp_policy("pi", "install", "--per-session", "--format", "json", agent=agent).stdout)
+    assert as_json["changed"] is False and as_json["socket"] is None and as_json["idleExit"] is None
+    kept = mp_policy("pi", "install", "--keep-running", agent=agent)  # the default, spelt out
+    assert kept.returncode == 0, kept.stderr
+    assert settings(agent)["mpPolicy"]["socket"] == str(agent / "mp-policy.sock")
+    assert f'+    "socket": "{agent / "mp-policy.sock"}",' in kept.stdout
+
+
+def test_idle_exit_is_recorded_kept_by_later_installs_and_dropped_with_per_session(agent: Path) -> None:
+    run = mp_policy("pi", "install", "--idle-exit", "1H 30m", agent=agent)
+    assert run.returncode == 0, run.stderr
+    ours = settings(agent)["mpPolicy"]
+    assert list(ours) == ["command", "socket", "idleExit", "package", "previous", "created"]
+    assert ours["idleExit"] == "1h30m", "written as the extension and `serve` read it"
+    assert "--idle-exit 1h30m" in run.stdout
+    again = mp_policy("pi", "install", agent=agent)
+    assert "already installed" in again.stdout and "--idle-exit 1h30m" in again.stdout
+    assert settings(agent)["mpPolicy"]["idleExit"] == "1h30m"
+    per_session = mp_policy("pi", "install", "--per-session", agent=agent)
+    assert per_session.returncode == 0, per_session.stderr
+    assert "idleExit" not in settings(agent)["mpPolicy"]
+    assert "note: the idle time '1h30m' of the kept engine was dropped" in per_session.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--idle-exit", "soon"), "Invalid value for --idle-exit: expected a duration such as 90s, 5m, 1h30m or 2d"),
+    (("--idle-exit", "0s"), "Invalid value for --idle-exit: must be longer than 0, got '0s'"),
+    (("--per-session", "--idle-exit", "10m"), "--idle-exit applies to the kept engine"),
+])
+def test_a_bad_idle_exit_is_a_usage_error_and_changes_nothing(agent: Path, args: tuple[str, ...], message: str
+                                                              ) -> None:
+    (agent / "settings.json").write_text(PI_WRITTEN)
+    run = mp_policy("pi", "install", *args, agent=agent)
+    assert run.returncode == 2, run.stdout
+    assert message in run.stderr
+    assert (agent / "settings.json").read_text() == PI_WRITTEN
 
 
 def test_pi_coding_agent_dir_is_the_default(agent: Path) -> None:
@@ -302,3 +348,48 @@ def test_a_built_wheel_holds_the_extension(tmp_path: Path) -> None:
     for path in extension_dir().iterdir():
         assert f"policy_engine/integrations/pi/{path.name}" in names
     assert "policy_engine/integrations/pi_setup.py" in names
+
+
+def _serve(agent: Path) -> subprocess.Popen[str]:
+    """A real ``mp-policy serve --socket`` on the socket install records, once it listens."""
+    sock = agent / "mp-policy.sock"
+    proc = subprocess.Popen([str(SCRIPT), "serve", "--socket", str(sock), "--agent-dir", str(agent), "--state",
+                             f"sqlite:///{agent / 'state.db'}"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "MP_POLICY_QUOTA_REFRESH": "0"})
+    deadline = time.monotonic() + 30
+    while not sock.exists():
+        assert proc.poll() is None, proc.communicate()[1]
+        assert time.monotonic() < deadline, "the server did not start listening"
+        time.sleep(0.05)
+    return proc
+
+
+def test_every_install_but_a_dry_run_stops_the_kept_engine(agent: Path) -> None:
+    sock = agent / "mp-policy.sock"
+    if not SCRIPT.exists():
+        pytest.skip(f"the mp-policy console script is not installed next to the interpreter ({SCRIPT})")
+    for attempt in range(2):  # the first install records the socket; the second changes nothing in settings.json
+        server = _serve(agent)
+        try:
+            dry = mp_policy("pi", "install", "--dry-run", agent=agent)
+            assert dry.returncode == 0 and "Stopped" not in dry.stdout
+            assert server.poll() is None, "a dry run stops nothing"
+            run = mp_policy("pi", "install", agent=agent)
+            assert run.returncode == 0, run.stderr
+            assert ("already installed" in run.stdout) == (attempt == 1)
+            assert f"Stopped the engine server on {sock}." in run.stdout
+            assert not sock.exists(), "install returns once the socket is gone: the next pi starts a new server"
+            assert server.wait(30) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
+            server.communicate(timeout=30)
+    server = _serve(agent)
+    try:
+        undo = mp_policy("pi", "uninstall", agent=agent)
+        assert f"Stopped the engine server on {sock}." in undo.stdout
+        assert server.wait(30) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.communicate(timeout=30)

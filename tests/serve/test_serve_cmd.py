@@ -31,3 +31,17 @@ def test_an_invalid_policy_exits_1_with_its_diagnostics_and_no_socket(tmp_path: 
     assert not sock.exists()
     as_json = _run(agent, tmp_path, "--stdio", "--format", "json")
     assert as_json.returncode == 1 and json.loads(as_json.stdout)["valid"] is False
+
+
+def test_idle_exit_is_for_a_socket_server_and_must_be_a_positive_duration(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path)
+    with_stdio = _run(agent, tmp_path, "--stdio", "--idle-exit", "30m")
+    assert with_stdio.returncode == 2, with_stdio.stderr
+    assert "--idle-exit applies to a socket server (--socket PATH)" in with_stdio.stderr
+    sock = tmp_path / "s.sock"
+    for value, message in (("soon", "expected a duration such as 90s, 5m, 1h30m or 2d, got 'soon'"),
+                           ("0s", "must be longer than 0, got '0s'")):
+        run = _run(agent, tmp_path, "--socket", sock, "--idle-exit", value)
+        assert run.returncode == 2, run.stderr
+        assert f"Invalid value for --idle-exit: {message}" in run.stderr
+        assert not sock.exists()

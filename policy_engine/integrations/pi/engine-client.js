@@ -1,9 +1,11 @@
 // The engine, spoken to with one JSON object per line each way (DESIGN §5.1, protocol 1), over one of
 // two transports:
-// - stdio (the default): a child process `mp-policy serve --stdio`, started at the first request;
-// - socket (opt-in): a Unix socket served by `mp-policy serve --socket PATH`, which outlives pi so that
-//   the next pi starts without waiting for Python; when nobody listens there, the client starts that
-//   server itself (detached) and connects once it is up.
+// - socket (what `mp-policy pi install` sets up by default): a Unix socket served by `mp-policy serve
+//   --socket PATH --idle-exit DURATION`, which outlives pi so that the next pi starts without waiting for
+//   Python; when nobody listens there, the client starts that server itself (detached) and connects once
+//   it is up (a server that exits before that is a fault at once, not a wait for the start timeout);
+// - stdio (`--per-session`, or no socket given): a child process `mp-policy serve --stdio`, started at the
+//   first request.
 // Fail-safe by construction:
 // - a request never rejects: it resolves to the answer, or to null when the engine is missing, exits,
 //   hangs (no answer within the timeout: 1.5 s, or 5 s for the first answer of an engine just started,
@@ -188,6 +190,8 @@ export class EngineClient {
     let connected = false;
     let started = false; // whether this client started the server
     let closed = false;
+    let serverGone = null; // how the server this client started ended before the connection was made
+    let triedSinceGone = false;
     const queue = [];
     const deadline = this.now() + this.startTimeoutMs;
     const channel = this.lines({
@@ -219,7 +223,19 @@ export class EngineClient {
         const absent = error.code === "ENOENT" || error.code === "ECONNREFUSED";
         if (absent && !started) {
           started = true;
-          if (!this.startServer(channel)) return;
+          const onExit = (how) => {
+            serverGone = how;
+          };
+          if (!this.startServer(channel, onExit)) return;
+        }
+        if (absent && serverGone) {
+          // Another pi's server may have won the socket (ours then exits at once): one more try, then give up.
+          if (triedSinceGone) {
+            const log = this.logPath ? `; see ${this.logPath}` : "";
+            this.fault(`the socket server ${serverGone} before listening on ${this.socket}${log}`, channel);
+            return;
+          }
+          triedSinceGone = true;
         }
         if (absent && this.now() < deadline) {
           setTimeout(connect, RECONNECT_MS).unref();
@@ -235,8 +251,11 @@ export class EngineClient {
     return channel;
   }
 
-  /** Start `mp-policy serve --socket PATH` detached: it outlives this pi and serves the next ones. */
-  startServer(channel) {
+  /**
+   * Start `mp-policy serve --socket PATH` detached: it outlives this pi and serves the next ones.
+   * `onExit(how)` hears when it ends ("exited with code 2", "was killed (SIGKILL)").
+   */
+  startServer(channel, onExit = () => {}) {
     const stderr = this.openLog();
     try {
       const server = this.spawn(this.argv[0], this.argv.slice(1), {
@@ -250,6 +269,7 @@ export class EngineClient {
         const what = error && error.code === "ENOENT" ? `${this.argv[0]} was not found` : `${error.message ?? error}`;
         this.fault(`cannot start the socket server: ${what}`, channel);
       });
+      server.on("exit", (code, signal) => onExit(signal ? `was killed (${signal})` : `exited with code ${code}`));
       server.unref();
       return true;
     } catch (error) {

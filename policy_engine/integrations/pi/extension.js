@@ -17,8 +17,10 @@
 // - model_select by the user: the project allow-list holds (switch back, with a notice).
 // - `/mp` status, `/mp why` the last turn, `/mp route KIND:NAME` the route of this session.
 // - session_shutdown: stop the engine, restore fetch.
-// The engine is `mp-policy serve --stdio`, started for the session, or with `mpPolicy.socket` (`mp-policy
-// pi install --keep-running`) one `mp-policy serve --socket` kept running between sessions.
+// The engine is one `mp-policy serve --socket PATH --idle-exit DURATION` kept running between sessions
+// (`mpPolicy.socket`, what `mp-policy pi install` records by default; started by the first pi that finds
+// nobody listening, it stops after `mpPolicy.idleExit`, 30m, without a session), or with `mp-policy pi
+// install --per-session` a `mp-policy serve --stdio` started for each session.
 // If the engine is missing, exits, hangs or answers garbage, pi goes on exactly as without this
 // extension; one notice says so.
 
@@ -35,6 +37,7 @@ import { captureFetch } from "./fetch-capture.js";
 import {
   agentDir,
   engineCommand,
+  engineIdleExit,
   engineSocket,
   parseRoute,
   readJson,
@@ -66,6 +69,7 @@ export default async function mpPolicy(pi) {
   const globalSettings = readJson(join(dir, "settings.json")) ?? {};
   const command = engineCommand(process.env, globalSettings);
   const socket = engineSocket(process.env, globalSettings);
+  const idleExit = engineIdleExit(globalSettings);
   const state = {
     ctx: undefined,
     client: undefined,
@@ -112,7 +116,7 @@ export default async function mpPolicy(pi) {
   const engine = () => {
     if (!state.client) {
       state.client = new EngineClient({
-        argv: serveArgv(command.argv, process.env, socket),
+        argv: serveArgv(command.argv, process.env, socket, idleExit.value),
         socket,
         // A kept server outlives this pi: it runs in the agent directory, not in this session's project.
         cwd: socket ? dir : undefined,
@@ -335,6 +339,7 @@ export default async function mpPolicy(pi) {
     state.ctx = ctx;
     state.retry = retrySettings(globalSettings, readJson(join(ctx.cwd, ".pi", "settings.json")));
     if (state.routeError) once("route", `mp-policy: ${state.routeError}; routing from the current model's provider.`);
+    if (socket && idleExit.problem) once("idle-exit", `mp-policy: ${idleExit.problem}.`);
     const other = multiPass();
     if (other) {
       state.disabled = "pi-multi-pass is loaded too";

@@ -46,9 +46,9 @@ export function engineCommand(env = process.env, settings = undefined) {
 }
 
 /**
- * The Unix socket of a long-running engine, when one is configured: MP_POLICY_SOCKET, else the `socket`
- * that `mp-policy pi install --keep-running` recorded in settings.json; undefined for a stdio engine.
- * MP_POLICY_SOCKET set to an empty string turns a recorded socket off.
+ * The Unix socket of the kept engine: MP_POLICY_SOCKET, else the `socket` that `mp-policy pi install`
+ * recorded in settings.json (its default); undefined for an engine per session (`serve --stdio`,
+ * `mp-policy pi install --per-session`). MP_POLICY_SOCKET set to an empty string turns a recorded socket off.
  */
 export function engineSocket(env = process.env, settings = undefined) {
   if (env.MP_POLICY_SOCKET !== undefined) return env.MP_POLICY_SOCKET.trim() || undefined;
@@ -57,12 +57,48 @@ export function engineSocket(env = process.env, settings = undefined) {
   return socket || undefined;
 }
 
+/** How long a kept engine waits without a pi session before it stops, unless settings.json says otherwise. */
+export const DEFAULT_IDLE_EXIT = "30m";
+const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$/;
+
 /**
- * The engine's full command line: `serve --stdio`, or `serve --socket PATH` for a socket server, then
- * `--agent-dir` when pi's is set.
+ * The kept engine's idle time: `mpPolicy.idleExit` (a duration such as "10m", or a number of seconds), else
+ * 30m. Returns {value, problem}: a value that is not a duration longer than 0 gives the default and a problem
+ * to tell the user about (the server would refuse it and never start).
  */
-export function serveArgv(command, env = process.env, socket = undefined) {
-  const argv = socket ? [...command, "serve", "--socket", socket] : [...command, "serve", "--stdio"];
+export function engineIdleExit(settings = undefined) {
+  const recorded = settings && typeof settings === "object" ? settings[SETTINGS_KEY] : undefined;
+  const value = recorded && typeof recorded === "object" ? recorded.idleExit : undefined;
+  if (value === undefined || value === null) return { value: DEFAULT_IDLE_EXIT, problem: null };
+  const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim().toLowerCase().replace(/ /g, "") : "";
+  const seconds = durationSeconds(text);
+  if (seconds > 0 && seconds <= MAX_SECONDS) return { value: text, problem: null };
+  return {
+    value: DEFAULT_IDLE_EXIT,
+    problem: `mpPolicy.idleExit in settings.json is ${JSON.stringify(value)}, not a duration such as 30m or 90s; using ${DEFAULT_IDLE_EXIT}`,
+  };
+}
+
+const UNIT_SECONDS = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+const MAX_SECONDS = 3650 * 86400; // as mp-policy's duration parser
+
+/** Seconds in a duration as mp-policy reads it ("1h30m", "90s", "250ms", or a number), NaN for anything else. */
+export function durationSeconds(text) {
+  if (/^\d+(?:\.\d+)?$/.test(text)) return Number(text);
+  if (!DURATION.test(text)) return Number.NaN;
+  let seconds = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g)) seconds += Number(n) * UNIT_SECONDS[unit];
+  return seconds;
+}
+
+/**
+ * The engine's full command line: `serve --stdio`, or `serve --socket PATH --idle-exit DURATION` for the kept
+ * engine, then `--agent-dir` when pi's is set.
+ */
+export function serveArgv(command, env = process.env, socket = undefined, idleExit = DEFAULT_IDLE_EXIT) {
+  const argv = socket
+    ? [...command, "serve", "--socket", socket, "--idle-exit", idleExit]
+    : [...command, "serve", "--stdio"];
   if (env.PI_CODING_AGENT_DIR) argv.push("--agent-dir", agentDir(env));
   return argv;
 }

@@ -31,10 +31,16 @@ def pi() -> Path:
 @pytest.fixture
 def world(pi: Path, tmp_path: Path) -> Iterator[PiWorld]:
     """Two Claude accounts (anthropic, anthropic-2) with canary tokens, a fake API that tells them apart,
-    the pool ``claude`` of both, and the extension registered with ``mp-policy pi install``."""
+    the pool ``claude`` of both, and the extension registered with ``mp-policy pi install`` (the default:
+    one engine kept running on a socket). At teardown the kept engine is stopped, and no process of the
+    world (pi, the engine, the kept server) may still run after that."""
     tokens = {"anthropic": token("one"), "anthropic-2": token("two")}
     labels = {access: name for name, access in tokens.items()}
     with AnthropicServer(labels, log=tmp_path / "fake-anthropic.log") as server:
         built = PiWorld(pi, tmp_path, server, tokens)
-        built.build()
-        yield built
+        try:
+            built.build()
+            yield built
+        finally:
+            left = built.close()
+        assert not left, f"processes outlived the test (killed now): {left}"

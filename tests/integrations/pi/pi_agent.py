@@ -6,9 +6,14 @@
 - :class:`PiWorld` is an agent directory of its own (``PI_CODING_AGENT_DIR``) with two Claude
   accounts whose OAuth tokens are canaries, pi's ``models.json`` pointing the built-in ``anthropic``
   provider at a fake Messages API (:mod:`anthropic_server`), a policy, and the extension registered by
-  the real ``mp-policy pi install``. :meth:`PiWorld.print` runs ``pi -p``; :meth:`PiWorld.rpc` runs
-  ``pi --mode rpc`` and talks to it; :meth:`PiWorld.assert_no_secrets` checks that no token reached
-  pi's output, the notices, the fake server's log or the engine's log.
+  the real ``mp-policy pi install`` (by default: one engine kept running between pi runs, on a socket).
+  :meth:`PiWorld.print` runs ``pi -p``; :meth:`PiWorld.rpc` runs ``pi --mode rpc`` and talks to it;
+  :meth:`PiWorld.assert_no_secrets` checks that no token reached pi's output, the notices, the fake
+  server's log or the engine's log.
+- Every process of a world carries ``MP_POLICY_TEST_WORLD=<id>`` in its environment (the kept engine
+  inherits it from the pi that started it), so :meth:`PiWorld.processes` finds them all, and
+  :meth:`PiWorld.close` (the fixture's teardown) stops the kept engine and reports any process that
+  outlived the test.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import json
 import os
 import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +36,8 @@ from typing import Any
 
 from anthropic_server import AnthropicServer
 
+from policy_engine.integrations.pi_setup import socket_path, stop_server
+
 PI_VERSION = "0.73.1"
 PI_PACKAGE = f"@mariozechner/pi-coding-agent@{PI_VERSION}"
 MP_POLICY = Path(sys.executable).parent / "mp-policy"
@@ -37,6 +45,12 @@ MODEL = "claude-sonnet-4-5"
 FAR_FUTURE_MS = 4_102_444_800_000  # 2100-01-01: pi never refreshes these tokens
 #: How long a pi run may take before the test calls it hung (generous: a busy 2-core machine).
 RUN_TIMEOUT = 90.0
+#: How long the processes of a world may take to exit once asked to (generous, as above).
+EXIT_TIMEOUT = 15.0
+#: The environment variable that marks every process of a world.
+MARKER = "MP_POLICY_TEST_WORLD"
+#: The stand-in engines some tests start on purpose (they may ignore a shutdown request).
+STAND_INS = ("broken_engine.py",)
 
 POLICY = """\
 subscriptions:
@@ -124,6 +138,7 @@ class PiWorld:
         self.project = root / "project"
         self.secrets = [*tokens.values(), *(f"refresh-{name}-{uuid.uuid4().hex}" for name in tokens)]
         self.env_extra: dict[str, str] = {}
+        self.marker = uuid.uuid4().hex
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -162,8 +177,64 @@ class PiWorld:
         env.update(HOME=str(self.home), PI_CODING_AGENT_DIR=str(self.agent), PI_OFFLINE="1",
                    PI_SKIP_VERSION_CHECK="1", MP_POLICY_QUOTA_REFRESH="0", NO_COLOR="1",
                    MP_POLICY_CACHE_DIR=str(self.root / "cache"))
+        env[MARKER] = self.marker
         env.update(self.env_extra)
         return env
+
+    # -- processes ---------------------------------------------------------------------------------
+
+    def socket(self) -> Path | None:
+        """The kept engine's socket as settings.json records it (None for an engine per session)."""
+        try:
+            recorded = json.loads((self.agent / "settings.json").read_text()).get("mpPolicy", {}).get("socket")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return Path(recorded) if isinstance(recorded, str) else None
+
+    def processes(self) -> dict[int, str]:
+        """The running processes of this world (pid: command line), found by the marker in their environment."""
+        found: dict[int, str] = {}
+        needle = f"{MARKER}={self.marker}".encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if needle not in (entry / "environ").read_bytes().split(b"\0"):
+                    continue
+                if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue  # exited, not yet reaped by its parent
+                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(
+                    "utf-8", "replace").strip()
+            except (OSError, IndexError):
+                continue  # gone meanwhile, or not ours to read
+        return found
+
+    def wait_for_no_processes(self, timeout: float = EXIT_TIMEOUT) -> dict[int, str]:
+        """Wait until no process of this world runs; the ones still running after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = self.processes()
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.1)
+
+    def close(self) -> dict[int, str]:
+        """Stop the kept engine (the recorded socket and any ``MP_POLICY_SOCKET``), end the stand-in engines,
+        and return the other processes of this world that were still running (killed now)."""
+        sockets = {path for path in (self.socket(), socket_path(self.agent)) if path is not None}
+        if self.env_extra.get("MP_POLICY_SOCKET"):
+            sockets.add(Path(self.env_extra["MP_POLICY_SOCKET"]))
+        for path in sockets:
+            stop_server(path)
+        for pid, command in self.processes().items():
+            if any(name in command for name in STAND_INS):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        left = self.wait_for_no_processes()
+        for pid in left:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        return left
 
     def pi_args(self, *extra: str) -> list[str]:
         """pi's command line: no session file, no tools, no context files, the first account's model."""

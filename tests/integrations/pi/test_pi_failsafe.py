@@ -1,7 +1,9 @@
-"""Fail-safe: with the engine missing, crashing on its first request, hanging or answering garbage, the
-real pi answers and exits as it would without the extension (its own retry on the same account), within
-the extension's timeout plus pi's own time, with one notice. The timeout is 1.5 s for an answer, 5 s for
-the first answer of an engine just started (it loads Python and the policy first).
+"""Fail-safe: with the engine missing, crashing on its first request, hanging, answering garbage or exiting
+at once, the real pi answers and exits as it would without the extension (its own retry on the same
+account), within the extension's timeout plus pi's own time, with one notice; both with the kept engine
+(the default: a socket server started by pi) and with an engine per session (``--per-session``). The
+timeout is 1.5 s for an answer, 5 s for the first answer of an engine just started (it loads Python and
+the policy first); a kept server that exits before listening is noticed at once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ BROKEN = Path(__file__).with_name("broken_engine.py")
 #: must not cost pi's own 120 s).
 START_TIMEOUT = 5.0
 SLACK = 6.0
+#: Room for a busy machine where nothing needs to be waited for (less than the start allowance).
+PROMPT_SLACK = 4.0
 
 
 def _baseline(world: PiWorld) -> float:
@@ -30,8 +34,21 @@ def _baseline(world: PiWorld) -> float:
     return run.seconds
 
 
+def _engine(world: PiWorld, engine: str) -> None:
+    """Install the extension with the kept engine (the default) or an engine per session."""
+    run = world.mp_policy("pi", "install", *(["--per-session"] if engine == "per-session" else []))
+    assert run.returncode == 0, run.stderr
+    assert (world.socket() is None) == (engine == "per-session")
+
+
+ENGINES = ["kept", "per-session"]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("mode", ["missing", "crash", "hang", "garbage", "exit"])
-def test_pi_answers_and_exits_as_without_the_extension(world: PiWorld, tmp_path: Path, mode: str) -> None:
+def test_pi_answers_and_exits_as_without_the_extension(world: PiWorld, tmp_path: Path, mode: str,
+                                                       engine: str) -> None:
+    _engine(world, engine)
     alone = _baseline(world)
     requests = tmp_path / "requests.log"
     if mode == "missing":
@@ -53,9 +70,17 @@ def test_pi_answers_and_exits_as_without_the_extension(world: PiWorld, tmp_path:
     if mode in ("crash", "hang", "garbage"):
         ops = [json.loads(line)["op"] for line in requests.read_text().splitlines()]
         assert ops == ["hello"], "the extension asked the broken engine once, then left it alone"
+    if mode in ("missing", "exit"):
+        # Nothing to wait for (no program, or an engine gone before it answers): not the 5 s start allowance.
+        assert run.seconds <= alone + PROMPT_SLACK, f"{run.seconds:.1f}s against {alone:.1f}s alone"
+    if mode == "exit":
+        gone = "the socket server exited with code 4 before listening" if engine == "kept" else "it exited with code 4"
+        assert gone in notices[0], notices
 
 
-def test_a_hanging_engine_costs_one_timeout_not_one_per_request(world: PiWorld, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_hanging_engine_costs_one_timeout_not_one_per_request(world: PiWorld, tmp_path: Path, engine: str) -> None:
+    _engine(world, engine)
     world.env_extra["MP_POLICY_CMD"] = f"{sys.executable} {BROKEN} hang"
     world.env_extra["BROKEN_ENGINE_LOG"] = str(tmp_path / "requests.log")
     run = world.print("say hi")
@@ -65,7 +90,9 @@ def test_a_hanging_engine_costs_one_timeout_not_one_per_request(world: PiWorld, 
     assert ops == ["hello"], "after the timeout the engine is left alone (back-off), not asked again"
 
 
-def test_an_rpc_session_goes_on_when_the_engine_crashes(world: PiWorld) -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_an_rpc_session_goes_on_when_the_engine_crashes(world: PiWorld, engine: str) -> None:
+    _engine(world, engine)
     world.env_extra["MP_POLICY_CMD"] = f"{sys.executable} {BROKEN} crash"
     with world.rpc() as pi:
         for prompt in ("one", "two"):

@@ -1,5 +1,6 @@
-"""The extension in the real pi agent, against the real ``mp-policy serve``: failover, memory across runs,
-re-sent prompts, exhaustion, passive quota capture, the project allow-list, ``/mp``.
+"""The extension in the real pi agent, against the real ``mp-policy serve`` as installed by default (one
+engine kept running on a socket between runs): failover, memory across runs, re-sent prompts, exhaustion,
+passive quota capture, the project allow-list, ``/mp``.
 
 Each test asserts what the fake Anthropic API received, in order (which account was asked, with which
 prompt), and every run is checked for leaked credentials (:meth:`PiWorld.assert_no_secrets`).
@@ -193,7 +194,7 @@ def test_mp_shows_status_and_mp_why_the_last_turns_cascade(world: PiWorld) -> No
     text = status["message"]
     assert "routing the current model's provider" not in text  # the route is described with the model
     assert "routing provider anthropic-2 (claude-sonnet-4-5)" in text, text
-    assert re.search(r"engine: running \(pid \d+", text), text
+    assert f"engine: connected to {world.socket()} (a server this pi started)" in text, text
     assert re.search(r"  anthropic · cooling down until \S+", text), text
     assert re.search(r"  anthropic-2 · “second”", text), text
 

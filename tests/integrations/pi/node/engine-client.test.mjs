@@ -268,7 +268,50 @@ test("a socket server that cannot be started, or never comes up, leaves the clie
   const started = Date.now();
   assert.equal(await silent.engine.request("hello"), null);
   assert.ok(Date.now() - started < 8000);
-  assert.match(silent.faults[0], /cannot connect to .* \(ENOENT\)|did not answer "hello" within 1000 ms/);
+  assert.match(silent.faults[0], /the socket server exited with code 0 before listening on /);
+});
+
+test("a socket server that exits before listening is a fault at once, not a wait for the start allowance", async () => {
+  const path = socketPath();
+  const dir = mkdtempSync(join(tmpdir(), "engine-log-"));
+  const logPath = join(dir, "engine.log");
+  const argv = [process.execPath, "-e", "process.stderr.write('Error: no such option: --idle-exit\\n'); process.exit(2)"];
+  const { engine, faults } = client("ok", { socket: path, argv, logPath, timeoutMs: 10000, startTimeoutMs: 10000 });
+  const started = Date.now();
+  assert.equal(await engine.request("hello"), null);
+  const waited = Date.now() - started;
+  assert.ok(waited < 5000, `waited ${waited} ms of a 10000 ms allowance`);
+  assert.equal(faults.length, 1);
+  assert.equal(faults[0], `the socket server exited with code 2 before listening on ${path}; see ${logPath}`);
+  assert.match(readFileSync(logPath, "utf8"), /no such option: --idle-exit/);
+});
+
+test("a started server that exits because another one took the socket: the client uses the other", async () => {
+  const path = socketPath();
+  // What a second pi's server does when the first pi's server won the race: another server listens,
+  // so it exits (code 2). Here it starts that other server itself, waits until it listens, and exits.
+  const loser = `
+    const { spawn } = await import("node:child_process");
+    const { existsSync } = await import("node:fs");
+    const winner = spawn(process.execPath, [${JSON.stringify(FAKE)}, "ok", "--socket", ${JSON.stringify(path)}],
+      { detached: true, stdio: "ignore" });
+    winner.unref();
+    const wait = () => (existsSync(${JSON.stringify(path)}) ? process.exit(2) : setTimeout(wait, 5));
+    wait();
+  `;
+  const argv = [process.execPath, "--input-type=module", "-e", loser];
+  const { engine, faults } = client("ok", { socket: path, argv, timeoutMs: 10000, startTimeoutMs: 10000 });
+  let pid;
+  try {
+    const answer = await engine.request("hello");
+    assert.equal(answer?.ok, true, JSON.stringify(faults));
+    pid = answer.result.pid;
+    assert.deepEqual(faults, []);
+  } finally {
+    engine.stop();
+    if (pid) process.kill(pid, "SIGTERM");
+  }
+  await until(() => !existsSync(path));
 });
 
 test("a hanging socket server is dropped after the timeout", async () => {

@@ -6,8 +6,11 @@ import { join } from "node:path";
 import { test } from "node:test";
 
 import {
+  DEFAULT_IDLE_EXIT,
   agentDir,
+  durationSeconds,
   engineCommand,
+  engineIdleExit,
   engineSocket,
   parseRoute,
   readJson,
@@ -55,8 +58,45 @@ test("a socket server: MP_POLICY_SOCKET, else the one install recorded; an empty
   assert.equal(engineSocket({ MP_POLICY_SOCKET: "" }, settings), undefined);
   assert.equal(engineSocket({}, {}), undefined);
   assert.equal(engineSocket({}, { mpPolicy: { socket: 3 } }), undefined);
+  assert.equal(engineSocket({ MP_POLICY_SOCKET: "/b.sock" }, {}), "/b.sock", "also over a --per-session install");
+});
+
+test("the kept server is started with --idle-exit: 30m unless settings.json says otherwise", () => {
+  assert.equal(DEFAULT_IDLE_EXIT, "30m");
   assert.deepEqual(serveArgv(["mp-policy"], { PI_CODING_AGENT_DIR: "/a" }, "/a/mp-policy.sock"),
-    ["mp-policy", "serve", "--socket", "/a/mp-policy.sock", "--agent-dir", "/a"]);
+    ["mp-policy", "serve", "--socket", "/a/mp-policy.sock", "--idle-exit", "30m", "--agent-dir", "/a"]);
+  assert.deepEqual(serveArgv(["/venv/bin/mp-policy"], {}, "/a/mp-policy.sock", "10m"),
+    ["/venv/bin/mp-policy", "serve", "--socket", "/a/mp-policy.sock", "--idle-exit", "10m"]);
+  assert.deepEqual(serveArgv(["mp-policy"], {}, undefined, "10m"), ["mp-policy", "serve", "--stdio"],
+    "an engine per session stops with its session: no idle time");
+});
+
+test("mpPolicy.idleExit: a duration as mp-policy reads it, or a number of seconds", () => {
+  assert.deepEqual(engineIdleExit(undefined), { value: "30m", problem: null });
+  assert.deepEqual(engineIdleExit({ mpPolicy: { socket: "/s" } }), { value: "30m", problem: null });
+  assert.deepEqual(engineIdleExit({ mpPolicy: { idleExit: "10m" } }), { value: "10m", problem: null });
+  assert.deepEqual(engineIdleExit({ mpPolicy: { idleExit: " 1H 30m " } }), { value: "1h30m", problem: null });
+  assert.deepEqual(engineIdleExit({ mpPolicy: { idleExit: 600 } }), { value: "600", problem: null });
+  assert.deepEqual(engineIdleExit({ mpPolicy: { idleExit: "250ms" } }), { value: "250ms", problem: null });
+});
+
+test("an idleExit the server would refuse gives 30m and says why", () => {
+  for (const bad of ["soon", "0s", 0, -5, "10 minutes", "99999d", true, {}, ""]) {
+    const { value, problem } = engineIdleExit({ mpPolicy: { idleExit: bad } });
+    assert.equal(value, "30m", JSON.stringify(bad));
+    assert.match(problem, /^mpPolicy\.idleExit in settings\.json is .*, not a duration such as 30m or 90s; using 30m$/);
+  }
+});
+
+test("durations in seconds, as mp-policy's parser reads them", () => {
+  assert.equal(durationSeconds("90"), 90);
+  assert.equal(durationSeconds("1h30m"), 5400);
+  assert.equal(durationSeconds("1.5s"), 1.5);
+  assert.equal(durationSeconds("2d"), 172800);
+  assert.equal(durationSeconds("250ms"), 0.25);
+  assert.ok(Number.isNaN(durationSeconds("5 m")));
+  assert.ok(Number.isNaN(durationSeconds("m5")));
+  assert.ok(Number.isNaN(durationSeconds("")));
 });
 
 test("routes are KIND:NAME, a bare provider name, or the current model", () => {
