@@ -594,9 +594,11 @@ class PolicyDocument:
     """
 
     def __init__(self, path: Path, kind: DocKind, text: str, *, exists: bool, source: str | None = None,
-                 bom: bool = False, crlf: bool = False, raw: bytes | None = None, root: Path | None = None) -> None:
+                 bom: bool = False, crlf: bool = False, raw: bytes | None = None, root: Path | None = None,
+                 option: str = "--policy") -> None:
         self.path = path
         self.root = root  # the directory the file must stay in (None: the folder it is in)
+        self.option = option  # the command-line option that names this file (the hint of a refused write)
         self._raw = raw if raw is not None else (("\ufeff" if bom else "") + text).encode("utf-8")
         self.kind = kind
         self.exists = exists
@@ -632,7 +634,7 @@ class PolicyDocument:
             raw = read_bounded(file, EDITED_FILE, source=name)
         except FileReadError as exc:
             if exc.problem is ReadProblem.MISSING:  # a link to nothing only when reading (refused above)
-                return cls(file, kind, "", exists=False, source=name, root=base)
+                return cls(file, kind, "", exists=False, source=name, root=base, option=option)
             raise UnreadableFileError([read_error_diagnostic(exc)]) from None
         if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
             raise UnreadableFileError([Diagnostic("file-unreadable", f"{name} is UTF-16 text; it is left as it is",
@@ -653,7 +655,8 @@ class PolicyDocument:
                 "type", f"the top of {name} is a {type(loaded.data).__name__}, not a mapping; it is left as it is",
                 hint="a policy is a mapping: version, settings, subscriptions, pools, chains, presets")])
         try:
-            doc = cls(file, kind, text, exists=True, source=name, bom=bom, crlf="\r\n" in text, raw=raw, root=base)
+            doc = cls(file, kind, text, exists=True, source=name, bom=bom, crlf="\r\n" in text, raw=raw, root=base,
+                      option=option)
         except Exception as exc:  # ruamel.yaml refuses what libyaml read: still never touch it
             mark = getattr(exc, "problem_mark", None)
             raise UnreadableFileError([Diagnostic(
@@ -792,7 +795,7 @@ class PolicyDocument:
         :class:`FileChangedError` when the file was changed by someone else since it was read;
         nothing is written then.
         """
-        real = check_target(self.path, self.root, name=self.source)
+        real = check_target(self.path, self.root, name=self.source, option=self.option)
         if not self.unchanged_on_disk():
             raise FileChangedError(f"{self.source} was changed by another program while this edit ran; nothing "
                                    "was written (run the command again)")
@@ -803,7 +806,7 @@ class PolicyDocument:
 
     def remove(self) -> None:
         """Delete the file (with the same checks as :meth:`save`); a symbolic link itself is removed."""
-        check_target(self.path, self.root, name=self.source)
+        check_target(self.path, self.root, name=self.source, option=self.option)
         if not self.unchanged_on_disk():
             raise FileChangedError(f"{self.source} was changed by another program while this edit ran; it was "
                                    "not deleted (run the command again)")

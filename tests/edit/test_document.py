@@ -467,6 +467,28 @@ def test_a_symlinked_policy_inside_its_root_stays_a_link(tmp_path: Path) -> None
     assert PolicyDocument.open(link, "policy", for_writing=False).data == doc.data  # reading is fine
 
 
+def test_a_write_refused_at_save_names_the_option_the_file_was_opened_with(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    overlay = project / ".pi" / "multi-pass.yaml"
+    overlay.parent.mkdir(parents=True)
+    overlay.write_text("allowedSubs: [anthropic]\n", encoding="utf-8")
+    doc = PolicyDocument.open(overlay, "project", root=project, option="--project")
+    doc.set((), "allowedSubs", FlowList(["anthropic-2"]))
+    outside = tmp_path / "elsewhere.yaml"
+    outside.write_text("allowedSubs: [anthropic]\n", encoding="utf-8")
+    overlay.unlink()
+    overlay.symlink_to(outside)  # swapped for a link out of the project after it was opened
+    with pytest.raises(UnsafeTargetError) as refused:
+        doc.save()
+    assert refused.value.code == "link-outside"
+    assert refused.value.hint.startswith(f"to edit that file, name it: --project {outside}")
+    assert outside.read_text(encoding="utf-8") == "allowedSubs: [anthropic]\n"
+    with pytest.raises(UnsafeTargetError) as removal:
+        doc.remove()
+    assert "--project" in removal.value.hint and "--policy" not in removal.value.hint
+    assert overlay.is_symlink()
+
+
 def test_a_file_changed_meanwhile_is_not_overwritten(tmp_path: Path) -> None:
     doc = open_text(tmp_path, COMMENTED)
     doc.set(("pools", 0), "enabled", False)
