@@ -1,5 +1,5 @@
 """One bounded reader for every file the engine reads: policies, overlays, ``auth.json``, selector
-scripts, policy tests, event scripts, edited files and the validation cache.
+scripts, policy tests, event scripts, edited files, the validation cache and pi's ``settings.json``.
 
 These files come from repositories people clone and from directories other tools write, so
 reading one must never block, never fill memory and never loop. :func:`read_bounded`:
@@ -36,6 +36,7 @@ __all__ = [
     "EVENT_SCRIPT",
     "KINDS",
     "OVERLAY",
+    "PI_SETTINGS",
     "POLICY",
     "POLICY_TEST",
     "SELECTOR_SCRIPT",
@@ -80,8 +81,12 @@ EDITED_FILE = FileKind("a policy", 1 * _MIB, "is this the right file? a policy i
 #: One entry of the validation cache (the diagnostics of one document, as JSON).
 VALIDATION_CACHE = FileKind("a validation cache entry", 8 * _MIB, "delete the cache folder; it is rebuilt")
 
+#: pi's ``settings.json``, which ``mp-policy pi install`` and ``uninstall`` edit: a few settings.
+PI_SETTINGS = FileKind("pi's settings.json", 1 * _MIB, "is this pi's settings.json? it holds a few settings")
+
 #: Every kind, for documentation and tests.
-KINDS = (POLICY, OVERLAY, AUTH, SELECTOR_SCRIPT, POLICY_TEST, EVENT_SCRIPT, EDITED_FILE, VALIDATION_CACHE)
+KINDS = (POLICY, OVERLAY, AUTH, SELECTOR_SCRIPT, POLICY_TEST, EVENT_SCRIPT, EDITED_FILE, VALIDATION_CACHE,
+         PI_SETTINGS)
 
 _CHUNK = 64 * _KIB
 _PSEUDO_ROOTS = ("/proc", "/sys")

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policy_engine.bounded_read import PI_SETTINGS, FileReadError, ReadProblem, read_bounded
 from policy_engine.diagnostics import Diagnostic
 
 __all__ = ["DEFAULT_IDLE_EXIT", "SETTINGS_KEY", "Change", "SettingsError", "engine_command", "extension_dir",
@@ -162,13 +163,20 @@ def stop_server(path: str | os.PathLike[str], timeout: float = 3.0) -> bool:
 
 
 def _read(path: Path) -> tuple[str | None, dict[str, Any]]:
+    """The text and content of settings.json (``None, {}`` when there is none), read with the bounded reader:
+    a FIFO, a device or a directory in its place is refused, never waited on."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None, {}
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_bounded(path, PI_SETTINGS).decode("utf-8")
+    except FileReadError as exc:
+        if exc.problem is ReadProblem.MISSING:
+            return None, {}
+        why = exc.reason.removeprefix("cannot read it: ")
+        message = f"cannot read pi's settings: {why}" if why != exc.reason else f"pi's settings file {why}"
+        raise SettingsError(Diagnostic("settings-unreadable", message, file=str(path),
+                                       hint=exc.hint or "check the file's permissions")) from None
+    except UnicodeDecodeError as exc:
         raise SettingsError(Diagnostic("settings-unreadable", f"cannot read pi's settings: {exc}", file=str(path),
-                                       hint="check the file's permissions and encoding (UTF-8)")) from None
+                                       hint="save the file as UTF-8")) from None
     if not text.strip():
         return text, {}
     try:

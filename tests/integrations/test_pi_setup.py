@@ -229,6 +229,17 @@ def test_a_settings_file_that_is_not_a_json_object_is_never_rewritten(agent: Pat
         assert (agent / "settings.json").read_text() == content
 
 
+def test_a_fifo_in_place_of_the_settings_file_is_refused_without_waiting(agent: Path) -> None:
+    os.mkfifo(agent / "settings.json")  # nobody ever writes to it: reading it would wait forever
+    for args in (("install",), ("install", "--dry-run"), ("uninstall",)):
+        run = mp_policy("pi", *args, agent=agent)
+        assert run.returncode == 1, (args, run.stdout, run.stderr)
+        assert "settings.json: settings-unreadable: pi's settings file is a FIFO (named pipe)" in run.stderr
+        assert "hint: " in run.stderr and "Traceback" not in run.stderr
+    assert (agent / "settings.json").is_fifo()
+    assert not (agent / "settings.json.lock").exists(), "pi's lock is released"
+
+
 @pytest.mark.parametrize(("content", "expected"), [
     ('{"packages": "npm:x"}', "packages in pi's settings is not a list (at $.packages)"),
     ('{"retry": 3}', "retry in pi's settings is not an object (at $.retry)"),
