@@ -185,6 +185,10 @@ def _read(path: Path) -> tuple[str | None, dict[str, Any]]:
         raise SettingsError(Diagnostic("settings-not-json", f"pi's settings are not JSON: {exc.msg}", file=str(path),
                                        line=exc.lineno, col=exc.colno,
                                        hint="fix the file (pi cannot read it either); it was left as it is")) from None
+    except RecursionError:
+        raise SettingsError(Diagnostic("settings-not-json", "pi's settings are nested too deeply to be read",
+                                       file=str(path), hint="fix the file (pi's settings are a few flat objects); "
+                                       "it was left as it is")) from None
     if not isinstance(data, dict):
         raise SettingsError(Diagnostic("settings-not-object", "pi's settings must be a JSON object", file=str(path),
                                        hint="pi reads settings.json as one object of settings; it was left as it is"))

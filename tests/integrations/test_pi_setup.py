@@ -216,6 +216,7 @@ def test_pi_coding_agent_dir_is_the_default(agent: Path) -> None:
 @pytest.mark.parametrize(("content", "expected"), [
     ('{\n  "theme": "dark",\n  oops\n}', r"settings.json:3:3: settings-not-json: pi's settings are not JSON"),
     ("[1, 2]", r"settings.json: settings-not-object: pi's settings must be a JSON object"),
+    ("[" * 100_000, r"settings.json: settings-not-json: pi's settings are nested too deeply to be read"),
 ])
 def test_a_settings_file_that_is_not_a_json_object_is_never_rewritten(agent: Path, content: str, expected: str
                                                                       ) -> None:
