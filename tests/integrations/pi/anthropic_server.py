@@ -16,25 +16,28 @@ accounts apart by token and answers each from its own script:
 - The server writes one line per request to its log file (its "stderr"); the line names the account
   by label, never by token, and a test checks that no token ever reaches it.
 
-Standard library only (``ThreadingHTTPServer`` on 127.0.0.1, a free port), as
-``tests/quota/provider_server.py``.
+Standard library only, on the suite's :class:`~loopback_http.LoopbackServer` (``tests/loopback_http.py``, as
+``tests/quota/provider_server.py`` and ``tests/integrations/fake_llm_server.py``): 127.0.0.1, a free port, and a
+stop that closes open keep-alive connections and joins every thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import threading
+import sys
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
-from typing import Any
+from typing import Any, cast
+
+_TESTS = str(Path(__file__).resolve().parents[2])  # the suite's shared helpers (loopback_http)
+if _TESTS not in sys.path:  # imported from outside pytest (benchmarks/bench_pi.py, .ci/run)
+    sys.path.insert(0, _TESTS)
+
+from loopback_http import LoopbackServer  # noqa: E402 - found through the sys.path line above
 
 __all__ = ["AnthropicServer", "Reply", "Seen", "ok", "out_of_extra_usage", "rate_limited"]
-
-_JOIN_TIMEOUT = 5.0
 
 
 @dataclass
@@ -125,13 +128,12 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-anthropic/1"
     disable_nagle_algorithm = True
-    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the default per-request log line (the owner writes its own)."""
 
     def _serve(self) -> None:
-        owner = self.server.owner
+        owner = cast("AnthropicServer", self.server.owner)  # type: ignore[attr-defined]
         headers = {name.lower(): value for name, value in self.headers.items()}
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
@@ -146,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
         reply = owner._next(token, seen)
         seen.status = reply.status
         owner._record(seen)
-        if reply.delay > 0 and owner._stopping.wait(reply.delay):
+        if reply.delay > 0 and owner.stopping.wait(reply.delay):
             self.close_connection = True
             return
         if reply.status == 200:
@@ -176,19 +178,7 @@ def _token(headers: dict[str, str]) -> str | None:
     return headers.get("x-api-key") or None
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-
-    def __init__(self, owner: AnthropicServer) -> None:
-        self.owner = owner
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that hangs up early is normal here."""
-
-
-class AnthropicServer:
+class AnthropicServer(LoopbackServer):
     """The fake Messages API. ``tokens`` maps each OAuth token to the account label the records use.
 
     Example::
@@ -199,38 +189,19 @@ class AnthropicServer:
             assert s.accounts() == ["anthropic", "anthropic-2"]
     """
 
+    handler = _Handler
+    name = "fake-anthropic"
+
     def __init__(self, tokens: dict[str, str], log: Path) -> None:
+        super().__init__()
         self.tokens = dict(tokens)
         self.log = log
-        self.url = ""
         self.requests: list[Seen] = []
         self._scripts: dict[str, list[Reply]] = {}
-        self._lock = threading.Lock()
-        self._stopping = threading.Event()
-        self._httpd: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> AnthropicServer:
-        self._httpd = _Server(self)
-        host, port = self._httpd.server_address[:2]
-        self.url = f"http://{host}:{port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-anthropic", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._stopping.set()
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(_JOIN_TIMEOUT)
 
     def script(self, token: str, *replies: Reply) -> None:
         """Queue ``replies`` for ``token`` (after any still queued)."""
-        with self._lock:
+        with self.lock:
             self._scripts.setdefault(token, []).extend(replies)
 
     def label_of(self, token: str | None) -> str | None:
@@ -241,7 +212,7 @@ class AnthropicServer:
 
     def messages(self) -> list[Seen]:
         """The Messages API requests (``POST /v1/messages``), in arrival order."""
-        with self._lock:
+        with self.lock:
             return [r for r in self.requests if r.method == "POST" and r.path == "/v1/messages"]
 
     def accounts(self) -> list[str | None]:
@@ -253,20 +224,14 @@ class AnthropicServer:
             return Reply(status=401, error={"type": "authentication_error", "message": "invalid x-api-key"})
         if seen.path != "/v1/messages":
             return Reply(status=404, error={"type": "not_found_error", "message": f"no route {seen.path}"})
-        with self._lock:
+        with self.lock:
             queue = self._scripts.get(token) or []
             return queue.pop(0) if queue else ok()
 
     def _record(self, seen: Seen) -> None:
-        with self._lock:
+        with self.lock:
             self.requests.append(seen)
             line = f"{seen.method} {seen.path} account={seen.account} model={seen.model} status={seen.status}\n"
         with contextlib.suppress(OSError), self.log.open("a", encoding="utf-8") as handle:
             handle.write(line)
 
-
-def free_port() -> int:
-    """A free TCP port on loopback (for tests that need one nobody listens on)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
