@@ -21,7 +21,9 @@ A worker may ask to be retired: a reply carrying ``"retire": true`` is returned 
 usual, then the worker is killed and replaced (the Python worker does this when a script left it
 holding too much memory, so the next script, perhaps another pool's, finds a fresh one).
 
-Reply lines are parsed only when they are short and shallow (:mod:`~policy_engine.sandbox.bounded_json`).
+Reply lines are split with the bounded :class:`~policy_engine.line_framing.LineFramer` (a worker that
+writes more than :data:`MAX_REPLY_BYTES` without a newline is killed as soon as it does) and parsed
+only when they are short and shallow (:mod:`~policy_engine.sandbox.bounded_json`).
 
 Exceptions (all derive from :class:`WorkerError`)::
 
@@ -45,9 +47,12 @@ import subprocess
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
+
+from policy_engine.line_framing import READ_CHUNK, LineFramer, TooLong
 
 from .bounded_json import MAX_ANSWER_DEPTH
 from .bounded_json import loads as bounded_loads
@@ -175,7 +180,8 @@ class WorkerProcess:
         self.ready: dict[str, Any] = {}
         self.loaded: set[str] = set()  # source hashes this worker has compiled (reset on restart)
         self.calls = 0
-        self._buffer = b""
+        self._framer = LineFramer(MAX_REPLY_BYTES)
+        self._lines: deque[bytes | TooLong] = deque()  # read, not yet taken
         self._next_id = 0
         self.owner_pid = os.getpid()
 
@@ -188,7 +194,8 @@ class WorkerProcess:
         """Start the process, apply the limits and wait for its ready line."""
         self.kill()
         self.loaded = set()
-        self._buffer = b""
+        self._framer = LineFramer(MAX_REPLY_BYTES)
+        self._lines.clear()
         try:
             self.proc = spawn(self.spec.argv, self.spec.env, self.spec.cwd)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -245,7 +252,7 @@ class WorkerProcess:
     def _read_line(self, deadline: float) -> bytes:
         assert self.proc is not None and self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buffer:
+        while not self._lines:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.kill()
@@ -253,17 +260,22 @@ class WorkerProcess:
             readable, _, _ = select.select([fd], [], [], remaining)
             if not readable:
                 continue
-            chunk = os.read(fd, 65536)
+            chunk = os.read(fd, READ_CHUNK)
             if not chunk:
                 text = self._exit_text()
                 self.kill()
                 raise WorkerCrashed(f"the {self.spec.name} worker {text}")
-            self._buffer += chunk
-            if len(self._buffer) > MAX_REPLY_BYTES:
-                self.kill()
-                raise WorkerCrashed(f"the {self.spec.name} worker wrote more than {MAX_REPLY_BYTES} bytes")
-        line, _, self._buffer = self._buffer.partition(b"\n")
+            self._lines.extend(self._framer.feed(chunk))
+            if self._framer.overflowing:  # over the limit before its newline: no need to read the rest
+                self._too_long()
+        line = self._lines.popleft()
+        if isinstance(line, TooLong):
+            self._too_long()
         return line
+
+    def _too_long(self) -> NoReturn:
+        self.kill()
+        raise WorkerCrashed(f"the {self.spec.name} worker wrote more than {MAX_REPLY_BYTES} bytes")
 
     def _exit_text(self) -> str:
         proc = self.proc

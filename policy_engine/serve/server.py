@@ -39,8 +39,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from policy_engine.line_framing import MAX_LINE, TooLong
 from policy_engine.serve.engines import EngineCache, EngineSlot
-from policy_engine.serve.framing import MAX_LINE, TooLong
 from policy_engine.serve.history import (
     TurnHistory,
     explain_from_steps,

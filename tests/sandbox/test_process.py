@@ -193,6 +193,19 @@ def test_a_worker_that_asks_to_retire_is_replaced_after_its_reply() -> None:
         pool.close()
 
 
+def test_a_worker_flooding_its_pipe_without_a_newline_is_killed_at_once_not_waited_for() -> None:
+    code = ("import sys, json, time\nprint(json.dumps({'ready': True}), flush=True)\nsys.stdin.readline()\n"
+            "sys.stdout.write('x' * (3 << 20))\nsys.stdout.flush()\ntime.sleep(600)\n")
+    worker = WorkerProcess(WorkerSpec(name="flood", argv=(sys.executable, "-c", code)))
+    worker.start()
+    try:
+        with pytest.raises(WorkerCrashed, match="more than"):  # not WorkerTimeout: it is not waited for
+            worker.request({"op": "call"}, time.monotonic() + 300)
+        assert not worker.alive
+    finally:
+        worker.kill()
+
+
 def test_the_reply_limit_is_in_bytes_of_json() -> None:
     worker = WorkerProcess(_echo_spec('{"id": ID, "value": "PAD"}', pad=2 << 20))
     worker.start()

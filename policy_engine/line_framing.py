@@ -1,10 +1,14 @@
-"""Line framing of the serve protocol: bytes in, whole lines (or "that line was too long") out.
+"""Bounded line framing: bytes in, whole lines (or "that line was too long") out.
 
-:class:`LineFramer` knows nothing about sockets or pipes: a transport feeds it the chunks it
-reads and gets back complete lines. A line longer than the limit is never held whole: once the
-buffer passes the limit without a newline, the framer drops what it holds and discards bytes
-until the next newline, then reports one :class:`TooLong` event in the line's place. Memory stays
-bounded by the limit plus one chunk, whatever a client sends.
+The one reader of JSON-lines streams from another process: the requests of ``mp-policy serve``
+(:mod:`policy_engine.serve.transport`) and the replies of selector workers
+(:mod:`policy_engine.sandbox.process`).
+
+:class:`LineFramer` knows nothing about sockets or pipes: a reader feeds it the chunks it reads
+and gets back complete lines. A line longer than the limit is never held whole: once the buffer
+passes the limit without a newline, the framer drops what it holds (:attr:`LineFramer.overflowing`
+is then true) and discards bytes until the next newline, then reports one :class:`TooLong` event
+in the line's place. Memory stays bounded by the limit plus one chunk, whatever the other side sends.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from dataclasses import dataclass
 
 __all__ = ["MAX_LINE", "READ_CHUNK", "LineFramer", "TooLong"]
 
-#: The longest request line accepted, in bytes, without its newline (DESIGN §5.1: 1 MiB).
+#: The longest line accepted by default, in bytes, without its newline (a serve request: DESIGN §5.1, 1 MiB).
 MAX_LINE = 1 << 20
-#: How much a transport reads at a time.
+#: How much a reader reads at a time.
 READ_CHUNK = 1 << 16
 
 
@@ -88,6 +92,11 @@ class LineFramer:
         line = bytes(self._buffer).removesuffix(b"\r")
         self._buffer.clear()
         return [TooLong(len(line))] if len(line) > self.limit else [line]
+
+    @property
+    def overflowing(self) -> bool:
+        """Whether the line being read is already over the limit (its bytes are discarded until its newline)."""
+        return self._discarding
 
     @property
     def pending(self) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policy_engine.serve.framing import LineFramer, TooLong
+from policy_engine.line_framing import LineFramer, TooLong
 
 
 def _feed_all(framer: LineFramer, chunks: list[bytes]) -> list[bytes | TooLong]:
@@ -40,9 +40,11 @@ def test_a_long_line_over_many_chunks_is_discarded_without_holding_it() -> None:
     for _ in range(300):  # 300 kB with no newline
         out += framer.feed(b"z" * 1000)
         peak = max(peak, framer.pending)
+    assert framer.overflowing
     out += framer.feed(b"zz\n" + b'{"id":2}\n')
     assert out == [TooLong(300_002), b'{"id":2}']
     assert peak <= 1001
+    assert not framer.overflowing
 
 
 def test_a_long_line_cut_by_eof_is_reported_once() -> None:
