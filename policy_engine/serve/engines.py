@@ -98,6 +98,18 @@ class SharedStore(StateStore):
         """Nothing: the server closes the real store when it exits."""
 
 
+def _working_directory(cwd: str) -> Path:
+    """A request's ``cwd`` as a path, once it is checked to be an absolute path to a directory."""
+    path = Path(cwd)
+    if not path.is_absolute():
+        raise ProtocolError("bad-request", f"cwd {cwd!r} is not an absolute path",
+                            "send the agent's working directory as an absolute path")
+    if not path.is_dir():
+        raise ProtocolError("bad-request", f"cwd {cwd!r} is not a directory",
+                            "send the agent's working directory (it picks the project overlay)")
+    return path
+
+
 def _stat(path: Path) -> tuple[int, int, int] | None:
     try:
         info = path.stat()
@@ -233,7 +245,12 @@ class EngineCache:
         return slot
 
     def overlay_for(self, cwd: str | None) -> str | None:
-        """The overlay file (resolved) that applies in ``cwd`` (``None``: the server's default)."""
+        """The overlay file (resolved) that applies in ``cwd`` (``None``: the server's default).
+
+        Looked up at most once per :data:`RECHECK` seconds for each ``cwd``, and so is the check that
+        ``cwd`` is an absolute path to a directory (a ``bad-request`` :class:`ProtocolError` otherwise):
+        a request costs no file-system call of its own.
+        """
         now = time.monotonic()
         with self._lock:
             known = self._cwds.get(cwd)
@@ -242,7 +259,7 @@ class EngineCache:
         if cwd is None:
             start, search = (self.project, False) if self.project is not None else (self.cwd, True)
         else:
-            start, search = Path(cwd), True
+            start, search = _working_directory(cwd), True
         global_path = global_policy_file(self.agent_dir) if self.policy is None else self.policy
         found = find_project_file(start, search_up=search, exclude=global_path)
         key = str(found.resolve()) if found is not None else None
@@ -254,15 +271,8 @@ class EngineCache:
         return key
 
     def slot(self, cwd: str | None) -> EngineSlot:
-        """The slot for requests from ``cwd`` (created, and its engine built, on first use)."""
-        if cwd is not None:
-            path = Path(cwd)
-            if not path.is_absolute():
-                raise ProtocolError("bad-request", f"cwd {cwd!r} is not an absolute path",
-                                    "send the agent's working directory as an absolute path")
-            if not path.is_dir():
-                raise ProtocolError("bad-request", f"cwd {cwd!r} is not a directory",
-                                    "send the agent's working directory (it picks the project overlay)")
+        """The slot for requests from ``cwd`` (created, and its engine built, on first use); a ``bad-request``
+        :class:`ProtocolError` for a ``cwd`` that is not an absolute path to a directory."""
         return self.slot_for_key(self.overlay_for(cwd))
 
     def slot_for_key(self, key: str | None) -> EngineSlot:

@@ -159,8 +159,8 @@ class Server:
         slot = conn.slot
         if slot is None:
             try:
-                slot = self.engines.slot_for_key(self.engines.overlay_for(conn.cwd))
-            except OSError:
+                slot = self.engines.slot(conn.cwd)
+            except (OSError, ProtocolError):  # e.g. the connection's directory was removed since its hello
                 return []
         return slot.warnings()
 

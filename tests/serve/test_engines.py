@@ -48,6 +48,29 @@ def test_cwd_picks_the_overlay_searching_up_and_projects_share_one_engine(cache:
     assert cache.slot(None).get().graph.allowed is None
 
 
+def test_a_request_cwd_is_checked_with_its_overlay_lookup_not_stat_on_every_request(
+        cache: EngineCache, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(engines, "RECHECK", 3600.0)  # one lookup per cwd for the whole test
+    project = make_project(tmp_path)
+    checked: list[Path] = []
+    is_dir = Path.is_dir
+
+    def counting_is_dir(self: Path) -> bool:
+        if self == project:
+            checked.append(self)
+        return is_dir(self)
+
+    monkeypatch.setattr(Path, "is_dir", counting_is_dir)
+    assert cache.slot(str(project)).get().graph.allowed == frozenset({"anthropic-2"})
+    looked_up = len(checked)
+    assert looked_up > 0
+    for _ in range(20):
+        assert cache.slot(str(project)).get().graph.allowed == frozenset({"anthropic-2"})
+    assert len(checked) == looked_up, "the cwd is checked when its overlay is looked up, not on every request"
+    with pytest.raises(ProtocolError, match="not a directory"):
+        cache.slot(str(tmp_path / "nope"))
+
+
 def test_an_engine_without_overlay_never_picks_one_up_on_reload(cache: EngineCache, tmp_path: Path) -> None:
     slot = cache.slot(None)
     assert slot.get().sources.project_path is None
