@@ -193,9 +193,7 @@ class EngineSlot:
         if self.problems and engine is not None:
             out.append(f"the policy files changed and do not load; the last good policy (revision "
                        f"{engine.graph.revision}) stays in force until they are fixed")
-            out += self.problems
-        elif self.problems:
-            out += self.problems
+        out += self.problems
         if engine is not None:
             out += engine.auth_warnings + engine.state_warnings
         return out

@@ -36,7 +36,9 @@ import threading
 import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from policy_engine.line_framing import MAX_LINE, TooLong
@@ -85,7 +87,9 @@ class Connection:
     turn: str | None = None  # the last turn a select or fail of this connection started or continued
 
 
+@cache
 def _version() -> str:
+    """This mp-policy's version (read from its metadata once)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -105,7 +109,6 @@ class Server:
         self._sessions: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
         self._stripes = [threading.Lock() for _ in range(_STRIPES)]
-        self._version: str | None = None
         self._handlers: dict[str, Handler] = {
             "hello": self._hello, "select": self._select, "fail": self._fail, "succeed": self._succeed,
             "status": self._status, "explain": self._explain, "reload": self._reload, "shutdown": self._shutdown,
@@ -193,8 +196,8 @@ class Server:
                 while len(self._sessions) > MAX_SESSIONS:
                     self._sessions.popitem(last=False)
 
-    def _turn_lock(self, turn: str | None) -> threading.Lock | _NoLock:
-        return self._stripes[hash(turn) % _STRIPES] if turn is not None else _NO_LOCK
+    def _turn_lock(self, turn: str | None) -> AbstractContextManager[Any]:
+        return self._stripes[hash(turn) % _STRIPES] if turn is not None else nullcontext()
 
     @staticmethod
     def _session(args: Args, conn: Connection) -> str | None:
@@ -217,10 +220,8 @@ class Server:
         engine = slot.get()
         accounts = [{"provider": row["name"], "base": row["provider"], "label": row["label"],
                      "loggedIn": row["loggedIn"]} for row in _accounts(engine)]
-        if self._version is None:
-            self._version = _version()
         policy_warnings = [d.format() for d in engine.diagnostics if d.severity == "warning"]
-        return {"protocol": PROTOCOL, "version": self._version, "policyRevision": engine.graph.revision,
+        return {"protocol": PROTOCOL, "version": _version(), "policyRevision": engine.graph.revision,
                 "accounts": accounts, "warnings": slot.warnings() + policy_warnings, "ops": list(OPS),
                 "maxLine": MAX_LINE, "transport": conn.transport, "pid": os.getpid()}
 
@@ -370,19 +371,6 @@ class Server:
     def _shutdown(self, args: Args, conn: Connection) -> Mapping[str, Any]:
         self.stopping.set()
         return {}
-
-
-class _NoLock:
-    """A context manager that locks nothing (requests without a turn id)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()
 
 
 def _accounts(engine: Engine) -> list[dict[str, Any]]:
