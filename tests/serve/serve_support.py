@@ -97,17 +97,53 @@ def serve_argv(agent: Path, state: Path, *extra: str | os.PathLike[str]) -> list
     return [str(SCRIPT), "serve", "--agent-dir", str(agent), "--state", f"sqlite:///{state}", *map(str, extra)]
 
 
-class StdioServer:
+class LineClient:
+    """Request lines out, answer lines in: what a stdio server and a socket connection share.
+
+    A subclass sends bytes (``send_raw``) and reads one parsed answer (``recv``).
+    """
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+
+    def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are."""
+        raise NotImplementedError
+
+    def recv(self) -> dict[str, Any]:
+        """The next answer, parsed."""
+        raise NotImplementedError
+
+    def send(self, request: Mapping[str, Any]) -> None:
+        """Write one request line."""
+        self.send_raw(json.dumps(request).encode() + b"\n")
+
+    def call(self, op: str, **args: Any) -> dict[str, Any]:
+        """Send ``op`` with a fresh id and return its answer (checking the id is echoed)."""
+        ident = next(self._ids)
+        self.send({"id": ident, "op": op, **args})
+        answer = self.recv()
+        assert answer["id"] == ident, answer
+        return answer
+
+    def result(self, op: str, **args: Any) -> dict[str, Any]:
+        """``call`` that must succeed: the result."""
+        answer = self.call(op, **args)
+        assert answer["ok"] is True, answer
+        return answer["result"]
+
+
+class StdioServer(LineClient):
     """``mp-policy serve --stdio`` in a subprocess: write request lines, read answer lines (with a timeout)."""
 
     def __init__(self, agent: Path, state: Path, *extra: str | os.PathLike[str], cwd: Path | None = None,
                  home: Path | None = None) -> None:
+        super().__init__()
         self.proc = subprocess.Popen(serve_argv(agent, state, "--stdio", *extra), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or agent,
                                      env=clean_env(home or agent.parent))
         self._lines: queue.Queue[bytes] = queue.Queue()
         self._stderr: list[bytes] = []
-        self._ids = itertools.count(1)
         threading.Thread(target=self._pump, daemon=True).start()
         threading.Thread(target=self._pump_stderr, daemon=True).start()
 
@@ -132,10 +168,6 @@ class StdioServer:
         self.proc.stdin.write(data)
         self.proc.stdin.flush()
 
-    def send(self, request: Mapping[str, Any]) -> None:
-        """Write one request line."""
-        self.send_raw(json.dumps(request).encode() + b"\n")
-
     def recv_raw(self, timeout: float = ANSWER_TIMEOUT) -> bytes:
         """The next answer line as bytes (``b""`` at EOF); fails the test after ``timeout``."""
         try:
@@ -149,20 +181,6 @@ class StdioServer:
         assert line, f"the server closed its output; stderr:\n{self.stderr}"
         assert line.endswith(b"\n")
         return json.loads(line)
-
-    def call(self, op: str, **args: Any) -> dict[str, Any]:
-        """Send ``op`` with a fresh id and return its answer (checking the id is echoed)."""
-        ident = next(self._ids)
-        self.send({"id": ident, "op": op, **args})
-        answer = self.recv()
-        assert answer["id"] == ident, answer
-        return answer
-
-    def result(self, op: str, **args: Any) -> dict[str, Any]:
-        """``call`` that must succeed: the result."""
-        answer = self.call(op, **args)
-        assert answer["ok"] is True, answer
-        return answer["result"]
 
     def close_input(self, timeout: float = ANSWER_TIMEOUT) -> int:
         """Close stdin and wait for the exit code."""
@@ -233,10 +251,11 @@ class SocketServer:
         self.stop()
 
 
-class SocketClient:
+class SocketClient(LineClient):
     """One connection to a socket server: request lines out, answer lines in."""
 
     def __init__(self, path: Path, timeout: float = ANSWER_TIMEOUT) -> None:
+        super().__init__()
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:
@@ -245,15 +264,10 @@ class SocketClient:
             self.sock.close()
             raise
         self._reader = self.sock.makefile("rb")
-        self._ids = itertools.count(1)
 
     def send_raw(self, data: bytes) -> None:
         """Send bytes as they are."""
         self.sock.sendall(data)
-
-    def send(self, request: Mapping[str, Any]) -> None:
-        """Send one request line."""
-        self.send_raw(json.dumps(request).encode() + b"\n")
 
     def recv_raw(self) -> bytes:
         """The next answer line (``b""`` when the server closed the connection)."""
@@ -264,20 +278,6 @@ class SocketClient:
         line = self.recv_raw()
         assert line.endswith(b"\n"), f"connection closed or partial line: {line!r}"
         return json.loads(line)
-
-    def call(self, op: str, **args: Any) -> dict[str, Any]:
-        """Send ``op`` with a fresh id and return its answer (checking the id is echoed)."""
-        ident = next(self._ids)
-        self.send({"id": ident, "op": op, **args})
-        answer = self.recv()
-        assert answer["id"] == ident, answer
-        return answer
-
-    def result(self, op: str, **args: Any) -> dict[str, Any]:
-        """``call`` that must succeed: the result."""
-        answer = self.call(op, **args)
-        assert answer["ok"] is True, answer
-        return answer["result"]
 
     def close(self) -> None:
         """Close the connection."""
