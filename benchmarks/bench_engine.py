@@ -40,11 +40,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from harness import Figure, Report, cpu_model, load_average, num, percentile, table
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -69,95 +71,15 @@ def latency_budget_us(accounts: int) -> float:
 # --------------------------------------------------------------------------- results
 
 
-@dataclass
-class Figure:
-    """One row of a result table."""
-
-    section: str
-    name: str
-    unit: str
-    values: dict[str, float | int | None]
-    target: float | None = None
-    target_on: str = "p50"
-    binding: bool = True  # False: a reference budget, shown for context
-    note: str = ""
-
-    @property
-    def status(self) -> str:
-        """``target met`` / ``over target`` (or ``within ref`` / ``over ref``), or empty."""
-        if self.target is None:
-            return ""
-        value = self.values.get(self.target_on)
-        if value is None:
-            return ""
-        ok = value <= self.target
-        if self.binding:
-            return "target met" if ok else "over target"
-        return "within ref" if ok else "over ref"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (with the computed status)."""
-        return asdict(self) | {"status": self.status}
-
-
-@dataclass
-class Report:
-    """Everything the run measured."""
-
-    machine: dict[str, Any]
-    figures: list[Figure] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def add(self, figure: Figure) -> Figure:
-        """Record a figure and echo progress on stderr."""
-        self.figures.append(figure)
-        shown = ", ".join(f"{k}={_num(v)}" for k, v in figure.values.items() if k in ("p50", "p99", "median"))
-        print(f"  .. {figure.section}: {figure.name}: {shown} {figure.unit}", file=sys.stderr, flush=True)
-        return figure
-
-
-def _num(value: float | int | None) -> str:
-    """A compact human form of a figure (thousands separated, fewer decimals when large)."""
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if value >= 999.5:
-        return f"{value:,.0f}"
-    if value >= 100:
-        return f"{value:.0f}"
-    return f"{value:.1f}"
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) of already sorted values, nearest-rank."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
-
-
 def machine_facts() -> dict[str, Any]:
     """CPU count, Python, platform and load: the figures depend on all of them."""
-    try:
-        load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        load = None
-    cpu_model = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
         "cpus": os.cpu_count(),
-        "cpu_model": cpu_model or platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
-        "load_average": load,
+        "load_average": load_average(),
         "executable": PYTHON,
         "when": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
@@ -828,24 +750,24 @@ def render_text(report: Report) -> str:
         if figures[0].unit == "µs" and "first_p50" not in figures[0].values:
             head = ("case", "iters", "p50", "p50 best", "p99", "mean", "cpu p50", "cpu p99", "gc-off p50", "gc-off p99",
                     "yard", "target p50", "status")
-            rows = [(f.name, _num(f.values.get("iterations")), _num(f.values.get("p50")),
-                     _num(f.values.get("p50_best_window")), _num(f.values.get("p99")),
-                     _num(f.values.get("mean")), _num(f.values.get("cpu_p50")), _num(f.values.get("cpu_p99")),
-                     _num(f.values.get("gc_off_p50")), _num(f.values.get("gc_off_p99")),
-                     _num(f.values.get("yardstick")), f"≤ {_num(f.target)}" if f.target is not None else "",
+            rows = [(f.name, num(f.values.get("iterations")), num(f.values.get("p50")),
+                     num(f.values.get("p50_best_window")), num(f.values.get("p99")),
+                     num(f.values.get("mean")), num(f.values.get("cpu_p50")), num(f.values.get("cpu_p99")),
+                     num(f.values.get("gc_off_p50")), num(f.values.get("gc_off_p99")),
+                     num(f.values.get("yardstick")), f"≤ {num(f.target)}" if f.target is not None else "",
                      f.status) for f in figures]
-            out += _table(head, rows, unit="all times in µs")
+            out += table(head, rows, unit="all times in µs")
         elif figures[0].unit == "µs":
             head = ("case", "iters", "p50 first", "p50 last", "p50 all")
-            rows = [(f.name, _num(f.values.get("iterations")), _num(f.values.get("first_p50")),
-                     _num(f.values.get("last_p50")), _num(f.values.get("p50"))) for f in figures]
-            out += _table(head, rows, unit="all times in µs")
+            rows = [(f.name, num(f.values.get("iterations")), num(f.values.get("first_p50")),
+                     num(f.values.get("last_p50")), num(f.values.get("p50"))) for f in figures]
+            out += table(head, rows, unit="all times in µs")
         else:
             head = ("case", "runs", "median", "min", "max", "target", "status")
-            rows = [(f.name, _num(f.values.get("runs")), _num(f.values.get("median")), _num(f.values.get("min")),
-                     _num(f.values.get("max")), f"≤ {_num(f.target)}" if f.target is not None else "", f.status)
+            rows = [(f.name, num(f.values.get("runs")), num(f.values.get("median")), num(f.values.get("min")),
+                     num(f.values.get("max")), f"≤ {num(f.target)}" if f.target is not None else "", f.status)
                     for f in figures]
-            out += _table(head, rows, unit="all times in ms")
+            out += table(head, rows, unit="all times in ms")
         notes = [f"  - {f.name.strip()}: {f.note}" for f in figures if f.note]
         if notes:
             out += ["  notes:", *notes]
@@ -864,17 +786,8 @@ def render_text(report: Report) -> str:
     out.append(f"targets met: {met} of {len(verdicts)}")
     for f in verdicts:
         out.append(f"  [{'x' if f.status == 'target met' else ' '}] {f.section}: {f.name.strip()} "
-                   f"({f.target_on} {_num(f.values.get(f.target_on))} {f.unit}, target ≤ {_num(f.target)})")
+                   f"({f.target_on} {num(f.values.get(f.target_on))} {f.unit}, target ≤ {num(f.target)})")
     return "\n".join(out)
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], unit: str) -> list[str]:
-    """Lines of an aligned text table (first column left-aligned, the rest right-aligned)."""
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-    def fmt(r: Sequence[str]) -> str:
-        return "  " + "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in
-                                enumerate(zip(r, widths, strict=True))).rstrip()
-    return [f"  ({unit})", fmt(head), "  " + "-" * (sum(widths) + 2 * (len(widths) - 1)), *[fmt(r) for r in rows]]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,7 +26,6 @@ prints; it never fails. Progress goes to stderr, the report to stdout.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -38,10 +37,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
+
+from harness import Figure, Report, cpu_model, load_average, num, percentile, table
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / "mp-policy"
@@ -56,57 +56,6 @@ pools:
 """
 
 
-@dataclass
-class Figure:
-    """One row of the report."""
-
-    section: str
-    name: str
-    unit: str
-    values: dict[str, float | int | None]
-    target: float | None = None
-    note: str = ""
-
-    @property
-    def status(self) -> str:
-        """``target met`` / ``over target``, or empty without a target."""
-        if self.target is None or self.values.get("p50") is None:
-            return ""
-        return "target met" if float(self.values["p50"] or 0) <= self.target else "over target"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (with the status)."""
-        return asdict(self) | {"status": self.status}
-
-
-@dataclass
-class Report:
-    """What the run measured."""
-
-    machine: dict[str, Any]
-    figures: list[Figure] = field(default_factory=list)
-
-    def add(self, figure: Figure) -> None:
-        """Record a figure and echo it on stderr."""
-        self.figures.append(figure)
-        shown = ", ".join(f"{k}={_num(v)}" for k, v in figure.values.items() if k in ("p50", "p99", "median"))
-        print(f"  .. {figure.section}: {figure.name}: {shown} {figure.unit}", file=sys.stderr, flush=True)
-
-
-def _num(value: float | int | None) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (nearest rank) of sorted values."""
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
-
-
 def summary_us(samples_ns: Sequence[int]) -> dict[str, float | int | None]:
     """p50 / p99 / mean / min in µs of nanosecond samples."""
     values = sorted(s / 1e3 for s in samples_ns)
@@ -117,16 +66,8 @@ def summary_us(samples_ns: Sequence[int]) -> dict[str, float | int | None]:
 
 def machine_facts() -> dict[str, Any]:
     """CPU count and model, Python, platform, load: the figures depend on them."""
-    try:
-        load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        load = None
-    model = ""
-    with contextlib.suppress(OSError):
-        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                      if line.startswith("model name")), "")
-    return {"cpus": os.cpu_count(), "cpu_model": model or platform.machine(), "python": platform.python_version(),
-            "platform": platform.platform(), "load_average": load,
+    return {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
+            "platform": platform.platform(), "load_average": load_average(),
             "when": datetime.now().astimezone().isoformat(timespec="seconds")}
 
 
@@ -221,7 +162,7 @@ def record(report: Report, section: str, name: str, samples: list[int], problems
            target: float | None = None) -> None:
     """Add a latency row."""
     note = f"{problems} answer(s) without a target or with an error" if problems else ""
-    report.add(Figure(section, name, "µs", summary_us(samples), target, note))
+    report.add(Figure(section, name, "µs", summary_us(samples), target, note=note))
 
 
 # --------------------------------------------------------------------------- sections
@@ -324,15 +265,15 @@ def render_text(report: Report) -> str:
         out.append(f"== {section}")
         if figures[0].unit == "µs":
             head = ("case", "iters", "p50", "p99", "mean", "min", "target p50", "status")
-            rows = [(f.name, _num(f.values["iterations"]), _num(f.values["p50"]), _num(f.values["p99"]),
-                     _num(f.values["mean"]), _num(f.values["min"]),
-                     f"≤ {_num(f.target)}" if f.target is not None else "", f.status) for f in figures]
-            out += _table(head, rows, "round trips in µs")
+            rows = [(f.name, num(f.values["iterations"]), num(f.values["p50"]), num(f.values["p99"]),
+                     num(f.values["mean"]), num(f.values["min"]),
+                     f"≤ {num(f.target)}" if f.target is not None else "", f.status) for f in figures]
+            out += table(head, rows, unit="round trips in µs")
         else:
             head = ("case", "runs", "median", "min", "max")
-            rows = [(f.name, _num(f.values["runs"]), _num(f.values["median"]), _num(f.values["min"]),
-                     _num(f.values["max"])) for f in figures]
-            out += _table(head, rows, "wall time in ms")
+            rows = [(f.name, num(f.values["runs"]), num(f.values["median"]), num(f.values["min"]),
+                     num(f.values["max"])) for f in figures]
+            out += table(head, rows, unit="wall time in ms")
         out += [f"  - {f.name}: {f.note}" for f in figures if f.note]
         out.append("")
     cold = next((f for f in report.figures if f.section == "cold one-shot"), None)
@@ -344,16 +285,6 @@ def render_text(report: Report) -> str:
     verdicts = [f for f in report.figures if f.target is not None]
     out.append(f"targets met: {sum(f.status == 'target met' for f in verdicts)} of {len(verdicts)}")
     return "\n".join(out)
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]], unit: str) -> list[str]:
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-
-    def fmt(r: Sequence[str]) -> str:
-        return "  " + "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)
-                                for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
-
-    return [f"  ({unit})", fmt(head), "  " + "-" * (sum(widths) + 2 * (len(widths) - 1)), *map(fmt, rows)]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

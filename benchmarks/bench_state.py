@@ -60,6 +60,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from harness import cpu_model, load_average, num, percentile, table
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -134,14 +136,6 @@ class SharedClock:
 
 
 # --------------------------------------------------------------------------- statistics
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) of already sorted values, nearest-rank."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
 
 
 def summary_us(samples_ns: Sequence[int]) -> dict[str, float | int]:
@@ -585,12 +579,6 @@ def stores_context() -> Iterator[Stores]:
 
 def machine_facts() -> dict[str, Any]:
     """CPU count and model, Python, redis-server and redis-py versions, load, the temp directory's file system."""
-    cpu_model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
     server = "not installed"
     binary = shutil.which("redis-server")
     if binary:
@@ -602,18 +590,14 @@ def machine_facts() -> dict[str, Any]:
         client = str(redis.__version__)
     except ImportError:
         client = "not installed"
-    try:
-        load: list[float] | None = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        load = None
     return {
         "cpus": os.cpu_count(),
-        "cpu_model": cpu_model or platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
         "platform": platform.platform(),
         "redis_server": server,
         "redis_py": client,
-        "load_average": load,
+        "load_average": load_average(),
         "tmp_filesystem": _filesystem(Path(tempfile.gettempdir())),
         "when": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
@@ -667,11 +651,11 @@ def render_text(report: dict[str, Any]) -> str:
                              else "error"))
                 continue
             rt = r["round_trip"]
-            rows.append((r["store"], _num(r["iterations"]), _num(rt["p50"]), _num(rt["p99"]), _num(rt["mean"]),
-                         _num(r["round_trip_cpu"]["p50"]), _num(r["select"]["p50"]), _num(r["fail"]["p50"]),
-                         _num(r["succeed"]["p50"]), f"≤ {_num(r['target_us'])}" if "target_us" in r else "",
+            rows.append((r["store"], num(r["iterations"]), num(rt["p50"]), num(rt["p99"]), num(rt["mean"]),
+                         num(r["round_trip_cpu"]["p50"]), num(r["select"]["p50"]), num(r["fail"]["p50"]),
+                         num(r["succeed"]["p50"]), f"≤ {num(r['target_us'])}" if "target_us" in r else "",
                          r.get("status", "")))
-        out += _table(head, rows)
+        out += table(head, rows, left=2)
         out += _notes(single.values())
         out.append("")
     multi = report["multi_process"]
@@ -685,12 +669,12 @@ def render_text(report: dict[str, Any]) -> str:
                 rows.append((r["store"], "", "-", "-", "-", "-", "-", "", "skipped" if "skipped" in r else "error"))
                 continue
             for p in r["per_process"]:
-                rows.append((r["store"], f"#{p['process']}", _num(p["round_trips"]), _num(p["per_second"]),
-                             _num(p["p50"]), _num(p["p99"]), _num(p["mean"]), "", ""))
-            target = f"≥ {_num(r['target_per_second'])}/s" if "target_per_second" in r else ""
-            rows.append((r["store"], "all", _num(r["round_trips"]), _num(r["per_second"]), _num(r["all"]["p50"]),
-                         _num(r["all"]["p99"]), _num(r["all"]["mean"]), target, r.get("status", "")))
-        out += _table(head, rows)
+                rows.append((r["store"], f"#{p['process']}", num(p["round_trips"]), num(p["per_second"]),
+                             num(p["p50"]), num(p["p99"]), num(p["mean"]), "", ""))
+            target = f"≥ {num(r['target_per_second'])}/s" if "target_per_second" in r else ""
+            rows.append((r["store"], "all", num(r["round_trips"]), num(r["per_second"]), num(r["all"]["p50"]),
+                         num(r["all"]["p99"]), num(r["all"]["mean"]), target, r.get("status", "")))
+        out += table(head, rows, left=2)
         out += _notes(multi.values())
         out.append("")
     out.append("correctness (checked while measuring):")
@@ -744,30 +728,6 @@ def _notes(results: Any) -> list[str]:
     return ["  notes:", *notes] if notes else []
 
 
-def _num(value: float | int | None) -> str:
-    """A compact human form of a figure (thousands separated, fewer decimals when large)."""
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if value >= 999.5:
-        return f"{value:,.0f}"
-    if value >= 100:
-        return f"{value:.0f}"
-    return f"{value:.1f}"
-
-
-def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """An aligned text table (first two columns left-aligned, the rest right-aligned)."""
-    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
-
-    def fmt(r: Sequence[str]) -> str:
-        return "  " + "  ".join(str(c).ljust(w) if i < 2 else str(c).rjust(w) for i, (c, w) in
-                                enumerate(zip(r, widths, strict=True))).rstrip()
-
-    return [fmt(head), "  " + "-" * (sum(widths) + 2 * (len(widths) - 1)), *[fmt(r) for r in rows]]
-
-
 def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The binding targets and how each did."""
     out = []
@@ -775,14 +735,14 @@ def verdicts(report: dict[str, Any]) -> list[dict[str, Any]]:
         r = report["single_process"].get(store)
         if r is not None:
             p50 = r.get("round_trip", {}).get("p50")
-            out.append({"what": f"single process, {store}: round trip p50", "figure": f"{_num(p50)} µs" if p50 else "-",
-                        "target": f"≤ {_num(RT_P50_TARGET_US)} µs", "status": r.get("status", "")})
+            out.append({"what": f"single process, {store}: round trip p50", "figure": f"{num(p50)} µs" if p50 else "-",
+                        "target": f"≤ {num(RT_P50_TARGET_US)} µs", "status": r.get("status", "")})
     r = report["multi_process"].get("redis")
     if r is not None:
         rate = r.get("per_second")
         out.append({"what": f"{report['processes']} processes, redis: failovers per second",
-                    "figure": f"{_num(rate)}/s" if rate else "-",
-                    "target": f"≥ {_num(REDIS_THROUGHPUT_TARGET)}/s", "status": r.get("status", "")})
+                    "figure": f"{num(rate)}/s" if rate else "-",
+                    "target": f"≥ {num(REDIS_THROUGHPUT_TARGET)}/s", "status": r.get("status", "")})
     return out
 
 
@@ -842,8 +802,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             else:
                 print(f"  .. {store}: {r.get('error', '')}", file=sys.stderr, flush=True)
     report["targets"] = verdicts(report)
-    with contextlib.suppress(OSError):
-        report["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    report["machine"]["load_average_end"] = load_average()
     return report
 
 
