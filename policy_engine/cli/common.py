@@ -13,9 +13,9 @@ import click
 from policy_engine.diagnostics import Diagnostic, PolicyError
 from policy_engine.terminal_text import printable
 
-__all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "common_options", "emit_json",
+__all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "check_one_start", "common_options", "emit_json",
            "exit_on_route_error", "exit_on_state_error", "format_choices", "load_engine", "print_diagnostics",
-           "warn_unknown_provider"]
+           "route_options", "warn_unknown_provider"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -40,6 +40,27 @@ def common_options(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def route_options(func: F) -> F:
+    """Where a turn starts (``--provider``, ``--pool``, ``--chain``, ``--preset``) and ``--model``, for ``eval`` and
+    ``select``; check them with :func:`check_one_start`."""
+    options = [
+        click.option("--provider", help="Start from this account (e.g. anthropic-2)."),
+        click.option("--pool", help="Start from this pool."),
+        click.option("--chain", help="Start from this chain."),
+        click.option("--preset", help="Start from this preset."),
+        click.option("--model", help="The model requested (pool and provider routes keep it)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def check_one_start(provider: str | None, pool: str | None, chain: str | None, preset: str | None) -> None:
+    """A usage error unless exactly one of ``--provider``, ``--pool``, ``--chain`` or ``--preset`` is given."""
+    if sum(1 for start in (provider, pool, chain, preset) if start) != 1:
+        raise click.UsageError("name exactly one of --provider, --pool, --chain or --preset")
 
 
 def format_choices(*choices: str) -> Callable[[F], F]:

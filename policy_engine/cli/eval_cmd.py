@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from policy_engine.cli.common import common_options, emit_json, exit_on_route_error, load_engine, warn_unknown_provider
+from policy_engine.cli.common import (
+    check_one_start,
+    common_options,
+    emit_json,
+    exit_on_route_error,
+    load_engine,
+    route_options,
+    warn_unknown_provider,
+)
 from policy_engine.cli.render import render_decision
 from policy_engine.terminal_text import printable
 
@@ -26,11 +34,7 @@ def _parse_fail(text: str) -> tuple[str | None, int, str]:
 
 
 @click.command("eval")
-@click.option("--provider", help="Start from this account (e.g. anthropic-2).")
-@click.option("--pool", help="Start from this pool.")
-@click.option("--chain", help="Start from this chain.")
-@click.option("--preset", help="Start from this preset.")
-@click.option("--model", help="The model requested (pool and provider routes keep it).")
+@route_options
 @click.option("--at", "at", metavar="TIME",
               help="Evaluate at this ISO-8601 time instead of now (without an offset: the policy's time zone).")
 @click.option("--fail", "fails", multiple=True, metavar="P:STATUS[:MESSAGE]",
@@ -57,9 +61,7 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
     from policy_engine.route import RouteError
     from policy_engine.timezones import check_supported, parse_instant
 
-    starts = [x for x in (provider, pool, chain, preset) if x]
-    if len(starts) != 1:
-        raise click.UsageError("name exactly one of --provider, --pool, --chain or --preset")
+    check_one_start(provider, pool, chain, preset)
     parsed_fails = [_parse_fail(f) for f in fails]
     if at is not None and not at.strip():
         raise click.BadParameter("an empty time; write e.g. 2026-04-06T10:30:00+02:00", param_hint="--at")

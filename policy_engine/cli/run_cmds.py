@@ -17,16 +17,20 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 import click
 
 from policy_engine.cli.common import (
+    check_one_start,
     common_options,
     emit_json,
     exit_on_route_error,
     exit_on_state_error,
     load_engine,
+    route_options,
     warn_unknown_provider,
 )
 from policy_engine.cli.render import render_decision
@@ -70,6 +74,23 @@ def read_body(stream: IO[bytes] | None) -> Any:
         return text
 
 
+@contextmanager
+def _answering(engine: Any, route_hint: str | None = None) -> Iterator[None]:
+    """Around the engine's one call: a request it cannot answer exits 2 (with ``route_hint``), a broken state
+    store exits 1, and the engine is closed either way."""
+    from policy_engine.route import RouteError
+    from policy_engine.state import StateError
+
+    try:
+        yield
+    except RouteError as exc:
+        exit_on_route_error(exc, engine, route_hint)
+    except StateError as exc:
+        exit_on_state_error(exc)
+    finally:
+        engine.close()
+
+
 def _print(decision: Any, fmt: str, explain: bool) -> None:
     if fmt == "json":
         emit_json(decision.to_dict())
@@ -79,11 +100,7 @@ def _print(decision: Any, fmt: str, explain: bool) -> None:
 
 
 @click.command("select")
-@click.option("--provider", help="Start from this account (e.g. anthropic-2).")
-@click.option("--pool", help="Start from this pool.")
-@click.option("--chain", help="Start from this chain.")
-@click.option("--preset", help="Start from this preset.")
-@click.option("--model", help="The model requested (pool and provider routes keep it).")
+@route_options
 @click.option("--prompt", help="The prompt (custom selectors see it).")
 @click.option("--turn", help="Use this turn id (default: a fresh one, printed).")
 @click.option("--explain", is_flag=True, help="Show the route, every candidate and skip, and the reasoning.")
@@ -100,23 +117,12 @@ def select_command(provider: str | None, pool: str | None, chain: str | None, pr
       mp-policy select --chain main --format json
       mp-policy select --pool claude --model claude-sonnet-4-5
     """
-    from policy_engine.route import RouteError
-    from policy_engine.state import StateError
-
-    starts = [x for x in (provider, pool, chain, preset) if x]
-    if len(starts) != 1:
-        raise click.UsageError("name exactly one of --provider, --pool, --chain or --preset")
+    check_one_start(provider, pool, chain, preset)
     engine = load_engine(readonly=False, **options)
     warn_unknown_provider(engine, provider)
-    try:
+    with _answering(engine):
         decision = engine.select(provider, pool=pool, chain=chain, preset=preset, model=model, prompt=prompt,
                                  turn=turn, explain=explain)
-    except RouteError as exc:
-        exit_on_route_error(exc, engine)
-    except StateError as exc:
-        exit_on_state_error(exc)
-    finally:
-        engine.close()
     _print(decision, options["fmt"], explain)
 
 
@@ -147,25 +153,16 @@ def fail_command(turn: str | None, provider: str | None, model: str | None, stat
       mp-policy fail --turn 3f2a9c0d1e4b5a69 --status 429 --header retry-after:120
       mp-policy fail --turn 3f2a9c0d1e4b5a69 --status 429 --body response.json --format json
     """
-    from policy_engine.route import RouteError
-    from policy_engine.state import StateError
-
     if turn is None and provider is None:
         raise click.UsageError("name the turn that failed (--turn) or the account that failed (--provider)")
     parsed_headers = parse_headers(headers)
     parsed_body = read_body(body)
     engine = load_engine(readonly=False, **options)
     warn_unknown_provider(engine, provider)
-    try:
+    with _answering(engine, "name the account that failed with --provider; a turn is forgotten settings.turnTtl "
+                            "(1 h) after its last change"):
         decision = engine.fail(turn, provider=provider, model=model, status=status, message=message, type=kind,
                                code=code, headers=parsed_headers, body=parsed_body, prompt=prompt, explain=explain)
-    except RouteError as exc:
-        exit_on_route_error(exc, engine, "name the account that failed with --provider; a turn is forgotten "
-                                  "settings.turnTtl (1 h) after its last change")
-    except StateError as exc:
-        exit_on_state_error(exc)
-    finally:
-        engine.close()
     _print(decision, options["fmt"], explain)
 
 
@@ -183,16 +180,10 @@ def succeed_command(turn: str, provider: str | None, headers: tuple[str, ...], *
       mp-policy succeed --turn 3f2a9c0d1e4b5a69 --header x-codex-primary-used-percent:42 \
         --header x-codex-primary-window-minutes:300
     """
-    from policy_engine.state import StateError
-
     parsed_headers = parse_headers(headers)
     engine = load_engine(readonly=False, **options)
-    try:
+    with _answering(engine):
         engine.succeed(turn, headers=parsed_headers, provider=provider)
-    except StateError as exc:
-        exit_on_state_error(exc)
-    finally:
-        engine.close()
     if options["fmt"] == "json":
         emit_json({"turn": turn})
     else:
