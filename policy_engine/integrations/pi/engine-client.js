@@ -137,21 +137,34 @@ export class EngineClient {
 
   // -- transports ------------------------------------------------------------------------------------
 
-  openChild() {
+  /** Spawn the engine's command line with stdin and stdout as given, its stderr appended to the log. */
+  spawnEngine(stdin, stdout, detached = false) {
     const stderr = this.openLog();
-    let child;
     try {
-      child = this.spawn(this.argv[0], this.argv.slice(1), {
+      return this.spawn(this.argv[0], this.argv.slice(1), {
         cwd: this.cwd,
         env: this.env,
-        stdio: ["pipe", "pipe", stderr ?? "ignore"],
+        detached,
+        stdio: [stdin, stdout, stderr ?? "ignore"],
         windowsHide: true,
       });
+    } finally {
+      if (typeof stderr === "number") closeSync(stderr);
+    }
+  }
+
+  /** Why the engine's program could not run: "PROGRAM was not found", or the error's message. */
+  startError(error) {
+    return error && error.code === "ENOENT" ? `${this.argv[0]} was not found` : `${error?.message ?? error}`;
+  }
+
+  openChild() {
+    let child;
+    try {
+      child = this.spawnEngine("pipe", "pipe");
     } catch (error) {
       this.fault(`cannot start ${this.argv[0]}: ${error && error.message ? error.message : error}`, null);
       return null;
-    } finally {
-      if (typeof stderr === "number") closeSync(stderr);
     }
     const channel = this.lines({
       describe: () => `running (pid ${child.pid ?? "?"}, ${this.argv.join(" ")})`,
@@ -175,10 +188,7 @@ export class EngineClient {
     child.stdout?.setEncoding("utf8");
     child.stdout?.on("data", (chunk) => channel.receive(chunk));
     child.stdin?.on("error", (error) => this.fault(`its input closed (${error.code ?? error.message})`, channel));
-    child.on("error", (error) => {
-      const what = error && error.code === "ENOENT" ? `${this.argv[0]} was not found` : `${error.message ?? error}`;
-      this.fault(`cannot start: ${what}`, channel);
-    });
+    child.on("error", (error) => this.fault(`cannot start: ${this.startError(error)}`, channel));
     child.on("exit", (code, signal) => {
       this.fault(signal ? `it was killed (${signal})` : `it exited with code ${code}`, channel);
     });
@@ -256,27 +266,15 @@ export class EngineClient {
    * `onExit(how)` hears when it ends ("exited with code 2", "was killed (SIGKILL)").
    */
   startServer(channel, onExit = () => {}) {
-    const stderr = this.openLog();
     try {
-      const server = this.spawn(this.argv[0], this.argv.slice(1), {
-        cwd: this.cwd,
-        env: this.env,
-        detached: true,
-        stdio: ["ignore", "ignore", stderr ?? "ignore"],
-        windowsHide: true,
-      });
-      server.on("error", (error) => {
-        const what = error && error.code === "ENOENT" ? `${this.argv[0]} was not found` : `${error.message ?? error}`;
-        this.fault(`cannot start the socket server: ${what}`, channel);
-      });
+      const server = this.spawnEngine("ignore", "ignore", true);
+      server.on("error", (error) => this.fault(`cannot start the socket server: ${this.startError(error)}`, channel));
       server.on("exit", (code, signal) => onExit(signal ? `was killed (${signal})` : `exited with code ${code}`));
       server.unref();
       return true;
     } catch (error) {
       this.fault(`cannot start the socket server: ${error.message ?? error}`, channel);
       return false;
-    } finally {
-      if (typeof stderr === "number") closeSync(stderr);
     }
   }
 

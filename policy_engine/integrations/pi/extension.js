@@ -318,11 +318,15 @@ export default async function mpPolicy(pi) {
     } catch {
       return null;
     }
-    const theirs = commands.filter((c) => c.source === "extension" && MULTI_PASS_COMMANDS.includes(c.name.split(":")[0]));
-    const paths = new Set(theirs.map((c) => c.sourceInfo?.path ?? c.sourceInfo?.source ?? "?"));
-    for (const path of paths) {
-      const names = new Set(theirs.filter((c) => (c.sourceInfo?.path ?? c.sourceInfo?.source ?? "?") === path).map((c) => c.name));
-      if (names.size >= 2 || /multi-?pass|multi-sub/i.test(path)) return path;
+    // The names of pi-multi-pass's commands that each other extension registers, by where it comes from.
+    const names = new Map();
+    for (const c of commands) {
+      if (c.source !== "extension" || !MULTI_PASS_COMMANDS.includes(c.name.split(":")[0])) continue;
+      const path = c.sourceInfo?.path ?? c.sourceInfo?.source ?? "?";
+      names.set(path, (names.get(path) ?? new Set()).add(c.name));
+    }
+    for (const [path, theirs] of names) {
+      if (theirs.size >= 2 || /multi-?pass|multi-sub/i.test(path)) return path;
     }
     return null;
   };

@@ -29,6 +29,12 @@ export function readJson(path) {
   }
 }
 
+/** What `mp-policy pi install` recorded in settings.json (`mpPolicy`), or undefined. */
+function recordedBy(settings) {
+  const recorded = settings && typeof settings === "object" ? settings[SETTINGS_KEY] : undefined;
+  return recorded && typeof recorded === "object" ? recorded : undefined;
+}
+
 /**
  * The command line that starts the engine, without its arguments: MP_POLICY_CMD (split on spaces),
  * else the `command` that `mp-policy pi install` recorded in settings.json, else `mp-policy` from PATH.
@@ -37,9 +43,8 @@ export function readJson(path) {
 export function engineCommand(env = process.env, settings = undefined) {
   const override = (env.MP_POLICY_CMD ?? "").trim();
   if (override) return { argv: override.split(/\s+/), source: "MP_POLICY_CMD" };
-  const recorded = settings && typeof settings === "object" ? settings[SETTINGS_KEY] : undefined;
-  const command = recorded && Array.isArray(recorded.command) ? recorded.command : undefined;
-  if (command && command.length > 0 && command.every((part) => typeof part === "string" && part)) {
+  const command = recordedBy(settings)?.command;
+  if (Array.isArray(command) && command.length > 0 && command.every((part) => typeof part === "string" && part)) {
     return { argv: [...command], source: "settings.json" };
   }
   return { argv: ["mp-policy"], source: "PATH" };
@@ -52,9 +57,8 @@ export function engineCommand(env = process.env, settings = undefined) {
  */
 export function engineSocket(env = process.env, settings = undefined) {
   if (env.MP_POLICY_SOCKET !== undefined) return env.MP_POLICY_SOCKET.trim() || undefined;
-  const recorded = settings && typeof settings === "object" ? settings[SETTINGS_KEY] : undefined;
-  const socket = recorded && typeof recorded.socket === "string" ? recorded.socket.trim() : "";
-  return socket || undefined;
+  const socket = recordedBy(settings)?.socket;
+  return (typeof socket === "string" ? socket.trim() : "") || undefined;
 }
 
 /** How long a kept engine waits without a pi session before it stops, unless settings.json says otherwise. */
@@ -67,8 +71,7 @@ const DURATION = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+$/;
  * to tell the user about (the server would refuse it and never start).
  */
 export function engineIdleExit(settings = undefined) {
-  const recorded = settings && typeof settings === "object" ? settings[SETTINGS_KEY] : undefined;
-  const value = recorded && typeof recorded === "object" ? recorded.idleExit : undefined;
+  const value = recordedBy(settings)?.idleExit;
   if (value === undefined || value === null) return { value: DEFAULT_IDLE_EXIT, problem: null };
   const text = typeof value === "number" ? String(value) : typeof value === "string" ? value.trim().toLowerCase().replace(/ /g, "") : "";
   const seconds = durationSeconds(text);
