@@ -179,7 +179,6 @@ export function formatStatus({ engine, route, model, status, disabledReason }) {
     if (account.label) parts.push(`“${account.label}”`);
     if (account.loggedIn === false) parts.push("not logged in");
     if (account.cooldown && account.cooldown.until) parts.push(`cooling down until ${account.cooldown.until}`);
-    else if (account.cooldownUntil) parts.push(`cooling down until ${account.cooldownUntil}`);
     const quota = account.quota;
     if (quota && typeof quota === "object") {
       const summary = quota.summary ?? (quota.remaining != null ? `${quota.remaining}% left` : null);
@@ -187,7 +186,8 @@ export function formatStatus({ engine, route, model, status, disabledReason }) {
     }
     lines.push(`  ${parts.join(" · ")}`);
   }
-  if (status && status.turn) lines.push(`  current turn: ${status.turn.id ?? status.turn}`);
+  const turn = status?.turn; // {turn, target, attempted, ended, updatedAt}
+  if (turn && turn.turn) lines.push(`  current turn: ${turn.turn}${turn.ended ? " (ended)" : ""}`);
   return lines.join("\n");
 }
 

@@ -150,6 +150,14 @@ test("/mp status lists the accounts with cooldowns and quota", () => {
   assert.match(text, /anthropic · cooling down until 2026-11-24T10:40:00\+00:00/);
   assert.match(text, /anthropic-2 · “work” · 5h 42% \| 7d 80%/);
   assert.match(text, /anthropic-3 · not logged in/);
+  assert.doesNotMatch(text, /current turn/);
+  // The engine's status names the session's current turn as {turn, target, attempted, ended, updatedAt}.
+  const turn = { turn: "t-9", target: { provider: "anthropic-2", model: "claude-sonnet-4-5" }, attempted: ["anthropic"],
+    ended: false, updatedAt: "2026-11-24T10:31:00+00:00" };
+  const withTurn = formatStatus({ engine: "x", status: { accounts: [], turn } });
+  assert.match(withTurn, /current turn: t-9$/);
+  const ended = formatStatus({ engine: "x", status: { accounts: [], turn: { ...turn, target: null, ended: true } } });
+  assert.match(ended, /current turn: t-9 \(ended\)$/);
   assert.match(formatStatus({ engine: "x", disabledReason: "pi-multi-pass is loaded too" }), /not routing \(pi-multi-pass is loaded too\)/);
 });
 
