@@ -24,6 +24,9 @@ from policy_engine.state import open_store
 
 #: Generous: the server notices the idle time within a select timeout, but the machine is busy.
 EXIT_WAIT = 20.0
+#: Less than the idle time of 1 s: "it waited for its idle time, it did not stop at once", with room for this
+#: process to be held up between the last client's disconnect and reading the clock on a busy machine.
+WAITED_AT_LEAST = 0.5
 
 
 @pytest.fixture
@@ -40,7 +43,7 @@ def test_with_no_client_it_exits_0_after_the_idle_time_and_removes_its_socket(tm
         waited = time.monotonic() - left
         _, err = server.proc.communicate(timeout=EXIT_WAIT)
     assert code == 0, err
-    assert waited >= 0.9, f"it stopped {waited:.2f} s after the last client left, before its idle time"
+    assert waited >= WAITED_AT_LEAST, f"it stopped {waited:.2f} s after the last client left, before its idle time"
     assert not sock_path.exists()
     assert f"no client for 1s; stopping (pid {server.proc.pid})" in err.decode()
     assert "Traceback" not in err.decode()
@@ -68,7 +71,7 @@ def test_a_connected_client_keeps_it_running_however_quiet_until_it_leaves(tmp_p
         waited = time.monotonic() - left
         _, err = server.proc.communicate(timeout=EXIT_WAIT)
     assert code == 0, err
-    assert waited >= 0.9, f"it stopped {waited:.2f} s after the last client left"
+    assert waited >= WAITED_AT_LEAST, f"it stopped {waited:.2f} s after the last client left"
     assert not sock_path.exists()
 
 

@@ -17,12 +17,12 @@ from anthropic_server import rate_limited
 from pi_agent import PiWorld
 
 BROKEN = Path(__file__).with_name("broken_engine.py")
-#: The extension's timeout for a starting engine's first answer, and room for a busy machine (a hang
-#: must not cost pi's own 120 s).
+#: The extension's timeout for a starting engine's first answer, and generous room for a busy 2-core machine:
+#: the bound says "does not hang" (pi's own request timeout is 120 s), not how fast.
 START_TIMEOUT = 5.0
-SLACK = 6.0
-#: Room for a busy machine where nothing needs to be waited for (less than the start allowance).
-PROMPT_SLACK = 4.0
+SLACK = 30.0
+#: What the extension says when it gave up waiting for an answer.
+TIMED_OUT = "did not answer"
 
 
 def _baseline(world: PiWorld) -> float:
@@ -71,8 +71,11 @@ def test_pi_answers_and_exits_as_without_the_extension(world: PiWorld, tmp_path:
         ops = [json.loads(line)["op"] for line in requests.read_text().splitlines()]
         assert ops == ["hello"], "the extension asked the broken engine once, then left it alone"
     if mode in ("missing", "exit"):
-        # Nothing to wait for (no program, or an engine gone before it answers): not the 5 s start allowance.
-        assert run.seconds <= alone + PROMPT_SLACK, f"{run.seconds:.1f}s against {alone:.1f}s alone"
+        # Nothing to wait for (no program, or an engine gone before it answers): the fault is noticed when it
+        # happens, not when the 5 s start allowance runs out (the notice names the first fault).
+        assert TIMED_OUT not in notices[0], notices
+    if mode == "missing":
+        assert "was not found" in notices[0], notices
     if mode == "exit":
         gone = "the socket server exited with code 4 before listening" if engine == "kept" else "it exited with code 4"
         assert gone in notices[0], notices

@@ -70,7 +70,8 @@ test("a missing engine resolves null at once and says why", async () => {
   const { engine, faults } = client("ok", { argv: ["/nonexistent/mp-policy", "serve", "--stdio"] });
   const started = Date.now();
   assert.equal(await engine.request("hello"), null);
-  assert.ok(Date.now() - started < 400, "no timeout is needed to notice a missing program");
+  // The fault is the spawn error itself, not the 10 s timeout running out (generous: a busy machine).
+  assert.ok(Date.now() - started < 5000, "no timeout is needed to notice a missing program");
   assert.equal(faults.length, 1);
   assert.match(faults[0], /not found/);
   assert.match(engine.describe(), /^unavailable: .*not found; next try in \d+s$/);
