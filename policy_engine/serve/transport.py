@@ -117,7 +117,11 @@ def serve_stdio(server: Server, infd: int = 0, outfd: int = 1) -> None:
         with _Signals() as signals, selectors.PollSelector() as sel:
             sel.register(infd, selectors.EVENT_READ)
             sel.register(signals.fd, selectors.EVENT_READ)
-            while not (signals.fired.is_set() or server.stopping.is_set()):
+
+            def stopped() -> bool:
+                return signals.fired.is_set() or server.stopping.is_set()
+
+            while not stopped():
                 ready = {key.fd for key, _ in sel.select()}
                 if infd not in ready:
                     continue  # a signal (checked at the top)
@@ -127,15 +131,11 @@ def serve_stdio(server: Server, infd: int = 0, outfd: int = 1) -> None:
                     continue
                 except OSError:
                     chunk = b""
-                for line in framer.feed(chunk) if chunk else framer.finish():
-                    answer = server.handle_line(line, conn)
-                    if answer is not None:
-                        try:
-                            _write_all(outfd, answer)
-                        except OSError:
-                            return  # nobody reads our answers any more
-                    if signals.fired.is_set() or server.stopping.is_set():
-                        return
+                for answer in _answers(server, framer, chunk, conn, stopped):
+                    try:
+                        _write_all(outfd, answer)
+                    except OSError:
+                        return  # nobody reads our answers any more
                 if not chunk:
                     return
     finally:
@@ -348,13 +348,11 @@ def _serve_client(server: Server, sock: socket.socket, stop_fd: int) -> None:
                     continue
                 except OSError:
                     chunk = b""  # reset by the client: what it sent so far is still answered (to nobody)
-                for answer in _answers(server, framer, chunk, conn):
+                for answer in _answers(server, framer, chunk, conn, server.stopping.is_set):
                     try:
                         sock.sendall(answer)
                     except OSError:
                         return  # the client is gone (or does not read): its connection ends
-                    if server.stopping.is_set():
-                        return
                 if not chunk:
                     return
     finally:
@@ -362,10 +360,11 @@ def _serve_client(server: Server, sock: socket.socket, stop_fd: int) -> None:
             sock.close()
 
 
-def _answers(server: Server, framer: LineFramer, chunk: bytes, conn: Connection) -> Iterator[bytes]:
-    """Answer the lines ``chunk`` completes (all that remain at EOF), one at a time, stopping when asked to."""
+def _answers(server: Server, framer: LineFramer, chunk: bytes, conn: Connection,
+             stopped: Callable[[], bool]) -> Iterator[bytes]:
+    """Answer the lines ``chunk`` completes (all that remain at EOF), one at a time; none once ``stopped()``."""
     for line in framer.feed(chunk) if chunk else framer.finish():
-        if server.stopping.is_set():
+        if stopped():
             return
         answer = server.handle_line(line, conn)
         if answer is not None:
