@@ -305,7 +305,10 @@ class Server:
         engine = slot.get()
         tz = engine.graph.tz
         now = engine.now()
-        snapshot = engine.store.snapshot()
+        with self._lock:
+            turn_id = self._sessions.get(session) if session is not None else conn.turn
+        # The session's turn and the state in one read (one round trip to a remote store).
+        record, snapshot = engine.store.read(turn_id, now) if turn_id is not None else (None, engine.store.snapshot())
         accounts = []
         for row in _accounts(engine):
             name = row["name"]
@@ -322,12 +325,8 @@ class Server:
                     "windows": [{"name": w.name, "remaining": w.remaining, "resetsAt": isoformat(w.resets_at, tz)}
                                 for w in quota.windows]},
             })
-        with self._lock:
-            turn_id = self._sessions.get(session) if session is not None else conn.turn
         turn = None
         if turn_id is not None:
-            record = engine.store.get_turn(turn_id, now)
-            steps = self.history.get(turn_id) or []
             if record is not None:
                 target = record.data.get("target")
                 turn = {"turn": turn_id, "target": {k: v for k, v in target.items() if k != "segment"}
@@ -335,6 +334,7 @@ class Server:
                         "attempted": list(record.data.get("attempted", [])), "ended": False,
                         "updatedAt": isoformat(record.updated_at, tz)}
             else:
+                steps = self.history.get(turn_id) or []
                 last = next((s for s in reversed(steps) if s["op"] != "succeed"), None)
                 turn = {"turn": turn_id, "target": last["target"] if last else None, "attempted": [],
                         "ended": True, "updatedAt": None}
@@ -347,12 +347,12 @@ class Server:
         assert turn is not None
         slot = self._slot(conn, args.string("cwd"), turn)
         engine = slot.get()
-        record = engine.store.get_turn(turn, engine.now())
         steps = self.history.get(turn)
         if steps:
-            return explain_from_steps(turn, steps, record)
+            return explain_from_steps(turn, steps, engine.store.get_turn(turn, engine.now()))
+        record, snapshot = engine.store.read(turn, engine.now())  # the turn and its cooldowns in one read
         if record is not None:
-            return from_record(turn, record, engine.store.snapshot(), engine.graph.tz)
+            return from_record(turn, record, snapshot, engine.graph.tz)
         raise ProtocolError("not-found", f"no turn {turn!r}: this server did not decide it and the state store "
                             "does not hold it (it ended with succeed, or expired)",
                             "explain a turn soon after it ran, on the server that ran it")

@@ -10,6 +10,7 @@ import pytest
 from serve_support import make_agent, make_project
 
 from policy_engine.serve.engines import EngineCache, SharedStore
+from policy_engine.serve.history import TurnHistory
 from policy_engine.serve.server import Connection, Server
 from policy_engine.state import StateError, open_store
 
@@ -48,6 +49,26 @@ def test_select_fail_succeed_and_explain_from_this_servers_history(server: Serve
     assert fail_step["request"]["headers"] == ["retry-after"]  # names only
     assert fail_step["target"]["provider"] == "anthropic-2" and fail_step["error"]["kind"] == "rate_limit"
     assert explained["attempted"] == ["anthropic"]
+
+
+def test_status_and_explain_read_the_turn_and_the_state_in_one_store_call(server: Server,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = Connection()
+    turn = _ask(server, conn, {"id": 1, "op": "select", "pool": "claude"})["result"]["turn"]
+    _ask(server, conn, {"id": 2, "op": "fail", "turn": turn, "status": 429})
+    store = server.engines.store
+    calls: list[str] = []
+    for name in ("snapshot", "get_turn", "read"):
+        method = getattr(store, name)
+        monkeypatch.setattr(store, name, lambda *a, _m=method, _n=name: calls.append(_n) or _m(*a))
+    status = _ask(server, conn, {"id": 3, "op": "status"})["result"]
+    assert status["turn"]["turn"] == turn and status["turn"]["attempted"] == ["anthropic"]
+    assert calls == ["read"]
+    calls.clear()
+    server.history = TurnHistory()  # as on another server: explained from the store
+    explained = _ask(server, conn, {"id": 4, "op": "explain", "turn": turn})["result"]
+    assert explained["source"] == "store" and explained["steps"][1]["error"]["kind"] == "rate_limit"
+    assert calls == ["read"]
 
 
 def test_status_shows_the_cooldown_and_the_connections_current_turn(server: Server) -> None:
