@@ -92,31 +92,25 @@ export class EngineClient {
     const id = this.nextId++;
     const line = `${JSON.stringify({ ...args, id, op })}\n`;
     const limit = timeoutMs ?? (channel.answered ? this.timeoutMs : this.startTimeoutMs);
-    let settle;
-    const done = new Promise((resolve) => {
-      settle = resolve;
-    });
-    return new Promise((resolve) => {
+    const answer = new Promise((resolve) => {
       const timer = setTimeout(() => {
         if (this.pending.has(id)) this.fault(`it did not answer "${op}" within ${limit} ms`, channel);
       }, limit);
       if (!wait) timer.unref();
-      const finish = (value) => {
-        settle();
-        resolve(value);
-      };
-      this.pending.set(id, { resolve: finish, timer, op, done });
-      try {
-        channel.write(line);
-      } catch (error) {
-        this.fault(`its input closed (${error.message ?? error})`, channel);
-      }
+      this.pending.set(id, { resolve, timer });
     });
+    this.pending.get(id).answer = answer; // what drain() waits for
+    try {
+      channel.write(line);
+    } catch (error) {
+      this.fault(`its input closed (${error.message ?? error})`, channel);
+    }
+    return answer;
   }
 
   /** Wait until every request in flight has its answer (or null), at most `timeoutMs`. */
   async drain(timeoutMs = this.timeoutMs) {
-    const waiting = [...this.pending.values()].map((p) => p.done);
+    const waiting = [...this.pending.values()].map((p) => p.answer);
     if (waiting.length === 0) return;
     let timer;
     const limit = new Promise((resolve) => {
