@@ -29,7 +29,8 @@ from policy_engine.timezones import isoformat
 if TYPE_CHECKING:
     from policy_engine.state import StateSnapshot, TurnRecord
 
-__all__ = ["MAX_STEPS", "MAX_TURNS", "TurnHistory", "explain_from_steps", "from_record", "request_summary", "step_of"]
+__all__ = ["MAX_STEPS", "MAX_TURNS", "TurnHistory", "explain_from_steps", "from_record", "request_summary", "step_of",
+           "stored_target"]
 
 MAX_TURNS = 1024
 MAX_STEPS = 32
@@ -104,6 +105,12 @@ class TurnHistory:
             return len(self._turns)
 
 
+def stored_target(data: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The current target of a turn record's data as clients see it (without the route segment it came from)."""
+    target = data.get("target")
+    return {k: v for k, v in target.items() if k != "segment"} if isinstance(target, dict) else None
+
+
 def _route(data: Mapping[str, Any]) -> list[str]:
     """The route the turn started with, one human line per step (the store keeps it while the turn lives)."""
     return [Segment.from_dict(s).describe() for s in data.get("origin") or data.get("route") or ()]
@@ -130,9 +137,7 @@ def from_record(turn: str, record: TurnRecord, snapshot: StateSnapshot, tz: Any)
     """The explain answer rebuilt from the turn record in the state store (another server's turn)."""
     data = record.data
     request = dict(data.get("request") or {})
-    target = data.get("target")
-    if isinstance(target, dict):
-        target = {k: v for k, v in target.items() if k != "segment"}
+    target = stored_target(data)
     steps: list[dict[str, Any]] = [{"op": "select", "request": request, "at": None, "target": None, "error": None,
                                     "skipped": [], "strategy": [], "retryAfter": None}]
     for provider in data.get("attempted", []):

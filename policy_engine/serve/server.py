@@ -49,6 +49,7 @@ from policy_engine.serve.history import (
     from_record,
     request_summary,
     step_of,
+    stored_target,
 )
 from policy_engine.serve.protocol import (
     OPS,
@@ -328,9 +329,7 @@ class Server:
         turn = None
         if turn_id is not None:
             if record is not None:
-                target = record.data.get("target")
-                turn = {"turn": turn_id, "target": {k: v for k, v in target.items() if k != "segment"}
-                        if isinstance(target, dict) else None,
+                turn = {"turn": turn_id, "target": stored_target(record.data),
                         "attempted": list(record.data.get("attempted", [])), "ended": False,
                         "updatedAt": isoformat(record.updated_at, tz)}
             else:

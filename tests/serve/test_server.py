@@ -80,6 +80,7 @@ def test_status_shows_the_cooldown_and_the_connections_current_turn(server: Serv
     assert accounts["anthropic"]["cooldown"]["reason"].startswith("rate_limit")
     assert accounts["anthropic-2"]["cooldown"] is None and accounts["anthropic-2"]["label"] == "work"
     assert status["turn"]["turn"] == turn and status["turn"]["target"]["provider"] == "anthropic-2"
+    assert "segment" not in status["turn"]["target"]  # the store's own part of the target stays inside
     assert status["turn"]["attempted"] == ["anthropic"]
     assert _ask(server, Connection(), {"id": 4, "op": "status"})["result"]["turn"] is None  # another connection
 
