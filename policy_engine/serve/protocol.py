@@ -163,17 +163,22 @@ class Args:
         return ProtocolError("bad-request", f"{self.op}: {name!r} must be {expected}, not {_kind(value)}",
                              hint or f"send {name!r} as {expected}, or leave it out")
 
+    def _get(self, name: str, required: bool, hint: str | None, expected: str) -> Any:
+        """The argument's value (``None`` when absent or null); a ``bad-request`` when it is ``required``."""
+        value = self._data.get(name)
+        if value is None and required:
+            raise ProtocolError("bad-request", f"{self.op}: {name!r} is required",
+                                hint or f"send {name!r} as {expected}")
+        return value
+
     def has(self, name: str) -> bool:
         """Whether the argument is present and not null."""
         return self._data.get(name) is not None
 
     def string(self, name: str, *, required: bool = False, hint: str | None = None) -> str | None:
         """A string argument (``null`` or absent: ``None``, unless ``required``)."""
-        value = self._data.get(name)
+        value = self._get(name, required, hint, "a string")
         if value is None:
-            if required:
-                raise ProtocolError("bad-request", f"{self.op}: {name!r} is required",
-                                    hint or f"send {name!r} as a string")
             return None
         if not isinstance(value, str):
             raise self._bad(name, "a string", value, hint)
@@ -182,11 +187,8 @@ class Args:
     def integer(self, name: str, *, required: bool = False, low: int | None = None, high: int | None = None,
                 hint: str | None = None) -> int | None:
         """An integer argument (a JSON number with no fraction), optionally within ``low``..``high``."""
-        value = self._data.get(name)
+        value = self._get(name, required, hint, "an integer")
         if value is None:
-            if required:
-                raise ProtocolError("bad-request", f"{self.op}: {name!r} is required",
-                                    hint or f"send {name!r} as an integer")
             return None
         if isinstance(value, float) and value.is_integer():
             value = int(value)
