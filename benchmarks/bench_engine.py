@@ -522,14 +522,14 @@ print(json.dumps({"import_ms": (t1 - t0) * 1e3, "load_ms": (t2 - t1) * 1e3}))
 
 def bench_load(report: Report, budget: Budget, pycache: str) -> None:
     """Section 2: ``Engine.load`` of a ~1,000-line policy, cold (fresh process) and warm."""
-    from policy_engine import compile as compile_module
-    from policy_engine import validation_cache
-    from policy_engine.compile import compile_policy, policy_revision
+    from policy_engine.compile import compiler as compile_module
+    from policy_engine.compile.compiler import compile_policy, policy_revision
     from policy_engine.engine import Engine
-    from policy_engine.loader import load_file
-    from policy_engine.merge import merge_policy
     from policy_engine.plugins import get_registry
-    from policy_engine.validation import validate_document
+    from policy_engine.policy import validation_cache
+    from policy_engine.policy.loader import load_file
+    from policy_engine.policy.merge import merge_policy
+    from policy_engine.policy.validation import validate_document
 
     section = "load + validate + compile"
     with tempfile.TemporaryDirectory(prefix="mp-policy-bench-") as tmp:

@@ -42,7 +42,7 @@ from provider_server import ProviderServer, Reply  # noqa: E402
 
 from policy_engine.engine import Engine  # noqa: E402
 from policy_engine.plugins import get_registry  # noqa: E402
-from policy_engine.providers import read_credential  # noqa: E402
+from policy_engine.providers.families import read_credential  # noqa: E402
 from policy_engine.quota.runner import QuotaAccount, check_accounts  # noqa: E402
 from policy_engine.quota.status import snapshot_from_windows  # noqa: E402
 from policy_engine.state import QuotaWindow, StateChanges  # noqa: E402

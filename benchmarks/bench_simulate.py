@@ -48,7 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from policy_engine.engine import Engine  # noqa: E402
-from policy_engine.loader import load_text  # noqa: E402
+from policy_engine.policy.loader import load_text  # noqa: E402
 from policy_engine.simulate.events import parse_events  # noqa: E402
 from policy_engine.simulate.routes import default_routes  # noqa: E402
 from policy_engine.simulate.run import simulate  # noqa: E402

@@ -8,7 +8,7 @@ The embedding API (DESIGN §5)::
     d = engine.fail(d.turn, status=429, headers={...})
     engine.succeed(d.turn)
 
-    for attempt in engine.attempts(chain="main"):    # the failover loop (policy_engine.attempts)
+    for attempt in engine.attempts(chain="main"):    # the failover loop (policy_engine.engine.attempts)
         with attempt:
             reply = clients[attempt.provider].chat.completions.create(model=attempt.model, ...)
 
@@ -21,7 +21,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from policy_engine.attempts import (
+    from policy_engine.classify import Classification, ErrorInfo
+    from policy_engine.common.diagnostics import Diagnostic, PolicyError
+    from policy_engine.engine import AsyncEngine, Engine
+    from policy_engine.engine.attempts import (
         AsyncAttempt,
         AsyncAttempts,
         Attempt,
@@ -30,11 +33,8 @@ if TYPE_CHECKING:
         Attempts,
         AttemptsExhausted,
     )
-    from policy_engine.classify import Classification, ErrorInfo
-    from policy_engine.decision import Decision, ErrorOutcome, SkipRecord, StrategyNote, Target
-    from policy_engine.diagnostics import Diagnostic, PolicyError
-    from policy_engine.engine import AsyncEngine, Engine
-    from policy_engine.route import RouteError
+    from policy_engine.evaluate.decision import Decision, ErrorOutcome, SkipRecord, StrategyNote, Target
+    from policy_engine.evaluate.route import RouteError
     from policy_engine.state import StateError, StateStore
 
 __all__ = [
@@ -62,25 +62,25 @@ __all__ = [
 ]
 
 _WHERE = {
-    "AsyncAttempt": "policy_engine.attempts",
-    "AsyncAttempts": "policy_engine.attempts",
-    "Attempt": "policy_engine.attempts",
-    "AttemptError": "policy_engine.attempts",
-    "AttemptRejected": "policy_engine.attempts",
-    "Attempts": "policy_engine.attempts",
-    "AttemptsExhausted": "policy_engine.attempts",
+    "AsyncAttempt": "policy_engine.engine.attempts",
+    "AsyncAttempts": "policy_engine.engine.attempts",
+    "Attempt": "policy_engine.engine.attempts",
+    "AttemptError": "policy_engine.engine.attempts",
+    "AttemptRejected": "policy_engine.engine.attempts",
+    "Attempts": "policy_engine.engine.attempts",
+    "AttemptsExhausted": "policy_engine.engine.attempts",
     "AsyncEngine": "policy_engine.engine",
     "Engine": "policy_engine.engine",
     "Classification": "policy_engine.classify",
     "ErrorInfo": "policy_engine.classify",
-    "Decision": "policy_engine.decision",
-    "ErrorOutcome": "policy_engine.decision",
-    "SkipRecord": "policy_engine.decision",
-    "StrategyNote": "policy_engine.decision",
-    "Target": "policy_engine.decision",
-    "Diagnostic": "policy_engine.diagnostics",
-    "PolicyError": "policy_engine.diagnostics",
-    "RouteError": "policy_engine.route",
+    "Decision": "policy_engine.evaluate.decision",
+    "ErrorOutcome": "policy_engine.evaluate.decision",
+    "SkipRecord": "policy_engine.evaluate.decision",
+    "StrategyNote": "policy_engine.evaluate.decision",
+    "Target": "policy_engine.evaluate.decision",
+    "Diagnostic": "policy_engine.common.diagnostics",
+    "PolicyError": "policy_engine.common.diagnostics",
+    "RouteError": "policy_engine.evaluate.route",
     "StateError": "policy_engine.state",
     "StateStore": "policy_engine.state",
 }

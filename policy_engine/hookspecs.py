@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from policy_engine.providers import ProviderSpec
+    from policy_engine.providers.families import ProviderSpec
     from policy_engine.quota import QuotaChecker
     from policy_engine.state import StoreSpec
     from policy_engine.strategies.base import Strategy
@@ -58,7 +58,7 @@ def mp_policy_strategies() -> Sequence[Strategy]:
 
 @hookspec
 def mp_policy_providers() -> Sequence[ProviderSpec]:
-    """Return provider families (:class:`policy_engine.providers.ProviderSpec`) to register.
+    """Return provider families (:class:`policy_engine.providers.families.ProviderSpec`) to register.
 
     A provider's error rules are consulted after a policy's own ``errorRules`` and before the
     generic rules; its credential reader decides which ``auth.json`` entries count as a login;

@@ -28,12 +28,12 @@ import pluggy
 
 from policy_engine import hookspecs
 from policy_engine.hookspecs import PluginHooks
-from policy_engine.providers import CredentialReader, ProviderSpec
+from policy_engine.providers.families import CredentialReader, ProviderSpec
 from policy_engine.strategies.base import Strategy
 
 if TYPE_CHECKING:
     from policy_engine.quota import QuotaChecker
-    from policy_engine.state import StoreSpec
+    from policy_engine.state import StoreFactory, StoreSpec
 
 __all__ = [
     "ALLOW_ENV",
@@ -46,6 +46,7 @@ __all__ = [
     "entry_points",
     "get_registry",
     "make_plugin_manager",
+    "plugin_stores",
 ]
 
 DISABLE_ENV = "MP_POLICY_DISABLE_PLUGIN_AUTOLOAD"
@@ -56,7 +57,7 @@ DEFAULT_PLUGINS = (
     "policy_engine.strategies.quota_first",
     "policy_engine.strategies.scheduled",
     "policy_engine.strategies.custom",
-    "policy_engine.builtin_providers",
+    "policy_engine.providers.builtin",
     "policy_engine.state.builtin",
     "policy_engine.quota.builtin",
 )
@@ -225,6 +226,15 @@ def make_plugin_manager(autoload: bool | None = None) -> tuple[pluggy.PluginMana
 def get_registry() -> Registry:
     """The process-wide registry (built once, with the installed plugins)."""
     return build_registry(*make_plugin_manager())
+
+
+def plugin_stores() -> Mapping[str, StoreFactory]:
+    """The installed plugins' state stores by scheme, for ``open_store(..., stores=plugin_stores)``.
+
+    Handed to :mod:`policy_engine.state` as a function, so the registry is built only for a URL
+    whose scheme is not built in (the state package never imports the registry itself).
+    """
+    return get_registry().store_factories
 
 
 def build_registry(pm: pluggy.PluginManager, problems: list[PluginProblem] | None = None) -> Registry:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from policy_engine.engine import Engine
-from policy_engine.route import RouteError
+from policy_engine.evaluate.route import RouteError
 
 VIENNA = ZoneInfo("Europe/Vienna")
 MONDAY_MORNING = datetime(2026, 4, 6, 8, 30, tzinfo=UTC)  # 10:30 in Vienna

@@ -12,7 +12,7 @@ from policy_engine.classify import ErrorInfo, ParsedError
 from policy_engine.engine import Engine
 from policy_engine.hookspecs import hookimpl
 from policy_engine.plugins import build_registry, make_plugin_manager
-from policy_engine.providers import ProviderSpec
+from policy_engine.providers.families import ProviderSpec
 from policy_engine.strategies.base import StrategyContext, StrategyResult
 
 NOW = datetime(2026, 4, 6, 10, 0, tzinfo=UTC)
@@ -96,7 +96,7 @@ def test_a_plugin_strategy_and_provider_work_end_to_end(registry: Any) -> None:
 
 
 def test_an_unknown_strategy_without_the_plugin_is_a_policy_error() -> None:
-    from policy_engine.diagnostics import PolicyError
+    from policy_engine.common.diagnostics import PolicyError
 
     pm, problems = make_plugin_manager(autoload=False)
     plain = build_registry(pm, problems)
@@ -192,7 +192,7 @@ def test_state_stores_and_quota_checkers_are_registered_by_plugins() -> None:
                                    state="fleet://shared")
     assert isinstance(engine.store, MemoryStore)
     # A policy naming a scheme no plugin provides is an error that points at settings.state.
-    from policy_engine.diagnostics import PolicyError
+    from policy_engine.common.diagnostics import PolicyError
 
     with pytest.raises(PolicyError) as info:
         Engine.from_documents({**POLICY, "settings": {"state": "nowhere://x"}}, auth={"acme"}, registry=registry)
@@ -215,7 +215,7 @@ def test_conflicting_stores_and_checkers_name_both_plugins() -> None:
 def test_a_provider_plugin_decides_which_credentials_count(tmp_path: Any) -> None:
     import json as _json
 
-    from policy_engine.providers import Credential
+    from policy_engine.providers.families import Credential
 
     def needs_refresh(entry: Any) -> Credential | None:
         """Acme logins are only usable with a refresh token."""
@@ -289,8 +289,8 @@ def knobs_registry() -> Any:
 
 
 def test_plugin_options_are_validated_by_the_plugins_schema(knobs_registry: Any) -> None:
-    from policy_engine.diagnostics import PolicyError
-    from policy_engine.loader import load_text
+    from policy_engine.common.diagnostics import PolicyError
+    from policy_engine.policy.loader import load_text
 
     good = {**POLICY, "pools": [{**POLICY["pools"][0], "strategy": "knobs", "options": {"reverse": True}}]}
     engine = Engine.from_documents(good, auth={"acme", "acme-2"}, clock=lambda: NOW, registry=knobs_registry)
@@ -370,7 +370,7 @@ def test_the_allow_list_loads_only_the_plugins_named(monkeypatch: pytest.MonkeyP
 
 
 def test_a_policy_using_a_strategy_two_plugins_claim_is_an_error() -> None:
-    from policy_engine.diagnostics import PolicyError
+    from policy_engine.common.diagnostics import PolicyError
 
     pm, problems = make_plugin_manager(autoload=False)
     pm.register(_plugin("first_plugin"), name="first_plugin")
@@ -388,7 +388,7 @@ def test_a_policy_using_a_strategy_two_plugins_claim_is_an_error() -> None:
 
 
 def test_a_plugin_with_a_broken_options_schema_is_reported_not_a_crash() -> None:
-    from policy_engine.diagnostics import PolicyError
+    from policy_engine.common.diagnostics import PolicyError
 
     class Broken(Knobs):
         name = "broken-knobs"

@@ -6,7 +6,7 @@ One provider error (HTTP status, structured type/code, message, headers, body) b
 Order of decision (the first rule with an opinion wins):
 
 1. the policy's ``errorRules``, in document order (:class:`PolicyErrorRule`);
-2. the provider family's own rules (:mod:`policy_engine.provider_rules`, or a plugin's): status,
+2. the provider family's own rules (:mod:`policy_engine.classify.provider_rules`, or a plugin's): status,
    body types/codes, provider headers, provider-specific phrases;
 3. generic structured rules: Google ``ErrorInfo`` reasons, then well-known error types/codes
    (``rate_limit_error``, ``overloaded_error``, ``insufficient_quota`` …), then the HTTP status;

@@ -18,6 +18,7 @@ from policy_engine.classify.model import (
 )
 from policy_engine.classify.parsing import parse_error
 from policy_engine.classify.policy_rules import PolicyErrorRule
+from policy_engine.classify.provider_rules import BUILTIN_PROVIDER_RULES
 
 _log = logging.getLogger("policy_engine.classify")  # the name it had before the package split
 
@@ -26,7 +27,7 @@ class Classifier:
     """Classifies provider errors with policy rules, provider rules, generic rules, then patterns.
 
     ``provider_rules`` maps a base provider to its rules; by default the built-in rules of the
-    five base providers (:data:`policy_engine.provider_rules.BUILTIN_PROVIDER_RULES`).
+    five base providers (:data:`~policy_engine.classify.provider_rules.BUILTIN_PROVIDER_RULES`).
     """
 
     def __init__(
@@ -35,8 +36,6 @@ class Classifier:
         provider_rules: Mapping[str, Sequence[ProviderRule]] | None = None,
     ) -> None:
         if provider_rules is None:
-            from policy_engine.provider_rules import BUILTIN_PROVIDER_RULES
-
             provider_rules = BUILTIN_PROVIDER_RULES
         self.policy_rules: tuple[PolicyErrorRule, ...] = tuple(policy_rules)
         self.provider_rules: dict[str, tuple[ProviderRule, ...]] = {

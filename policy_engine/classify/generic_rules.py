@@ -1,7 +1,7 @@
 """The generic rules: structured identifiers and the HTTP status (tier 3), message patterns (tier 4).
 
 Also the helpers provider rules share (:func:`quota_text`, :func:`rate_text`,
-:func:`google_reason_rule`), used by :mod:`policy_engine.provider_rules`.
+:func:`google_reason_rule`), used by :mod:`policy_engine.classify.provider_rules`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from typing import Any
 from policy_engine.classify.model import ERROR_KINDS, ErrorInfo, ErrorKind, ParsedError
 from policy_engine.classify.readers import _ident
 from policy_engine.classify.rule_patterns import RulePattern, RulePatternError, compile_rule_pattern
-from policy_engine.durations import DurationError, parse_duration
+from policy_engine.common.durations import DurationError, parse_duration
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from policy_engine.diagnostics import Diagnostic, PolicyError
-from policy_engine.terminal_text import printable
+from policy_engine.common.diagnostics import Diagnostic, PolicyError
+from policy_engine.common.terminal_text import printable
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "check_one_start", "common_options", "emit_json",
            "exit_on_route_error", "exit_on_state_error", "format_choices", "load_engine", "print_diagnostics",
@@ -101,7 +101,7 @@ def exit_on_state_error(exc: Exception) -> NoReturn:
 
 
 def exit_on_route_error(exc: Exception, engine: Any, hint: str | None = None) -> NoReturn:
-    """Report a request the engine cannot answer (a :class:`~policy_engine.route.RouteError`) and exit 2.
+    """Report a request the engine cannot answer (a :class:`~policy_engine.evaluate.route.RouteError`) and exit 2.
 
     When no policy file was found that is the likely cause, and the hint says where they were looked
     for; else ``hint``, when given.

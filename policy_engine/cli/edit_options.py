@@ -40,8 +40,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, emit_json, load_engine, print_diagnostics
-from policy_engine.diagnostics import Diagnostic
-from policy_engine.terminal_text import printable
+from policy_engine.common.diagnostics import Diagnostic
+from policy_engine.common.terminal_text import printable
 
 if TYPE_CHECKING:
     from policy_engine.edit.document import PolicyDocument
@@ -101,7 +101,7 @@ def on_off_state(on: bool, off: bool) -> bool | None:
 
 def engine_at(at: str | None, options: dict[str, Any]) -> Engine:
     """A read-only engine for the command's options, its clock at ``--at`` when given."""
-    from policy_engine.timezones import parse_instant
+    from policy_engine.common.timezones import parse_instant
 
     if at is not None and not at.strip():
         raise click.BadParameter("an empty time; write e.g. 2026-04-06T10:30:00+02:00", param_hint="--at")
@@ -143,8 +143,8 @@ def show_status(options: dict[str, Any], names: tuple[str, ...], *, at: str | No
     ``rows`` builds the status rows and ``render(rows, now, tz)`` the text; JSON is
     ``{"at": ..., "<kind>s": rows}``.
     """
-    from policy_engine.timezones import isoformat
-    from policy_engine.validation import did_you_mean
+    from policy_engine.common.timezones import isoformat
+    from policy_engine.policy.validation import did_you_mean
 
     engine = engine_at(at, options)
     try:
@@ -188,13 +188,13 @@ class EditTarget:
 
 
 def _agent_dir(agent_dir: Path | None) -> Path:
-    from policy_engine.locations import agent_dir as default_agent_dir
+    from policy_engine.policy.locations import agent_dir as default_agent_dir
 
     return default_agent_dir(agent_dir)
 
 
 def _global_path(policy: Path | None, directory: Path) -> Path:
-    from policy_engine.locations import global_policy_file
+    from policy_engine.policy.locations import global_policy_file
 
     if policy is not None:
         return policy.expanduser()
@@ -210,7 +210,7 @@ def global_target(*, policy: Path | None, agent_dir: Path | None, **_: Any) -> E
 
 def project_target(*, policy: Path | None, project: Path | None, agent_dir: Path | None, **_: Any) -> EditTarget:
     """The project overlay of ``--project`` (else of the current directory, searched upwards)."""
-    from policy_engine.locations import find_project_file
+    from policy_engine.policy.locations import find_project_file
 
     directory = _agent_dir(agent_dir)
     global_path = _global_path(policy, directory)
@@ -266,7 +266,7 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
     )
     from policy_engine.edit.json_text import NonFiniteNumberError
     from policy_engine.edit.operations import EditContext, EditError
-    from policy_engine.loader import LoadedDocument
+    from policy_engine.policy.loader import LoadedDocument
 
     shown = _shown(target.path)
     env = dict(os.environ)

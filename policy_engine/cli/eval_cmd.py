@@ -18,7 +18,7 @@ from policy_engine.cli.common import (
     warn_unknown_provider,
 )
 from policy_engine.cli.render import render_decision
-from policy_engine.terminal_text import printable
+from policy_engine.common.terminal_text import printable
 
 __all__ = ["eval_command"]
 
@@ -58,8 +58,8 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
       mp-policy eval --pool codex --model gpt-5 --explain
       mp-policy eval --provider anthropic --fail anthropic:429 --format json
     """
-    from policy_engine.route import RouteError
-    from policy_engine.timezones import check_supported, parse_instant
+    from policy_engine.common.timezones import check_supported, parse_instant
+    from policy_engine.evaluate.route import RouteError
 
     check_one_start(provider, pool, chain, preset)
     parsed_fails = [_parse_fail(f) for f in fails]

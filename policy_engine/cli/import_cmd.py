@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from policy_engine.cli.common import EXIT_FAIL, emit_json
-from policy_engine.terminal_text import printable
+from policy_engine.common.terminal_text import printable
 
 if TYPE_CHECKING:
     from policy_engine.pi_import import ImportReport

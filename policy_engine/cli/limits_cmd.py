@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from policy_engine.cli.common import common_options, emit_json, load_engine
-from policy_engine.terminal_text import printable
+from policy_engine.common.terminal_text import printable
 
 __all__ = ["limits_command"]
 

@@ -33,7 +33,7 @@ def pi_group() -> None:
 def _run(action: str, agent_dir: Path | None, dry_run: bool, fmt: str, keep_running: bool = True,
          idle_exit: str | None = None) -> None:
     from policy_engine.integrations.pi_setup import SettingsError, install, uninstall
-    from policy_engine.locations import agent_dir as default_agent_dir
+    from policy_engine.policy.locations import agent_dir as default_agent_dir
 
     directory = default_agent_dir(agent_dir)
     try:

@@ -126,7 +126,7 @@ def preset_activate(name: str, explain: bool, at: str | None, **options: Any) ->
       mp-policy preset activate coding-premium --explain
     """
     from policy_engine.cli.render import render_decision
-    from policy_engine.route import RouteError
+    from policy_engine.evaluate.route import RouteError
 
     engine = engine_at(at, options)
     try:

@@ -1,6 +1,6 @@
 """Text layouts of decisions: one line for scripts, a readable explanation for people.
 
-Every name, message and note is passed through :func:`~policy_engine.terminal_text.printable`:
+Every name, message and note is passed through :func:`~policy_engine.common.terminal_text.printable`:
 account names come from ``auth.json`` and ``MULTI_SUB`` too, error reasons from a provider's
 response and notes from selector scripts, none of which a schema checks.
 """
@@ -11,8 +11,8 @@ from datetime import datetime, tzinfo
 
 import click
 
-from policy_engine.decision import Decision, Target
-from policy_engine.terminal_text import printable
+from policy_engine.common.terminal_text import printable
+from policy_engine.evaluate.decision import Decision, Target
 
 __all__ = ["render_decision", "render_target"]
 

@@ -34,7 +34,7 @@ from policy_engine.cli.common import (
     warn_unknown_provider,
 )
 from policy_engine.cli.render import render_decision
-from policy_engine.terminal_text import printable
+from policy_engine.common.terminal_text import printable
 
 __all__ = ["fail_command", "parse_headers", "read_body", "select_command", "succeed_command"]
 
@@ -78,7 +78,7 @@ def read_body(stream: IO[bytes] | None) -> Any:
 def _answering(engine: Any, route_hint: str | None = None) -> Iterator[None]:
     """Around the engine's one call: a request it cannot answer exits 2 (with ``route_hint``), a broken state
     store exits 1, and the engine is closed either way."""
-    from policy_engine.route import RouteError
+    from policy_engine.evaluate.route import RouteError
     from policy_engine.state import StateError
 
     try:

@@ -17,7 +17,7 @@ def schema_command(kind: str, plugins: bool) -> None:
     The output is self-contained: schemas it refers to are embedded under $defs with their $id.
     With the installed plugins' strategies, pools[].options is checked per strategy.
     """
-    from policy_engine.validation import bundled_schema_text
+    from policy_engine.policy.validation import bundled_schema_text
 
     options = None
     if plugins:

@@ -105,7 +105,7 @@ def _idle_seconds(value: str | None, stdio: bool) -> float | None:
 
 def parse_idle_exit(value: str) -> float:
     """An ``--idle-exit`` value in seconds: a duration longer than 0 (``30m``, ``90s``), else a usage error."""
-    from policy_engine.durations import DurationError, parse_duration
+    from policy_engine.common.durations import DurationError, parse_duration
 
     try:
         seconds = parse_duration(value).total_seconds()

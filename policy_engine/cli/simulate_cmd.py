@@ -19,9 +19,9 @@ from policy_engine.cli.common import (
     load_engine,
     print_diagnostics,
 )
-from policy_engine.diagnostics import Diagnostic, PolicyError
-from policy_engine.durations import format_duration, parse_duration
-from policy_engine.timezones import check_supported
+from policy_engine.common.diagnostics import Diagnostic, PolicyError
+from policy_engine.common.durations import format_duration, parse_duration
+from policy_engine.common.timezones import check_supported
 
 if TYPE_CHECKING:
     from policy_engine.simulate.run import SimulationResult
@@ -120,7 +120,7 @@ def simulate_command(start: str | None, period: str | None, step: str | None, ev
       mp-policy simulate --route chain:main --route pool:codex@gpt-5 --format csv
       mp-policy simulate --period 1d --step 5m --format json --per-step
     """
-    from policy_engine.route import RouteError
+    from policy_engine.evaluate.route import RouteError
     from policy_engine.simulate.events import EventScript, load_events, resolve_start
     from policy_engine.simulate.plot import FORMATS
     from policy_engine.simulate.routes import default_routes, parse_route

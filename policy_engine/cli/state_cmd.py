@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from policy_engine.cli.common import common_options, emit_json, exit_on_state_error
-from policy_engine.terminal_text import printable
+from policy_engine.common.terminal_text import printable
 
 __all__ = ["state_group"]
 
@@ -16,19 +16,20 @@ PARTS = ("cooldowns", "cursors", "turns", "quota", "log")
 
 def _open(options: dict[str, Any], readonly: bool) -> Any:
     """The store of this set-up: --state / $MP_POLICY_STATE, else the policy's settings.state, else SQLite."""
-    from policy_engine.locations import agent_dir
+    from policy_engine.plugins import plugin_stores
+    from policy_engine.policy.locations import agent_dir
     from policy_engine.state import StateError, open_store
 
     url = options["state"] or _policy_state_url(options)
     try:
-        return open_store(url, agent_dir=agent_dir(options["agent_dir"]), readonly=readonly)
+        return open_store(url, agent_dir=agent_dir(options["agent_dir"]), readonly=readonly, stores=plugin_stores)
     except StateError as exc:
         exit_on_state_error(exc)
 
 
 def _policy_state_url(options: dict[str, Any]) -> str | None:
     """``settings.state`` of the effective policy (None when unset, or when the policy cannot be read)."""
-    from policy_engine.diagnostics import PolicyError
+    from policy_engine.common.diagnostics import PolicyError
     from policy_engine.engine import Engine
 
     try:

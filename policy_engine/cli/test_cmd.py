@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, emit_json, exit_on_state_error, print_diagnostics
-from policy_engine.terminal_text import printable
+from policy_engine.common.terminal_text import printable
 
 __all__ = ["test_command"]
 
@@ -24,15 +24,16 @@ __all__ = ["test_command"]
 def test_command(paths: tuple[Path, ...], exclude: tuple[str, ...], fmt: str, verbose: bool,
                  state: str | None) -> None:
     """Run policy tests. PATHS are test files or folders (searched for *.test.yaml); default: policies/ or ."""
-    from policy_engine.policy_tests import run_paths
+    from policy_engine.testing.policy_tests import run_paths
 
     if not paths:
         paths = (Path("policies"),) if Path("policies").is_dir() else (Path("."),)
     if state:
+        from policy_engine.plugins import plugin_stores
         from policy_engine.state import StateError, open_store
 
         try:  # fail once, clearly, rather than in every case
-            open_store(state, agent_dir=Path.cwd(), namespace="policy-test-probe").close()
+            open_store(state, agent_dir=Path.cwd(), namespace="policy-test-probe", stores=plugin_stores).close()
         except StateError as exc:
             exit_on_state_error(exc)
     results = run_paths(paths, exclude=exclude, state=state)

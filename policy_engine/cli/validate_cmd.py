@@ -25,7 +25,7 @@ def validate_command(files: tuple[Path, ...], kind: str | None, strict: bool, **
     Without FILES, checks the effective policy of this set-up (the global policy, the project
     overlay found from --project or the current directory, and MULTI_SUB).
     """
-    from policy_engine.check import check_effective, check_file, guess_kind
+    from policy_engine.compile.check import check_effective, check_file, guess_kind
 
     if files:
         diagnostics = []

@@ -54,13 +54,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from policy_engine.bounded_read import EDITED_FILE, FileReadError, ReadProblem, read_bounded
-from policy_engine.diagnostics import Diagnostic, PolicyError, json_path
+from policy_engine.common.bounded_read import EDITED_FILE, FileReadError, ReadProblem, read_bounded
+from policy_engine.common.diagnostics import Diagnostic, PolicyError, json_path
 from policy_engine.edit.files import UnsafeTargetError, check_target, write_atomic
 from policy_engine.edit.json_text import JsonText
 from policy_engine.edit.markers import BlockList, BlockMap, FlowList, FlowMap
 from policy_engine.edit.markers import is_block_value as _is_block_value
-from policy_engine.loader import LoadedDocument, load_text, read_error_diagnostic
+from policy_engine.policy.loader import LoadedDocument, load_text, read_error_diagnostic
 
 __all__ = [
     "BlockList",
@@ -755,11 +755,11 @@ class PolicyDocument:
     def validate(self, *, env: Mapping[str, str] | None = None, global_doc: LoadedDocument | None = None
                  ) -> list[Diagnostic]:
         """Every schema and compile diagnostic of the current text (a project with ``global_doc``)."""
-        from policy_engine.compile import compile_policy, policy_revision
-        from policy_engine.merge import merge_policy
+        from policy_engine.common.timezones import local_zone
+        from policy_engine.compile.compiler import compile_policy, policy_revision
         from policy_engine.plugins import get_registry
-        from policy_engine.timezones import local_zone
-        from policy_engine.validation_cache import validate_cached
+        from policy_engine.policy.merge import merge_policy
+        from policy_engine.policy.validation_cache import validate_cached
 
         try:
             doc = self.loaded()

@@ -29,7 +29,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from policy_engine.bounded_read import file_type
+from policy_engine.common.bounded_read import file_type
 
 __all__ = ["UnsafeTargetError", "check_target", "write_atomic"]
 

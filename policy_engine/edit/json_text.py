@@ -38,9 +38,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from policy_engine.diagnostics import json_path
+from policy_engine.common.diagnostics import json_path
+from policy_engine.common.json_finite import is_finite_token
 from policy_engine.edit.markers import is_block_value
-from policy_engine.json_finite import is_finite_token
 
 __all__ = ["JsonStyle", "JsonSyntaxError", "JsonText", "NonFiniteNumberError", "detect_style", "parse"]
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policy_engine.edit.document import BlockList, BlockMap, FlowList, FlowMap, PolicyDocument
-from policy_engine.providers import base_of
-from policy_engine.validation import did_you_mean
+from policy_engine.policy.validation import did_you_mean
+from policy_engine.providers.families import base_of
 
 __all__ = [
     "POLICY_ORDER",
@@ -151,8 +151,8 @@ def _subscription_data(doc: PolicyDocument, ctx: EditContext) -> Mapping[str, An
 
 
 def _subscriptions(doc: PolicyDocument, ctx: EditContext) -> list[Any]:
-    from policy_engine.loader import from_object
-    from policy_engine.merge import merge_policy
+    from policy_engine.policy.loader import from_object
+    from policy_engine.policy.merge import merge_policy
 
     merged = merge_policy(from_object(dict(_subscription_data(doc, ctx))), None, ctx.env, frozenset(ctx.providers))
     return list(merged.subscriptions)

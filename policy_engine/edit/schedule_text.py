@@ -28,8 +28,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from policy_engine.durations import parse_duration
-from policy_engine.validation import DAY_NAMES, expand_days
+from policy_engine.common.durations import parse_duration
+from policy_engine.policy.validation import DAY_NAMES, expand_days
 
 __all__ = ["FORMS_HINT", "ScheduleTextError", "format_window", "parse_window"]
 
@@ -238,7 +238,7 @@ def _parse_cron(text: str) -> dict[str, Any]:
 
 def _check_window(window: Mapping[str, Any], text: str) -> None:
     """The engine's own window parser must accept what was read (a safety net, never expected to fail)."""
-    from policy_engine.schedule import Window
+    from policy_engine.policy.schedule import Window
 
     try:
         Window.from_dict(window)

@@ -19,14 +19,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
-from policy_engine.durations import format_duration
+from policy_engine.common.durations import format_duration
+from policy_engine.common.timezones import isoformat, supported_epoch
 from policy_engine.edit.schedule_text import format_window
-from policy_engine.timezones import isoformat, supported_epoch
 
 if TYPE_CHECKING:
+    from policy_engine.compile.graph import CompiledPool
     from policy_engine.engine import Engine
-    from policy_engine.graph import CompiledPool
-    from policy_engine.merge import Subscription
+    from policy_engine.policy.merge import Subscription
     from policy_engine.state import StateSnapshot
 
 __all__ = [
@@ -92,7 +92,7 @@ def _login(engine: Engine, name: str, now: datetime) -> dict[str, Any]:
 
 
 def _subscriptions(engine: Engine) -> list[Subscription]:
-    from policy_engine.merge import merge_policy
+    from policy_engine.policy.merge import merge_policy
 
     sources = engine.sources
     merged = merge_policy(sources.global_doc if sources else None, sources.project_doc if sources else None,

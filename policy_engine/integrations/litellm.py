@@ -27,7 +27,7 @@ How it fits LiteLLM (the interfaces of LiteLLM 1.110, ``Router.register_plugin``
   group alias of ``mp-policy``.
 * **Outcomes go to the engine.** The plugin is also a LiteLLM callback (``litellm.callbacks``):
   a failed call is reported with ``Engine.fail`` (status, headers, body of the provider's
-  error, read by :mod:`policy_engine.integrations.errors`), a successful one with
+  error, read by :mod:`policy_engine.engine.sdk_errors`), a successful one with
   ``Engine.succeed`` and the provider's response headers (passive quota capture). Calls that
   are not this router's are ignored.
 * **LiteLLM's own reliability steps aside** where it would fight the engine: cooldowns are off
@@ -55,12 +55,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from policy_engine.attempts import AttemptError, AttemptsExhausted, describe_end
-from policy_engine.integrations.errors import read_failure, read_headers
+from policy_engine.engine.attempts import AttemptError, AttemptsExhausted, describe_end
+from policy_engine.engine.sdk_errors import read_failure, read_headers
 
 if TYPE_CHECKING:
-    from policy_engine.decision import Decision
     from policy_engine.engine import Engine
+    from policy_engine.evaluate.decision import Decision
 
 __all__ = ["DEFAULT_GROUP", "PolicyRouting", "policy_router"]
 

@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policy_engine.bounded_read import PI_SETTINGS, FileReadError, ReadProblem, read_bounded
-from policy_engine.diagnostics import Diagnostic
+from policy_engine.common.bounded_read import PI_SETTINGS, FileReadError, ReadProblem, read_bounded
+from policy_engine.common.diagnostics import Diagnostic
 
 __all__ = ["DEFAULT_IDLE_EXIT", "SETTINGS_KEY", "Change", "SettingsError", "engine_command", "extension_dir",
            "install", "socket_path", "stop_server", "uninstall"]

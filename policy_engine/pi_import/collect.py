@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policy_engine.loader import LoadedDocument
 from policy_engine.pi_import.model import Difference, DifferenceKind
+from policy_engine.policy.loader import LoadedDocument
 
 __all__ = ["Collector", "JsonPath"]
 

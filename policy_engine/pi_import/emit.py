@@ -19,10 +19,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from policy_engine.loader import load_text
+from policy_engine.common.terminal_text import first_unsafe, printable
 from policy_engine.pi_import.describe import describe_member, describe_strategy, entry_route
 from policy_engine.pi_import.model import Difference, SourceKind
-from policy_engine.terminal_text import first_unsafe, printable
+from policy_engine.policy.loader import load_text
 
 __all__ = ["EmitContext", "render_yaml"]
 

@@ -12,20 +12,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from policy_engine.compile import compile_policy, policy_revision
-from policy_engine.diagnostics import Diagnostic, PolicyError, sort_diagnostics
+from policy_engine.common.diagnostics import Diagnostic, PolicyError, sort_diagnostics
+from policy_engine.common.timezones import local_zone
+from policy_engine.compile.compiler import compile_policy, policy_revision
 from policy_engine.edit.files import write_atomic
-from policy_engine.loader import LoadedDocument, from_object, load_text
-from policy_engine.locations import agent_dir as default_agent_dir
-from policy_engine.merge import merge_policy
 from policy_engine.pi_import.behaviour import SetupContext, behaviour_differences, env_accounts
 from policy_engine.pi_import.convert import Converted, convert_document, filter_chains
 from policy_engine.pi_import.emit import EmitContext, render_yaml
 from policy_engine.pi_import.model import Difference, ImportedFile, ImportReport, PiImportError, SourceKind
 from policy_engine.pi_import.reading import read_pi_file
 from policy_engine.plugins import Registry, get_registry
-from policy_engine.timezones import local_zone
-from policy_engine.validation_cache import validate_cached
+from policy_engine.policy.loader import LoadedDocument, from_object, load_text
+from policy_engine.policy.locations import agent_dir as default_agent_dir
+from policy_engine.policy.merge import merge_policy
+from policy_engine.policy.validation_cache import validate_cached
 
 __all__ = ["InvalidResult", "OutputExists", "plan_import", "write_import"]
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from policy_engine.diagnostics import json_path
+from policy_engine.common.diagnostics import json_path
 
 __all__ = ["Difference", "DifferenceKind", "ImportReport", "ImportedFile", "PiImportError", "SourceKind"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from policy_engine.diagnostics import PolicyError
-from policy_engine.loader import LoadedDocument, load_file
+from policy_engine.common.diagnostics import PolicyError
 from policy_engine.pi_import.model import PiImportError, SourceKind
+from policy_engine.policy.loader import LoadedDocument, load_file
 
 __all__ = ["PI_KEYS", "read_pi_file"]
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from policy_engine.quota.context import CheckContext, QuotaCheckError
 
 if TYPE_CHECKING:
-    from policy_engine.providers import Credential
+    from policy_engine.providers.families import Credential
     from policy_engine.state import QuotaSnapshot
 
 __all__ = ["CheckContext", "QuotaCheckError", "QuotaChecker"]

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from policy_engine.providers import Credential
+from policy_engine.providers.families import Credential
 from policy_engine.quota.context import CheckContext, QuotaCheckError, describe_response, parse_json
 from policy_engine.quota.status import clamp_percent, failed_snapshot, snapshot_from_windows
 from policy_engine.quota.values import from_epoch, number

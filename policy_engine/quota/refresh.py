@@ -23,8 +23,8 @@ from policy_engine.quota.runner import DEFAULT_TIMEOUT, QuotaAccount, run_checks
 from policy_engine.state import QuotaSnapshot, StateStore
 
 if TYPE_CHECKING:
-    from policy_engine.auth import AuthSource
-    from policy_engine.graph import Graph
+    from policy_engine.compile.graph import Graph
+    from policy_engine.providers.auth import AuthSource
     from policy_engine.quota import QuotaChecker
 
 __all__ = ["QuotaRefresher", "is_fresh", "quota_first_members"]

@@ -25,9 +25,9 @@ from policy_engine.quota.status import failed_snapshot
 from policy_engine.state import QuotaSnapshot, StateChanges, StateStore
 
 if TYPE_CHECKING:
-    from policy_engine.auth import AuthSource
-    from policy_engine.graph import Graph
-    from policy_engine.providers import Credential
+    from policy_engine.compile.graph import Graph
+    from policy_engine.providers.auth import AuthSource
+    from policy_engine.providers.families import Credential
     from policy_engine.quota import QuotaChecker
 
 __all__ = ["DEFAULT_TIMEOUT", "QuotaAccount", "check_accounts", "collect_accounts", "run_checks", "store_results"]

@@ -10,7 +10,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
-from policy_engine.timezones import parse_instant
+from policy_engine.common.timezones import parse_instant
 
 __all__ = ["from_epoch", "from_iso", "number", "number_text"]
 

@@ -21,7 +21,7 @@ A worker may ask to be retired: a reply carrying ``"retire": true`` is returned 
 usual, then the worker is killed and replaced (the Python worker does this when a script left it
 holding too much memory, so the next script, perhaps another pool's, finds a fresh one).
 
-Reply lines are split with the bounded :class:`~policy_engine.line_framing.LineFramer` (a worker that
+Reply lines are split with the bounded :class:`~policy_engine.common.line_framing.LineFramer` (a worker that
 writes more than :data:`MAX_REPLY_BYTES` without a newline is killed as soon as it does) and parsed
 only when they are short and shallow (:mod:`~policy_engine.sandbox.bounded_json`).
 
@@ -52,7 +52,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from policy_engine.line_framing import READ_CHUNK, LineFramer, TooLong
+from policy_engine.common.line_framing import READ_CHUNK, LineFramer, TooLong
 
 from .bounded_json import MAX_ANSWER_DEPTH
 from .bounded_json import loads as bounded_loads

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policy_engine.bounded_read import SELECTOR_SCRIPT, FileReadError, ReadProblem, read_bounded
+from policy_engine.common.bounded_read import SELECTOR_SCRIPT, FileReadError, ReadProblem, read_bounded
 from policy_engine.sandbox.base import Runner, SourceProblem
 from policy_engine.sandbox.breaker import CircuitBreaker
 from policy_engine.sandbox.redact import shorten

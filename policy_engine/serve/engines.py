@@ -1,7 +1,7 @@
 """One engine per project overlay, all on one state store, rebuilt when their files change.
 
 ``cwd`` in a request picks the project overlay exactly as the command line does from its working
-directory (:func:`policy_engine.locations.find_project_file`, searching up); requests without
+directory (:func:`policy_engine.policy.locations.find_project_file`, searching up); requests without
 one use the server's default (``--project``, else the server's own working directory). Engines
 are kept per overlay file (:class:`EngineCache`, at most :data:`MAX_ENGINES`, least recently used
 first out), so every agent in one project shares one compiled policy.
@@ -13,7 +13,7 @@ rebuilt (compiled graphs are cached by content, so an unchanged policy costs a p
 that fails keeps the last good engine in force and its diagnostics become warnings of every
 answer until the files change again; a project whose files never loaded answers
 ``invalid-policy``. A change of ``auth.json`` rebuilds the engine too, so a new login counts
-at once (:class:`~policy_engine.auth.AuthFile` alone would notice within a second, but only by
+at once (:class:`~policy_engine.providers.auth.AuthFile` alone would notice within a second, but only by
 mtime and size).
 
 All engines share one :class:`SharedStore`: the store opened at start, whose ``close`` is a
@@ -31,9 +31,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policy_engine.diagnostics import PolicyError
-from policy_engine.locations import GLOBAL_NAMES, find_project_file, global_policy_file
-from policy_engine.locations import agent_dir as default_agent_dir
+from policy_engine.common.diagnostics import PolicyError
+from policy_engine.policy.locations import GLOBAL_NAMES, find_project_file, global_policy_file
+from policy_engine.policy.locations import agent_dir as default_agent_dir
 from policy_engine.serve.protocol import ProtocolError
 from policy_engine.state import StateChanges, StateSnapshot, StateStore, TurnRecord
 

@@ -23,8 +23,8 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from policy_engine.route import Segment
-from policy_engine.timezones import isoformat
+from policy_engine.common.timezones import isoformat
+from policy_engine.evaluate.route import Segment
 
 if TYPE_CHECKING:
     from policy_engine.state import StateSnapshot, TurnRecord

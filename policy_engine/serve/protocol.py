@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policy_engine.line_framing import MAX_LINE, TooLong
+from policy_engine.common.line_framing import MAX_LINE, TooLong
 
 __all__ = [
     "ERROR_CODES",

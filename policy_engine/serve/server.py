@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from policy_engine.line_framing import MAX_LINE, TooLong
+from policy_engine.common.line_framing import MAX_LINE, TooLong
+from policy_engine.common.timezones import isoformat
 from policy_engine.serve.engines import EngineCache, EngineSlot
 from policy_engine.serve.history import (
     TurnHistory,
@@ -62,7 +63,6 @@ from policy_engine.serve.protocol import (
     ok_answer,
     parse_line,
 )
-from policy_engine.timezones import isoformat
 
 if TYPE_CHECKING:
     from policy_engine.engine import Engine
@@ -227,7 +227,7 @@ class Server:
                 "maxLine": MAX_LINE, "transport": conn.transport, "pid": os.getpid()}
 
     def _select(self, args: Args, conn: Connection) -> Mapping[str, Any]:
-        from policy_engine.route import RouteError
+        from policy_engine.evaluate.route import RouteError
 
         names = [n for n in ("provider", "pool", "chain", "preset") if args.has(n)]
         if len(names) != 1:
@@ -254,7 +254,7 @@ class Server:
         return data
 
     def _fail(self, args: Args, conn: Connection) -> Mapping[str, Any]:
-        from policy_engine.route import RouteError
+        from policy_engine.evaluate.route import RouteError
 
         turn, provider, model = args.string("turn"), args.string("provider"), args.string("model")
         status = args.integer("status", low=100, high=599, hint="send the HTTP status of the failed response")

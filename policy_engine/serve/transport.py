@@ -1,6 +1,6 @@
 """The transports of ``mp-policy serve``: stdin/stdout, and a Unix socket with a thread per client.
 
-Both read in bounded chunks (:class:`~policy_engine.line_framing.LineFramer`) and wait in
+Both read in bounded chunks (:class:`~policy_engine.common.line_framing.LineFramer`) and wait in
 ``poll`` on their input and on a wake-up pipe, so a signal is noticed at once without
 interrupting a request:
 
@@ -41,8 +41,8 @@ from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
-from policy_engine.durations import format_duration
-from policy_engine.line_framing import READ_CHUNK, LineFramer
+from policy_engine.common.durations import format_duration
+from policy_engine.common.line_framing import READ_CHUNK, LineFramer
 from policy_engine.serve.protocol import ProtocolError, encode, error_answer
 from policy_engine.serve.server import Connection, Server
 

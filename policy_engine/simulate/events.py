@@ -56,15 +56,15 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-from policy_engine.bounded_read import EVENT_SCRIPT
-from policy_engine.diagnostics import Diagnostic, PolicyError, Severity
-from policy_engine.durations import format_duration, parse_duration
-from policy_engine.graph import Graph
-from policy_engine.loader import LoadedDocument, load_file
-from policy_engine.route import RouteError
+from policy_engine.common.bounded_read import EVENT_SCRIPT
+from policy_engine.common.diagnostics import Diagnostic, PolicyError, Severity
+from policy_engine.common.durations import format_duration, parse_duration
+from policy_engine.common.timezones import check_supported, parse_instant
+from policy_engine.compile.graph import Graph
+from policy_engine.evaluate.route import RouteError
+from policy_engine.policy.loader import LoadedDocument, load_file
+from policy_engine.policy.validation import DAY_NAMES, did_you_mean
 from policy_engine.simulate.routes import parse_route
-from policy_engine.timezones import check_supported, parse_instant
-from policy_engine.validation import DAY_NAMES, did_you_mean
 
 __all__ = [
     "MAX_OCCURRENCES",

@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from policy_engine.durations import format_duration
+from policy_engine.common.durations import format_duration
+from policy_engine.common.terminal_text import printable
+from policy_engine.common.timezones import isoformat
 from policy_engine.simulate.run import Outcome, SimulationResult
-from policy_engine.terminal_text import printable
-from policy_engine.timezones import isoformat
 
 __all__ = ["RUN_COLUMNS", "STEP_COLUMNS", "to_json", "write_csv"]
 

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from policy_engine.durations import format_duration
+from policy_engine.common.durations import format_duration
 from policy_engine.simulate.run import SimulationResult
 
 __all__ = ["FORMATS", "PlotError", "plot_simulation"]

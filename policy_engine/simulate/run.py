@@ -41,9 +41,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
-from policy_engine.decision import Decision
+from policy_engine.compile.graph import Graph
 from policy_engine.engine import Engine
-from policy_engine.graph import Graph
+from policy_engine.evaluate.decision import Decision
 from policy_engine.simulate.events import EventScript, TimedEvent
 from policy_engine.simulate.routes import RouteSpec, route_providers
 from policy_engine.simulate.world import Change, World, pool_is_stable
@@ -218,7 +218,7 @@ def simulate(
     changed. ``mode`` is ``"fast"`` (evaluate where something changed) or ``"naive"`` (every step).
     ``per_step_rows``: the caller will list every step of every route (the size is checked first).
     Raises ``ValueError`` for a period or step that cannot be simulated or a simulation over one of
-    the caps, and :class:`~policy_engine.diagnostics.PolicyError` for an event script that repeats
+    the caps, and :class:`~policy_engine.common.diagnostics.PolicyError` for an event script that repeats
     more than a simulation applies.
     """
     if mode not in ("fast", "naive"):

@@ -16,9 +16,9 @@ import math
 import string
 from datetime import UTC, date, datetime, timedelta
 
-from policy_engine.durations import format_duration
+from policy_engine.common.durations import format_duration
+from policy_engine.common.terminal_text import printable
 from policy_engine.simulate.run import Outcome, Run, SimulationResult
-from policy_engine.terminal_text import printable
 
 __all__ = ["GRID_MAX_DAYS", "HourCell", "hour_cells", "hour_grid", "letters", "render_timeline"]
 

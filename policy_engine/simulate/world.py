@@ -28,13 +28,13 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from policy_engine.common.timezones import isoformat
+from policy_engine.compile.graph import CompiledPool, Graph
 from policy_engine.engine import Engine
-from policy_engine.graph import CompiledPool, Graph
 from policy_engine.simulate.events import AuthAction, BurnAction, FailAction, QuotaAction, TimedEvent
 from policy_engine.state import QuotaSnapshot, StateChanges, open_store
 from policy_engine.strategies.quota_first import BLOCKED_PERCENT, QuotaFirst
 from policy_engine.strategies.scheduled import Scheduled
-from policy_engine.timezones import isoformat
 
 __all__ = ["MAX_WINDOW_CHANGES", "Change", "SimAuth", "SimClock", "World", "pool_is_stable"]
 

@@ -7,8 +7,10 @@ Open a store by URL with :func:`open_store`:
   or a plain path ending in ``.db``, ``.sqlite`` or ``.sqlite3``;
 * ``None`` — the default SQLite file ``<agent_dir>/mp-policy-state.db``.
 
-Plugins add schemes (e.g. ``redis``) through the ``mp_policy_state_stores`` hook (a
-:class:`StoreSpec` per scheme); code that embeds the engine can also call :func:`register_store`.
+Plugins add schemes through the ``mp_policy_state_stores`` hook (a :class:`StoreSpec` per scheme);
+this package never reads the plugin registry itself: whoever holds the registry hands its stores in
+(``stores=``, a mapping or a function that returns one, called only for a scheme that is not built
+in). Code that embeds the engine can also call :func:`register_store`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
     "STORE_FACTORIES",
     "Cooldown",
     "MemoryStore",
+    "PluginStores",
     "QuotaSnapshot",
     "QuotaWindow",
     "SqliteStore",
@@ -108,13 +111,15 @@ BUILTIN_STORES = (
 STORE_FACTORIES: dict[str, StoreFactory] = {spec.scheme: spec.factory for spec in BUILTIN_STORES}
 
 
-def _factories(stores: Mapping[str, StoreFactory] | None) -> dict[str, StoreFactory]:
-    """Plugin stores (``stores``, else the process-wide plugin registry's) plus registered ones."""
-    if stores is None:
-        from policy_engine.plugins import get_registry
+#: Plugin stores by scheme, as handed in: the mapping itself, or a function that returns it (so that
+#: the plugin registry is built only when a URL needs a plugin's scheme).
+PluginStores = Mapping[str, StoreFactory] | Callable[[], Mapping[str, StoreFactory]]
 
-        stores = get_registry().store_factories
-    return {**stores, **STORE_FACTORIES}
+
+def _factories(stores: PluginStores | None) -> dict[str, StoreFactory]:
+    """The plugin stores handed in (none when ``None``) plus the built-in and registered ones."""
+    plugin_stores = stores() if callable(stores) else stores
+    return {**(plugin_stores or {}), **STORE_FACTORIES}
 
 
 def register_store(scheme: str, factory: StoreFactory) -> None:
@@ -131,10 +136,10 @@ def redact_url(url: str) -> str:
     return re.sub(r"([?&]password=)[^&#]*", r"\1***", url, flags=re.IGNORECASE)
 
 
-def check_store_url(url: str, stores: Mapping[str, StoreFactory] | None = None) -> None:
+def check_store_url(url: str, stores: PluginStores | None = None) -> None:
     """Raise :class:`StateURLError` when ``url`` names no known kind of store (nothing is opened).
 
-    ``stores`` are the plugin stores by scheme (default: the installed plugins').
+    ``stores`` are the plugin stores by scheme (:data:`PluginStores`; default: none).
     """
     url = url.strip()
     match = _SCHEME.match(url)
@@ -156,10 +161,10 @@ def check_store_url(url: str, stores: Mapping[str, StoreFactory] | None = None) 
 
 
 def open_store(url: str | None, *, agent_dir: Path, readonly: bool = False, namespace: str = "default",
-               stores: Mapping[str, StoreFactory] | None = None) -> StateStore:
+               stores: PluginStores | None = None) -> StateStore:
     """Open the state store named by ``url`` (``None``: ``<agent_dir>/mp-policy-state.db``).
 
-    ``stores`` are the plugin stores by scheme (default: the installed plugins'). Raises
+    ``stores`` are the plugin stores by scheme (:data:`PluginStores`; default: none). Raises
     :class:`StateError` for an unknown scheme or a store that cannot be opened.
     """
     if url is None or not url.strip():
@@ -178,7 +183,7 @@ def open_store(url: str | None, *, agent_dir: Path, readonly: bool = False, name
 
 
 def open_state(url: str | None, *, agent_dir: Path, readonly: bool = False, namespace: str = "default",
-               stores: Mapping[str, StoreFactory] | None = None, fallback: str = "error") -> StateStore:
+               stores: PluginStores | None = None, fallback: str = "error") -> StateStore:
     """:func:`open_store`, plus ``fallback="local"`` (``settings.stateFallback``): a remote store that
     cannot be reached, at start or later, is replaced by the local SQLite file until it is back
     (see :mod:`policy_engine.state.fallback`). Local stores (memory, SQLite) never fall back."""

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from policy_engine.graph import CompiledPool
+    from policy_engine.compile.graph import CompiledPool
     from policy_engine.state import Cooldown, QuotaSnapshot
 
 __all__ = ["Skip", "Strategy", "StrategyContext", "StrategyResult"]

@@ -27,14 +27,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from policy_engine.diagnostics import Diagnostic
+from policy_engine.common.diagnostics import Diagnostic
 from policy_engine.hookspecs import hookimpl
 from policy_engine.sandbox.redact import MAX_NOTE_CHARS, for_note
 from policy_engine.sandbox.selector import Selector, interpret
 from policy_engine.strategies.base import StrategyContext, StrategyResult
 
 if TYPE_CHECKING:
-    from policy_engine.graph import CompiledPool
+    from policy_engine.compile.graph import CompiledPool
 
 __all__ = ["Custom", "selector_context"]
 

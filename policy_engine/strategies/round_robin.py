@@ -10,7 +10,7 @@ from policy_engine.hookspecs import hookimpl
 from policy_engine.strategies.base import StrategyContext, StrategyResult
 
 if TYPE_CHECKING:
-    from policy_engine.graph import CompiledPool
+    from policy_engine.compile.graph import CompiledPool
 
 __all__ = ["RoundRobin"]
 

@@ -11,8 +11,8 @@ from policy_engine.hookspecs import hookimpl
 from policy_engine.strategies.base import Skip, StrategyContext, StrategyResult
 
 if TYPE_CHECKING:
-    from policy_engine.graph import CompiledPool
-    from policy_engine.schedule import Schedule
+    from policy_engine.compile.graph import CompiledPool
+    from policy_engine.policy.schedule import Schedule
 
 __all__ = ["MemberPlan", "Scheduled"]
 
@@ -47,7 +47,7 @@ class Scheduled:
 
     def prepare(self, pool: CompiledPool) -> dict[str, MemberPlan]:
         """Compile each member's schedule in the pool's time zone."""
-        from policy_engine.schedule import Schedule  # only policies with scheduled pools pay for it
+        from policy_engine.policy.schedule import Schedule  # only policies with scheduled pools pay for it
 
         plans: dict[str, MemberPlan] = {}
         for member, raw in pool.member_schedule.items():

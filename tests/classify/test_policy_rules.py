@@ -21,11 +21,11 @@ import pytest
 
 from policy_engine.classify import Classifier, ErrorInfo, PolicyErrorRule
 from policy_engine.classify.rule_patterns import MAX_TOTAL_PROGRAM_SIZE, compile_rule_pattern
-from policy_engine.compile import compile_policy
-from policy_engine.diagnostics import PolicyError
-from policy_engine.loader import load_text
-from policy_engine.merge import merge_policy
+from policy_engine.common.diagnostics import PolicyError
+from policy_engine.compile.compiler import compile_policy
 from policy_engine.plugins import get_registry
+from policy_engine.policy.loader import load_text
+from policy_engine.policy.merge import merge_policy
 
 MP_POLICY = Path(sys.executable).parent / "mp-policy"
 NOW = datetime(2026, 4, 6, 10, 0, tzinfo=UTC)

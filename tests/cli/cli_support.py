@@ -156,7 +156,7 @@ def make_cooldown_state(db: Path, *, at: datetime = AT_DT, retry_after: int = 36
     Leaves: cooldown anthropic until ``at + retry_after``, cursor claude = anthropic-2, one turn.
     """
     from policy_engine.engine import Engine
-    from policy_engine.loader import load_file
+    from policy_engine.policy.loader import load_file
 
     engine = Engine.from_documents(load_file(DEMO / "multi-pass.yaml"), state=f"sqlite:///{db}",
                                    auth=set(DEMO_ACCOUNTS), clock=lambda: at)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from cli_support import REPO, UNIQUE_SECRET, Cli, invoke
 
-from policy_engine.loader import load_file, load_text
+from policy_engine.policy.loader import load_file, load_text
 
 FIXTURES = REPO / "tests" / "fixtures" / "pi_import"
 MULTI_SUB = "anthropic:2"

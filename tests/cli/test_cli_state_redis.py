@@ -19,7 +19,7 @@ import redis
 from cli_support import AT, AT_DT, DEMO, REPO, STATE_FILE, Cli, Run
 
 from policy_engine.engine import Engine
-from policy_engine.loader import load_file
+from policy_engine.policy.loader import load_file
 from policy_engine.state import Cooldown, StateChanges
 from policy_engine.state.redis_store import RedisStore
 

@@ -26,7 +26,7 @@ from policy_engine.edit.document import (
     merge_text,
     unified_diff,
 )
-from policy_engine.loader import load_text
+from policy_engine.policy.loader import load_text
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -24,7 +24,7 @@ from policy_engine.edit import operations as ops
 from policy_engine.edit.document import PolicyDocument
 from policy_engine.edit.json_text import JsonText, NonFiniteNumberError, detect_style
 from policy_engine.edit.markers import BlockMap, FlowList, FlowMap
-from policy_engine.loader import load_text
+from policy_engine.policy.loader import load_text
 
 REPO = Path(__file__).resolve().parents[2]
 PI_JSON = (REPO / "policies" / "pi-multi-pass-json" / "agent" / "multi-pass.json").read_text(encoding="utf-8")

@@ -12,7 +12,7 @@ import pytest
 from policy_engine.edit import operations as ops
 from policy_engine.edit.document import PolicyDocument
 from policy_engine.engine import Engine
-from policy_engine.loader import load_text
+from policy_engine.policy.loader import load_text
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_TEXT = (REPO / "policies" / "demo" / "multi-pass.yaml").read_text(encoding="utf-8")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from policy_engine.edit.schedule_text import FORMS_HINT, ScheduleTextError, format_window, parse_window
-from policy_engine.schedule import Schedule
+from policy_engine.policy.schedule import Schedule
 
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
 ALL_DAYS = [*WEEKDAYS, "sat", "sun"]

@@ -8,7 +8,7 @@ import pytest
 
 from policy_engine.edit.status import account_status
 from policy_engine.engine import Engine
-from policy_engine.providers import Credential
+from policy_engine.providers.families import Credential
 
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 

@@ -1,6 +1,6 @@
 """A fake LLM provider on loopback that speaks the OpenAI chat completions and Anthropic Messages APIs.
 
-The tests of :mod:`policy_engine.attempts`, the error adapters and the LiteLLM plugin point the real
+The tests of :mod:`policy_engine.engine.attempts`, the error adapters and the LiteLLM plugin point the real
 ``openai`` / ``anthropic`` SDKs and a real ``litellm.Router`` at this server, and the README's demo of
 ``examples/openai_failover.py`` runs against it::
 

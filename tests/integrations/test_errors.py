@@ -1,4 +1,4 @@
-"""The error adapters (``policy_engine.integrations.errors``) on what real clients raise and return.
+"""The error adapters (``policy_engine.engine.sdk_errors``) on what real clients raise and return.
 
 Every exception and response here comes from a real ``openai`` / ``anthropic`` SDK, ``httpx`` or
 ``requests`` call to the fake provider on loopback (SDK retries off); the reports then go through a
@@ -23,8 +23,7 @@ import requests
 from fake_llm_server import FakeLLMServer, Scripted
 
 from policy_engine import Engine
-from policy_engine.decision import Decision
-from policy_engine.integrations.errors import (
+from policy_engine.engine.sdk_errors import (
     NETWORK_ERROR_TYPE,
     FailureReport,
     read_error,
@@ -32,6 +31,7 @@ from policy_engine.integrations.errors import (
     read_headers,
     read_response,
 )
+from policy_engine.evaluate.decision import Decision
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -263,8 +263,8 @@ def test_read_failure_takes_mappings_and_unknown_exceptions_at_their_word() -> N
 def test_reading_errors_imports_no_sdk() -> None:
     code = (
         "import sys\n"
-        "from policy_engine.attempts import Attempts\n"
-        "from policy_engine.integrations.errors import read_error, read_failure, read_headers\n"
+        "from policy_engine.engine.attempts import Attempts\n"
+        "from policy_engine.engine.sdk_errors import read_error, read_failure, read_headers\n"
         "assert read_error(KeyError('x')) is None\n"
         "read_failure(ConnectionRefusedError('refused')); read_headers({'a': 'b'})\n"
         "import policy_engine.integrations.litellm\n"

@@ -20,7 +20,7 @@ from fake_llm_server import FakeLLMServer, Scripted
 from two_pools import CLAUDE_MODEL, CODEX_MODEL, KEYS, POLICY
 
 from policy_engine import AsyncEngine, AttemptsExhausted, Engine
-from policy_engine.integrations.errors import read_error
+from policy_engine.engine.sdk_errors import read_error
 from policy_engine.integrations.litellm import DEFAULT_GROUP, PolicyRouting, policy_router
 from policy_engine.state import Cooldown, open_store
 

@@ -11,7 +11,7 @@ import pytest
 from provider_server import ProviderServer, Reply
 
 from policy_engine.plugins import get_registry
-from policy_engine.providers import read_credential
+from policy_engine.providers.families import read_credential
 from policy_engine.quota.runner import QuotaAccount, run_checks
 
 NOW = datetime(2026, 4, 4, 12, 0, tzinfo=UTC)

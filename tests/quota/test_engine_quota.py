@@ -11,8 +11,8 @@ import payloads as P
 import pytest
 from provider_server import ProviderServer, Reply
 
-from policy_engine.auth import AuthFile
 from policy_engine.engine import Engine
+from policy_engine.providers.auth import AuthFile
 
 NOW = datetime(2026, 4, 4, 12, 0, tzinfo=UTC)
 CODEX = "/backend-api/wham/usage"

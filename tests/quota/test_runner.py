@@ -9,10 +9,10 @@ from typing import Any
 import payloads as P
 from provider_server import ProviderServer, Reply
 
-from policy_engine.auth import StaticAuth
 from policy_engine.engine import Engine
 from policy_engine.plugins import get_registry
-from policy_engine.providers import read_credential
+from policy_engine.providers.auth import StaticAuth
+from policy_engine.providers.families import read_credential
 from policy_engine.quota.runner import QuotaAccount, collect_accounts, run_checks, store_results
 from policy_engine.quota.status import failed_snapshot, snapshot_from_windows
 from policy_engine.state import MemoryStore, QuotaWindow

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from policy_engine.line_framing import TooLong
+from policy_engine.common.line_framing import TooLong
 from policy_engine.serve.protocol import (
     ERROR_CODES,
     Args,

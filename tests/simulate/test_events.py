@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from child_process import run_child
 
-from policy_engine.diagnostics import PolicyError
-from policy_engine.durations import parse_duration
+from policy_engine.common.diagnostics import PolicyError
+from policy_engine.common.durations import parse_duration
 from policy_engine.engine import Engine
-from policy_engine.loader import load_file
+from policy_engine.policy.loader import load_file
 from policy_engine.simulate.events import (
     AuthAction,
     BurnAction,
@@ -249,7 +249,7 @@ def test_an_event_script_that_is_a_fifo_is_refused_without_waiting(tmp_path: Pat
     os.mkfifo(tmp_path / "events.yaml")
     found = run_child("""
         import json, sys
-        from policy_engine.diagnostics import PolicyError
+        from policy_engine.common.diagnostics import PolicyError
         from policy_engine.simulate.events import load_events
         try:
             load_events(sys.argv[1])
@@ -273,7 +273,7 @@ def test_a_script_that_repeats_into_millions_is_refused_before_anything_is_expan
         import json, sys
         from datetime import datetime, timedelta
         from zoneinfo import ZoneInfo
-        from policy_engine.diagnostics import PolicyError
+        from policy_engine.common.diagnostics import PolicyError
         from policy_engine.simulate.events import load_events
         start = datetime(2026, 11, 23, tzinfo=ZoneInfo("Europe/Vienna"))
         try:

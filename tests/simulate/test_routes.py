@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from policy_engine.compile.graph import Graph
 from policy_engine.engine import Engine
-from policy_engine.graph import Graph
-from policy_engine.loader import load_file
-from policy_engine.route import RouteError
+from policy_engine.evaluate.route import RouteError
+from policy_engine.policy.loader import load_file
 from policy_engine.simulate.routes import RouteSpec, default_routes, parse_route, route_providers
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ import pytest
 from child_process import run_child
 
 from policy_engine.engine import Engine
-from policy_engine.loader import load_file, load_text
+from policy_engine.policy.loader import load_file, load_text
 from policy_engine.simulate.events import EventScript, parse_events
 from policy_engine.simulate.routes import RouteSpec, default_routes
 from policy_engine.simulate.run import MAX_STEPS, SimulationResult, simulate
@@ -352,7 +352,7 @@ def test_routes_evaluated_at_every_step_are_capped_before_the_first_step() -> No
         from datetime import datetime, timedelta
         from zoneinfo import ZoneInfo
         from policy_engine.engine import Engine
-        from policy_engine.loader import load_file
+        from policy_engine.policy.loader import load_file
         from policy_engine.simulate.routes import default_routes
         from policy_engine.simulate.run import simulate
         engine = Engine.from_documents(load_file("policies/demo/multi-pass.yaml"), auth={"anthropic"})

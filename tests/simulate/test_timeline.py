@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from policy_engine.engine import Engine
-from policy_engine.loader import load_file, load_text
+from policy_engine.policy.loader import load_file, load_text
 from policy_engine.simulate.events import parse_events
 from policy_engine.simulate.routes import RouteSpec
 from policy_engine.simulate.run import SimulationResult, simulate

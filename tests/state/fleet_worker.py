@@ -19,8 +19,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from policy_engine.decision import Decision
 from policy_engine.engine import Engine
+from policy_engine.evaluate.decision import Decision
 from policy_engine.state import Cooldown, QuotaSnapshot, SqliteStore, StateChanges, StateError, StateStore, TurnRecord
 from policy_engine.state import open_store as open_url
 from policy_engine.state.sqlite import sqlite_path_from_url

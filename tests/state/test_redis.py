@@ -27,7 +27,7 @@ from redis.crc import key_slot
 from redis_server import RedisServer, free_port
 
 from policy_engine.engine import Engine
-from policy_engine.loader import load_file
+from policy_engine.policy.loader import load_file
 from policy_engine.state import (
     LOG_LIMIT,
     Cooldown,

@@ -22,7 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 import policy_engine
-from policy_engine.diagnostics import PolicyError
+from policy_engine.common.diagnostics import PolicyError
 from policy_engine.engine import Engine
 from policy_engine.sandbox.node_runner import NodeRunner
 from policy_engine.sandbox.python_runner import get_python_runner

@@ -1,0 +1,117 @@
+"""A cache of validation results, so an unchanged policy is not validated (nor jsonschema imported) again.
+
+Results are keyed by the document's text, its name, the document kind, the shipped schemas and the
+source of the validating modules, and kept in memory and on disk: ``$MP_POLICY_CACHE_DIR``, else
+``$XDG_CACHE_HOME/mp-policy``, else ``~/.cache/mp-policy``. Set ``MP_POLICY_NO_CACHE=1`` to turn it
+off. A cache that cannot be read or written is simply not used; an entry is read through the bounded
+reader (a regular file of at most :data:`~policy_engine.common.bounded_read.VALIDATION_CACHE` bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+
+from policy_engine.common.bounded_read import VALIDATION_CACHE, FileReadError, read_bounded
+from policy_engine.common.diagnostics import Diagnostic
+from policy_engine.policy.loader import LoadedDocument
+
+__all__ = ["cache_dir", "validate_cached"]
+
+_MEMORY: dict[str, list[Diagnostic]] = {}
+_SCHEMAS = ("policy.schema.json", "project.schema.json", "test.schema.json")
+
+
+def cache_dir() -> Path | None:
+    """Where cached results live, or None when caching is off."""
+    if os.environ.get("MP_POLICY_NO_CACHE"):
+        return None
+    if os.environ.get("MP_POLICY_CACHE_DIR"):
+        return Path(os.environ["MP_POLICY_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mp-policy"
+
+
+#: The modules whose code produces validation diagnostics, relative to the package folder: a change in
+#: any of them invalidates the cache (``classify/rule_patterns.py`` checks the ``errorRules`` patterns).
+_DIAGNOSTIC_SOURCES = (
+    "policy/validation.py",
+    "policy/loader.py",
+    "common/diagnostics.py",
+    "common/durations.py",
+    "common/timezones.py",
+    "classify/rule_patterns.py",
+)
+
+
+@cache
+def _schemas_digest() -> str:
+    digest = hashlib.sha256()
+    folder = files("policy_engine.schemas")
+    for name in _SCHEMAS:
+        digest.update(folder.joinpath(name).read_bytes())
+    # The checks in the code evolve too: key on the sources of the modules that produce diagnostics.
+    package = Path(__file__).parent.parent  # policy_engine/
+    for module in _DIAGNOSTIC_SOURCES:
+        digest.update(package.joinpath(module).read_bytes())
+    return digest.hexdigest()
+
+
+def _key(doc: LoadedDocument, kind: str) -> str:
+    text = json.dumps([_schemas_digest(), kind, doc.source, list(doc.root), doc.digest])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _to_json(diagnostics: list[Diagnostic]) -> str:
+    return json.dumps([{"code": d.code, "message": d.message, "severity": d.severity, "file": d.file,
+                        "line": d.line, "col": d.col, "path": list(d.path), "hint": d.hint} for d in diagnostics])
+
+
+def _from_json(text: str) -> list[Diagnostic]:
+    return [Diagnostic(code=d["code"], message=d["message"], severity=d["severity"], file=d["file"],
+                       line=d["line"], col=d["col"], path=tuple(d["path"]), hint=d["hint"])
+            for d in json.loads(text)]
+
+
+def validate_cached(doc: LoadedDocument, kind: str) -> list[Diagnostic]:
+    """:func:`policy_engine.policy.validation.validate_document`, remembered for documents read from text."""
+    if not doc.digest or os.environ.get("MP_POLICY_NO_CACHE"):
+        from policy_engine.policy.validation import validate_document
+
+        return validate_document(doc, kind)  # type: ignore[arg-type]
+    key = _key(doc, kind)
+    if key in _MEMORY:
+        return list(_MEMORY[key])
+    folder = cache_dir()
+    path = folder / "validation" / f"{key}.json" if folder else None
+    if path is not None:
+        try:
+            found = _from_json(read_bounded(path, VALIDATION_CACHE).decode("utf-8"))
+        except (FileReadError, ValueError, KeyError, TypeError, RecursionError):
+            found = None
+        if found is not None:
+            _MEMORY[key] = found
+            return list(found)
+    from policy_engine.policy.validation import validate_document
+
+    found = validate_document(doc, kind)  # type: ignore[arg-type]
+    _MEMORY[key] = found
+    if path is not None:
+        _write(path, _to_json(found))
+    return list(found)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
+                                         encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+    except OSError:
+        pass

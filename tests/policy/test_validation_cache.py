@@ -1,0 +1,110 @@
+"""The validation cache: an unchanged document is not validated again, a changed one always is."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from child_process import run_child
+
+from policy_engine.policy import validation, validation_cache
+from policy_engine.policy.loader import load_file
+
+POLICY = "pools:\n  - {name: p, baseProvider: anthropic, members: [anthropic]}\n"
+BROKEN = "pools:\n  - {name: p, baseProvider: anthropic, membrs: [anthropic]}\n"
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("MP_POLICY_CACHE_DIR", str(folder))
+    monkeypatch.delenv("MP_POLICY_NO_CACHE", raising=False)
+    validation_cache._MEMORY.clear()
+    return folder
+
+
+def _count_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    real = validation.validate_document
+
+    def counting(doc, kind):  # type: ignore[no-untyped-def]
+        calls.append(doc.source)
+        return real(doc, kind)
+
+    monkeypatch.setattr(validation, "validate_document", counting)
+    return calls
+
+
+def test_a_second_process_reuses_the_result_from_disk(cache: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "multi-pass.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    calls = _count_calls(monkeypatch)
+    first = validation_cache.validate_cached(load_file(path), "policy")
+    assert [d.code for d in first] == ["required", "unknown-key"]
+    assert len(calls) == 1 and list((cache / "validation").glob("*.json"))
+    validation_cache._MEMORY.clear()  # as a fresh process would start
+    again = validation_cache.validate_cached(load_file(path), "policy")
+    assert len(calls) == 1
+    assert again == first and (again[1].line, again[1].col) == (first[1].line, first[1].col)
+
+
+def test_an_edit_is_validated_again(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "multi-pass.yaml"
+    path.write_text(POLICY, encoding="utf-8")
+    calls = _count_calls(monkeypatch)
+    assert validation_cache.validate_cached(load_file(path), "policy") == []
+    path.write_text(BROKEN, encoding="utf-8")
+    assert validation_cache.validate_cached(load_file(path), "policy")
+    path.write_text("# a comment moves every line\n" + BROKEN, encoding="utf-8")
+    moved = validation_cache.validate_cached(load_file(path), "policy")
+    assert len(calls) == 3
+    assert moved[0].line == 3
+
+
+def test_a_corrupt_cache_entry_is_ignored(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "multi-pass.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    expected = validation_cache.validate_cached(load_file(path), "policy")
+    for entry in (cache / "validation").glob("*.json"):
+        entry.write_text("{not json", encoding="utf-8")
+    validation_cache._MEMORY.clear()
+    assert validation_cache.validate_cached(load_file(path), "policy") == expected
+
+
+def test_the_cache_can_be_turned_off(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MP_POLICY_NO_CACHE", "1")
+    path = tmp_path / "multi-pass.yaml"
+    path.write_text(POLICY, encoding="utf-8")
+    calls = _count_calls(monkeypatch)
+    validation_cache.validate_cached(load_file(path), "policy")
+    validation_cache.validate_cached(load_file(path), "policy")
+    assert len(calls) == 2
+    assert not cache.exists()
+
+
+def test_an_unwritable_cache_is_not_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x", encoding="utf-8")
+    monkeypatch.setenv("MP_POLICY_CACHE_DIR", str(blocker))
+    validation_cache._MEMORY.clear()
+    path = tmp_path / "multi-pass.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    assert validation_cache.validate_cached(load_file(path), "policy")
+
+
+def test_a_fifo_in_place_of_a_cache_entry_is_ignored_not_waited_on(cache: Path, tmp_path: Path) -> None:
+    path = tmp_path / "multi-pass.yaml"
+    path.write_text(BROKEN, encoding="utf-8")
+    entry = cache / "validation" / f"{validation_cache._key(load_file(path), 'policy')}.json"
+    entry.parent.mkdir(parents=True)
+    os.mkfifo(entry)
+    codes = run_child("""
+        import json, sys
+        from policy_engine.policy.loader import load_file
+        from policy_engine.policy.validation_cache import validate_cached
+        print(json.dumps([d.code for d in validate_cached(load_file(sys.argv[1]), "policy")]))
+        """, str(path))  # the child inherits MP_POLICY_CACHE_DIR
+    assert codes == ["required", "unknown-key"]
+    assert entry.is_file()  # the result replaced the FIFO
