@@ -20,6 +20,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+#: This mp-policy's version: the one source of the package metadata (pyproject.toml reads it),
+#: ``mp-policy --version``, ``mp-policy plugins`` and serve's ``hello``.
+__version__ = "0.2.0"
+
 if TYPE_CHECKING:
     from policy_engine.classify import Classification, ErrorInfo
     from policy_engine.common.diagnostics import Diagnostic, PolicyError

@@ -7,8 +7,10 @@ import traceback
 
 import click
 
+from policy_engine import __version__
 from policy_engine.cli.chain_cmd import chain_group
 from policy_engine.cli.common import EXIT_INTERNAL
+from policy_engine.cli.demo_cmd import demo_command
 from policy_engine.cli.eval_cmd import eval_command
 from policy_engine.cli.explain_cmd import explain_command
 from policy_engine.cli.import_cmd import import_command
@@ -31,7 +33,7 @@ __all__ = ["cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="mp-policy", prog_name="mp-policy")
+@click.version_option(__version__, prog_name="mp-policy")
 def cli() -> None:
     """Decide which AI account and model a coding agent uses, and where it goes when rate-limited.
 
@@ -61,6 +63,7 @@ cli.add_command(select_command)
 cli.add_command(fail_command)
 cli.add_command(succeed_command)
 cli.add_command(serve_command)
+cli.add_command(demo_command)
 
 
 def main(argv: list[str] | None = None) -> None:

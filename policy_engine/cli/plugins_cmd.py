@@ -14,10 +14,10 @@ __all__ = ["plugins_command", "plugins_report"]
 
 def plugins_report() -> dict[str, Any]:
     """The loaded plugins (built-ins first), what each registers, the problems and the discovery settings."""
+    from policy_engine import __version__
     from policy_engine.plugins import ALLOW_ENV, DISABLE_ENV, get_registry
 
     registry = get_registry()
-    core_version = _core_version()
     plugins = []
     for info in registry.plugins:
         registers = registry.contributions(info.name)
@@ -25,7 +25,7 @@ def plugins_report() -> dict[str, Any]:
                          if getattr(registry.strategies[name], "options_schema", None))
         plugins.append({
             "name": info.name, "builtin": info.builtin, "module": info.module,
-            "distribution": info.distribution, "version": core_version if info.builtin else info.version,
+            "distribution": info.distribution, "version": __version__ if info.builtin else info.version,
             "location": info.location, "registers": registers, "optionsSchemas": schemas,
         })
     return {
@@ -35,15 +35,6 @@ def plugins_report() -> dict[str, Any]:
         "allowList": None if os.environ.get(ALLOW_ENV) is None
         else [p.strip() for p in os.environ[ALLOW_ENV].split(",") if p.strip()],
     }
-
-
-def _core_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mp-policy")
-    except PackageNotFoundError:
-        return None
 
 
 _KIND_LABELS = {"strategies": "strategies", "providers": "providers", "quota-checkers": "quota checkers",

@@ -38,9 +38,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from policy_engine import __version__
 from policy_engine.common.line_framing import MAX_LINE, TooLong
 from policy_engine.common.timezones import isoformat
 from policy_engine.serve.engines import EngineCache, EngineSlot
@@ -86,17 +86,6 @@ class Connection:
     session: str | None = None
     slot: EngineSlot | None = None
     turn: str | None = None  # the last turn a select or fail of this connection started or continued
-
-
-@cache
-def _version() -> str:
-    """This mp-policy's version (read from its metadata once)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mp-policy")
-    except PackageNotFoundError:  # pragma: no cover - a source tree without metadata
-        return "unknown"
 
 
 class Server:
@@ -222,7 +211,7 @@ class Server:
         accounts = [{"provider": row["name"], "base": row["provider"], "label": row["label"],
                      "loggedIn": row["loggedIn"]} for row in _accounts(engine)]
         policy_warnings = [d.format() for d in engine.diagnostics if d.severity == "warning"]
-        return {"protocol": PROTOCOL, "version": _version(), "policyRevision": engine.graph.revision,
+        return {"protocol": PROTOCOL, "version": __version__, "policyRevision": engine.graph.revision,
                 "accounts": accounts, "warnings": slot.warnings() + policy_warnings, "ops": list(OPS),
                 "maxLine": MAX_LINE, "transport": conn.transport, "pid": os.getpid()}
 
