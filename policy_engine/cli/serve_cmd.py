@@ -36,8 +36,8 @@ def serve_command(stdio: bool, socket_path: Path | None, idle_exit: str | None, 
     overlay and auth.json edits are picked up (a broken edit keeps the last good policy and
     warns in every answer). SIGTERM, SIGINT, or the end of stdin (--stdio) stop the server after
     the request in hand is answered; with --idle-exit a socket server also stops once it has had
-    no client for that long (the exit code is 0 in each case). The protocol is described in the
-    README ("The protocol, for other languages").
+    no client for that long (the exit code is 0 in each case). The protocol is described in
+    docs/serve.md ("The protocol, for other languages").
 
     \b
     Examples:

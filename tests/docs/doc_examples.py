@@ -18,14 +18,16 @@ between) say more about it, one per comment:
     (before a ``python`` block) the block runs after the page's previous ``python`` block, in one program.
 
 Each page runs in a session of its own: a fresh temporary working directory holding copies of
-``policies/`` and ``examples/`` (and links to ``tests/`` and ``.venv``), with ``HOME`` and
-``PI_CODING_AGENT_DIR`` in it (so no ``~/.pi/agent`` is needed or touched) and the running venv's
-``bin`` first on ``PATH``. Shell blocks share the session like one terminal: exported variables and
-the current directory carry over from one block to the next.
+``policies/`` and ``examples/``, with ``HOME`` and ``PI_CODING_AGENT_DIR`` in it (so no ``~/.pi/agent``
+is needed or touched) and the running venv's ``bin`` first on ``PATH`` (``mp-policy``, ``python``). There
+is no ``.venv`` in it: a block that installs is marked ``skip`` and could not reach the suite's own venv.
+Shell blocks share the session like one terminal: exported variables and the current directory carry
+over from one block to the next.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -157,8 +159,6 @@ class Session:
         for name in ("policies", "examples"):
             shutil.copytree(ROOT / name, self.work / name,
                             ignore=shutil.ignore_patterns("__pycache__", "mp-policy-state.db*"))
-        (self.work / "tests").symlink_to(ROOT / "tests")
-        (self.work / ".venv").symlink_to(Path(sys.prefix))
         env = {key: os.environ[key] for key in _KEEP_ENV if key in os.environ}
         env.update(
             PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -216,10 +216,8 @@ class Session:
             except subprocess.TimeoutExpired:
                 returncode = -9
             finally:  # whatever the block left running in the background goes with it
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait()
         return Result(returncode, out.read_text(errors="replace"), err.read_text(errors="replace"))
 

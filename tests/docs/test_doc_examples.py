@@ -7,10 +7,14 @@ a reader would type them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from doc_examples import ROOT, Block, Session, output_matches, pages, read_blocks
+
+#: What a run example must never do to the machine running the suite.
+_INSTALLS = re.compile(r"\bpip install\b|-m venv\b|\bnpm install\b|\bapt(-get)? install\b")
 
 
 @pytest.mark.parametrize("page", pages(), ids=lambda p: p.relative_to(ROOT).as_posix())
@@ -48,6 +52,8 @@ def test_every_page_marks_its_blocks_consistently() -> None:
             assert not block.output or (previous is not None and previous.runs), \
                 f"{block.where}: an output block must follow a block that runs"
             assert not block.continues or block.lang == "python", f"{block.where}: 'continues' is for python blocks"
+            assert not (block.runs and _INSTALLS.search(block.text)), \
+                f"{block.where}: a block that installs must be marked <!-- example: skip: REASON -->"
             runnable += block.runs
             previous = block
     assert runnable >= 20, f"only {runnable} runnable examples in README.md and docs/"
