@@ -514,7 +514,7 @@ class Stores:
         try:
             import redis  # noqa: F401  (the optional extra)
         except ImportError:
-            self.redis_skip = "the Python package 'redis' is not installed (pip install 'mp-policy[redis]')"
+            self.redis_skip = "the Python package 'redis' is not installed (extra mp-policy[redis], docs/install.md)"
             return
         sys.path.insert(0, str(REPO / "tests" / "state"))
         try:

@@ -69,7 +69,7 @@ def _invalid(diagnostics: list[Diagnostic], fmt: str, what: str) -> NoReturn:
               help="Start from an empty state instead of the store's cooldowns, cursors and quota snapshots.")
 @click.option("--per-step", is_flag=True, help="JSON/CSV: one entry per step and route instead of one per run.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.svg|FILE.png",
-              help="Also draw a chart of the period (needs matplotlib: pip install 'mp-policy[plot]').")
+              help="Also draw a chart of the period (needs matplotlib: extra mp-policy[plot], docs/install.md).")
 @click.option("--limit", type=click.IntRange(min=1), default=40, show_default=True,
               help="Text: at most this many runs per route.")
 @click.option("--no-grid", is_flag=True, help="Text: leave out the hours-by-day grids.")

@@ -88,7 +88,7 @@ def plot_simulation(result: SimulationResult, path: str | Path, *, title: str | 
         from matplotlib.patches import Patch
     except ImportError:
         raise PlotError("drawing a chart needs matplotlib, which is not installed; "
-                        "install the extra: pip install 'mp-policy[plot]'") from None
+                        "pip install matplotlib (mp-policy's extra [plot], docs/install.md)") from None
     tz = result.tz
     routes = result.routes
     accounts = sorted(result.accounts(), key=_natural)

@@ -100,7 +100,7 @@ class StoreSpec:
 BUILTIN_STORES = (
     StoreSpec("memory", _memory_factory, "in-process store (tests, embedding); memory://NAME shares one per name"),
     StoreSpec("sqlite", _sqlite_factory, "SQLite file (the default: <agent dir>/mp-policy-state.db)"),
-    StoreSpec("redis", _redis_factory, "Redis server, shared by a fleet (pip install 'mp-policy[redis]')"),
+    StoreSpec("redis", _redis_factory, "Redis server, shared by a fleet (extra mp-policy[redis], docs/install.md)"),
     StoreSpec("rediss", _redis_factory, "Redis server over TLS"),
     StoreSpec("unix", _redis_factory, "Redis server on a Unix socket: unix:///path/redis.sock?db=0"),
 )

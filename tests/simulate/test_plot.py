@@ -78,5 +78,5 @@ def test_without_matplotlib_the_error_says_how_to_install_it(week: SimulationRes
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib...` raise ImportError
-    with pytest.raises(PlotError, match=r"pip install 'mp-policy\[plot\]'"):
+    with pytest.raises(PlotError, match=r"pip install matplotlib \(mp-policy's extra \[plot\]"):
         plot_simulation(week, tmp_path / "week.png")
