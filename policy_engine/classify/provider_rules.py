@@ -30,9 +30,10 @@ from __future__ import annotations
 
 import re
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from policy_engine.classify.generic_rules import google_reason_rule, quota_text
-from policy_engine.classify.model import ErrorInfo, ErrorKind, ParsedError, ProviderRule
+if TYPE_CHECKING:  # the rules are registered by every CLI call; the classifier's modules load when one runs
+    from policy_engine.classify.model import ErrorInfo, ErrorKind, ParsedError, ProviderRule
 
 __all__ = ["BASE_PROVIDERS", "BUILTIN_PROVIDER_RULES"]
 
@@ -180,6 +181,8 @@ def google_reasons(info: ErrorInfo, p: ParsedError) -> tuple[ErrorKind, str] | N
     """``ErrorInfo`` reasons (``VALIDATION_REQUIRED`` first, then the shared Google table)."""
     if "validation_required" in p.reasons:
         return "auth", f"{p.status_label()} with ErrorInfo.reason VALIDATION_REQUIRED ({info.base})"
+    from policy_engine.classify.generic_rules import google_reason_rule
+
     return google_reason_rule(p, info.base)
 
 
@@ -189,6 +192,8 @@ def google_resource_exhausted(info: ErrorInfo, p: ParsedError) -> tuple[ErrorKin
     if found is None:
         return None
     reason = f"{p.status_label()} with {found[1]} {found[0]} and no quota reason ({info.base})"
+    from policy_engine.classify.generic_rules import quota_text
+
     phrase = quota_text(p)
     if phrase:
         return "quota_exhausted", f"{reason}; the text says the quota is used up ('{phrase}')"
