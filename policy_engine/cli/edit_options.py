@@ -143,8 +143,8 @@ def show_status(options: dict[str, Any], names: tuple[str, ...], *, at: str | No
     ``rows`` builds the status rows and ``render(rows, now, tz)`` the text; JSON is
     ``{"at": ..., "<kind>s": rows}``.
     """
+    from policy_engine.common.suggestions import did_you_mean
     from policy_engine.common.timezones import isoformat
-    from policy_engine.policy.validation import did_you_mean
 
     engine = engine_at(at, options)
     try:

@@ -35,8 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from policy_engine.common.suggestions import did_you_mean
 from policy_engine.edit.document import BlockList, BlockMap, FlowList, FlowMap, PolicyDocument
-from policy_engine.policy.validation import did_you_mean
 from policy_engine.providers.families import base_of
 
 __all__ = [

@@ -29,7 +29,7 @@ from datetime import date
 from typing import Any
 
 from policy_engine.common.durations import parse_duration
-from policy_engine.policy.validation import DAY_NAMES, expand_days
+from policy_engine.policy.days import DAY_NAMES, expand_days
 
 __all__ = ["FORMS_HINT", "ScheduleTextError", "format_window", "parse_window"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from policy_engine.pi_import.convert import Converted
 from policy_engine.pi_import.model import Difference
+from policy_engine.policy.days import check_days, expand_days
 from policy_engine.policy.loader import from_object
 from policy_engine.policy.merge import merge_policy, parse_multi_sub
-from policy_engine.policy.validation import check_days, expand_days
 from policy_engine.sandbox.selector import LANGUAGES, resolve_script
 
 __all__ = ["SetupContext", "behaviour_differences", "env_accounts", "pi_labels"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from policy_engine.policy.days import expand_days
 from policy_engine.policy.schedule import DAY_NAMES
-from policy_engine.policy.validation import expand_days
 
 __all__ = ["describe_days", "describe_hours", "describe_member", "describe_strategy", "describe_window",
            "entry_route"]

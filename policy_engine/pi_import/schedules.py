@@ -17,8 +17,8 @@ from datetime import date
 from typing import Any
 
 from policy_engine.pi_import.collect import Collector, JsonPath
+from policy_engine.policy.days import check_days
 from policy_engine.policy.schedule import DAY_NAMES
-from policy_engine.policy.validation import check_days
 
 __all__ = ["convert_member_schedule"]
 

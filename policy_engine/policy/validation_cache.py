@@ -41,6 +41,11 @@ def cache_dir() -> Path | None:
 #: any of them invalidates the cache (``classify/rule_patterns.py`` checks the ``errorRules`` patterns).
 _DIAGNOSTIC_SOURCES = (
     "policy/validation.py",
+    "policy/schema_validator.py",
+    "policy/schema_messages.py",
+    "policy/domain_checks.py",
+    "policy/days.py",
+    "common/suggestions.py",
     "policy/loader.py",
     "common/diagnostics.py",
     "common/durations.py",

@@ -59,11 +59,12 @@ from typing import Any
 from policy_engine.common.bounded_read import EVENT_SCRIPT
 from policy_engine.common.diagnostics import Diagnostic, PolicyError, Severity
 from policy_engine.common.durations import format_duration, parse_duration
+from policy_engine.common.suggestions import did_you_mean
 from policy_engine.common.timezones import check_supported, parse_instant
 from policy_engine.compile.graph import Graph
 from policy_engine.evaluate.route import RouteError
+from policy_engine.policy.days import DAY_NAMES
 from policy_engine.policy.loader import LoadedDocument, load_file
-from policy_engine.policy.validation import DAY_NAMES, did_you_mean
 from policy_engine.simulate.routes import parse_route
 
 __all__ = [

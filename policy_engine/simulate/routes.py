@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from policy_engine.common.suggestions import did_you_mean
 from policy_engine.compile.graph import Graph
 from policy_engine.evaluate.route import RouteError, Segment, _missing, build_route
-from policy_engine.policy.validation import did_you_mean
 
 __all__ = ["KINDS", "RouteSpec", "default_routes", "parse_route", "route_providers"]
 

@@ -68,10 +68,10 @@ def _boom(*args: object, **kwargs: object) -> str:
 
 def test_an_unexpected_exception_exits_3_with_one_line(monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    import policy_engine.policy.validation
+    import policy_engine.policy.schema_validator
 
     monkeypatch.delenv("MP_POLICY_DEBUG", raising=False)
-    monkeypatch.setattr(policy_engine.policy.validation, "schema_text", _boom)
+    monkeypatch.setattr(policy_engine.policy.schema_validator, "schema_text", _boom)
     with pytest.raises(SystemExit) as exc:
         main(["schema", "policy"])
     assert exc.value.code == 3
@@ -99,10 +99,10 @@ def test_an_unexpected_exception_in_eval_exits_3(monkeypatch: pytest.MonkeyPatch
 
 
 def test_debug_mode_shows_the_traceback(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    import policy_engine.policy.validation
+    import policy_engine.policy.schema_validator
 
     monkeypatch.setenv("MP_POLICY_DEBUG", "1")
-    monkeypatch.setattr(policy_engine.policy.validation, "schema_text", _boom)
+    monkeypatch.setattr(policy_engine.policy.schema_validator, "schema_text", _boom)
     with pytest.raises(SystemExit) as exc:
         main(["schema"])
     assert exc.value.code == 3

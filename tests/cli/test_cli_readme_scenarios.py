@@ -21,8 +21,8 @@ import pytest
 from cli_support import DEMO, Cli, invoke, write_auth
 from edit_support import PI_JSON, changed_lines
 
+from policy_engine.policy.days import expand_days
 from policy_engine.policy.loader import load_file
-from policy_engine.policy.validation import expand_days
 
 #: Policy tests for the README scenarios, written for the policy the commands build.
 SCENARIO_TESTS = """\

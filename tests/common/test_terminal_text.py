@@ -8,7 +8,7 @@ import re
 import pytest
 
 from policy_engine.common.terminal_text import UNSAFE, describe_character, first_unsafe, printable
-from policy_engine.policy.validation import schema
+from policy_engine.policy.schema_validator import schema
 
 
 @pytest.mark.parametrize(("text", "shown"), [

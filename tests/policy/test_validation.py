@@ -10,18 +10,11 @@ from typing import Any
 import pytest
 
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
+from policy_engine.common.suggestions import did_you_mean
+from policy_engine.policy.days import check_days, expand_days
 from policy_engine.policy.loader import LoadedDocument, from_object, load_file, load_text
-from policy_engine.policy.validation import (
-    KINDS,
-    Kind,
-    check_days,
-    did_you_mean,
-    expand_days,
-    require_valid,
-    schema,
-    schema_text,
-    validate_document,
-)
+from policy_engine.policy.schema_validator import KINDS, Kind, schema, schema_text
+from policy_engine.policy.validation import require_valid, validate_document
 
 CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"  # ../shared beside the repo
 
@@ -264,7 +257,7 @@ def test_inlined_validator_agrees_with_the_referencing_one() -> None:
     )
     reference = Draft202012Validator(schema("test"), registry=registry)
     expected = sorted((tuple(e.absolute_path), str(e.validator)) for e in reference.iter_errors(bad.data))
-    from policy_engine.policy.validation import _validator
+    from policy_engine.policy.schema_validator import validator_for as _validator
 
     actual = sorted((tuple(e.absolute_path), str(e.validator)) for e in _validator("test").iter_errors(bad.data))
     assert actual == expected
