@@ -266,7 +266,7 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
     )
     from policy_engine.edit.json_text import NonFiniteNumberError
     from policy_engine.edit.operations import EditContext, EditError
-    from policy_engine.policy.loader import LoadedDocument
+    from policy_engine.policy.document import LoadedDocument
 
     shown = _shown(target.path)
     env = dict(os.environ)

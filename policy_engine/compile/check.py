@@ -12,7 +12,7 @@ from policy_engine.common.diagnostics import Diagnostic, PolicyError, sort_diagn
 from policy_engine.common.timezones import local_zone
 from policy_engine.compile.compiler import compile_policy, policy_revision
 from policy_engine.plugins import get_registry
-from policy_engine.policy.loader import LoadedDocument
+from policy_engine.policy.document import LoadedDocument
 from policy_engine.policy.locations import agent_dir as default_agent_dir
 from policy_engine.policy.locations import global_policy_file
 from policy_engine.policy.merge import merge_policy

@@ -30,7 +30,7 @@ from policy_engine.compile.graph import (
     Settings,
 )
 from policy_engine.plugins import Registry
-from policy_engine.policy.loader import LoadedDocument, pi_tolerant
+from policy_engine.policy.document import LoadedDocument, pi_tolerant
 from policy_engine.policy.merge import MAX_EXTRA_ACCOUNTS, EffectivePolicy
 from policy_engine.providers.families import base_of
 from policy_engine.sandbox.base import MAX_SELECTOR_TIMEOUT

@@ -60,7 +60,8 @@ from policy_engine.edit.files import UnsafeTargetError, check_target, write_atom
 from policy_engine.edit.json_text import JsonText
 from policy_engine.edit.markers import BlockList, BlockMap, FlowList, FlowMap
 from policy_engine.edit.markers import is_block_value as _is_block_value
-from policy_engine.policy.loader import LoadedDocument, load_text, read_error_diagnostic
+from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.loader import load_text, read_error_diagnostic
 
 __all__ = [
     "BlockList",

@@ -18,7 +18,8 @@ from policy_engine.common.timezones import local_zone
 from policy_engine.compile.compiler import compile_policy, policy_revision
 from policy_engine.compile.graph import Graph
 from policy_engine.plugins import Registry, get_registry
-from policy_engine.policy.loader import LoadedDocument, from_object
+from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.loader import from_object
 from policy_engine.policy.locations import agent_dir as default_agent_dir
 from policy_engine.policy.merge import merge_policy
 from policy_engine.policy.sources import PolicySources, read_sources

@@ -29,7 +29,7 @@ from policy_engine.evaluate.decision import Decision, ErrorOutcome, Target
 from policy_engine.evaluate.route import RouteError, Segment, build_route, describe_route
 from policy_engine.evaluate.walk import World, walk
 from policy_engine.plugins import Registry, get_registry
-from policy_engine.policy.loader import LoadedDocument
+from policy_engine.policy.document import LoadedDocument
 from policy_engine.policy.sources import PolicySources
 from policy_engine.providers.auth import AuthFile, AuthSource
 from policy_engine.quota.headers import snapshot_from_headers

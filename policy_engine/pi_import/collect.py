@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from policy_engine.pi_import.model import Difference, DifferenceKind
-from policy_engine.policy.loader import LoadedDocument
+from policy_engine.policy.document import LoadedDocument
 
 __all__ = ["Collector", "JsonPath"]
 

@@ -25,7 +25,7 @@ from typing import Any
 from policy_engine.pi_import.collect import Collector, JsonPath
 from policy_engine.pi_import.model import Difference, SourceKind
 from policy_engine.pi_import.schedules import convert_member_schedule
-from policy_engine.policy.loader import LoadedDocument
+from policy_engine.policy.document import LoadedDocument
 from policy_engine.providers.families import base_of
 
 __all__ = ["PI_STRATEGIES", "Converted", "Origins", "convert_document", "filter_chains", "js_truthy"]

@@ -22,7 +22,8 @@ from policy_engine.pi_import.emit import EmitContext, render_yaml
 from policy_engine.pi_import.model import Difference, ImportedFile, ImportReport, PiImportError, SourceKind
 from policy_engine.pi_import.reading import read_pi_file
 from policy_engine.plugins import Registry, get_registry
-from policy_engine.policy.loader import LoadedDocument, from_object, load_text
+from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.loader import from_object, load_text
 from policy_engine.policy.locations import agent_dir as default_agent_dir
 from policy_engine.policy.merge import merge_policy
 from policy_engine.policy.validation_cache import validate_cached

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from policy_engine.common.diagnostics import PolicyError
 from policy_engine.pi_import.model import PiImportError, SourceKind
-from policy_engine.policy.loader import LoadedDocument, load_file
+from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.loader import load_file
 
 __all__ = ["PI_KEYS", "read_pi_file"]
 

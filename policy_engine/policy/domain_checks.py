@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from policy_engine.common.diagnostics import Diagnostic
 from policy_engine.common.durations import parse_duration
 from policy_engine.policy.days import check_days
-from policy_engine.policy.loader import JsonPath, LoadedDocument, pi_tolerant
+from policy_engine.policy.document import JsonPath, LoadedDocument, pi_tolerant
 from policy_engine.policy.schema_messages import CRON_EXAMPLE
 from policy_engine.policy.schema_validator import (
     DATE_PATTERN,

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from policy_engine.policy.loader import LoadedDocument
+from policy_engine.policy.document import LoadedDocument
 from policy_engine.providers.families import subscription_name
 
 __all__ = ["MAX_EXTRA_ACCOUNTS", "EffectivePolicy", "Subscription", "merge_policy", "parse_multi_sub"]

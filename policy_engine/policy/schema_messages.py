@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from policy_engine.common.diagnostics import Diagnostic
 from policy_engine.common.suggestions import did_you_mean
 from policy_engine.common.terminal_text import describe_character, first_unsafe
-from policy_engine.policy.loader import JsonPath, LoadedDocument
+from policy_engine.policy.document import JsonPath, LoadedDocument
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from policy_engine.common.bounded_read import OVERLAY, POLICY
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
-from policy_engine.policy.loader import LoadedDocument, load_file
+from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.loader import load_file
 from policy_engine.policy.locations import agent_dir as default_agent_dir
 from policy_engine.policy.locations import find_project_file, global_policy_file, shadowed_policy_warnings
 from policy_engine.policy.validation_cache import validate_cached

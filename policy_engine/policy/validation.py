@@ -31,8 +31,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from policy_engine.common.diagnostics import Diagnostic, PolicyError, sort_diagnostics
+from policy_engine.policy.document import LoadedDocument
 from policy_engine.policy.domain_checks import domain_checks, path_checks
-from policy_engine.policy.loader import LoadedDocument
 from policy_engine.policy.schema_messages import drop_redundant, translate_error
 from policy_engine.policy.schema_validator import (
     KINDS,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from policy_engine.common.bounded_read import VALIDATION_CACHE, FileReadError, read_bounded
 from policy_engine.common.diagnostics import Diagnostic
-from policy_engine.policy.loader import LoadedDocument
+from policy_engine.policy.document import LoadedDocument
 
 __all__ = ["cache_dir", "validate_cached"]
 
@@ -47,6 +47,9 @@ _DIAGNOSTIC_SOURCES = (
     "policy/days.py",
     "common/suggestions.py",
     "policy/loader.py",
+    "policy/document.py",
+    "policy/yaml_reader.py",
+    "policy/json_reader.py",
     "common/diagnostics.py",
     "common/durations.py",
     "common/timezones.py",

@@ -64,7 +64,8 @@ from policy_engine.common.timezones import check_supported, parse_instant
 from policy_engine.compile.graph import Graph
 from policy_engine.evaluate.route import RouteError
 from policy_engine.policy.days import DAY_NAMES
-from policy_engine.policy.loader import LoadedDocument, load_file
+from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.loader import load_file
 from policy_engine.simulate.routes import parse_route
 
 __all__ = [

@@ -27,7 +27,8 @@ from policy_engine.common.timezones import fixed_offset_of, parse_instant
 from policy_engine.engine import Engine
 from policy_engine.evaluate.route import RouteError
 from policy_engine.plugins import plugin_stores
-from policy_engine.policy.loader import LoadedDocument, load_file
+from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.loader import load_file
 from policy_engine.policy.sources import load_checked
 from policy_engine.policy.validation_cache import validate_cached
 from policy_engine.providers.auth import StaticAuth

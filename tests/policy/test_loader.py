@@ -10,7 +10,8 @@ import pytest
 from child_process import run_child
 
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
-from policy_engine.policy.loader import LoadedDocument, from_object, load_file, load_text
+from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.loader import from_object, load_file, load_text
 
 
 def write(tmp_path: Path, name: str, text: str | bytes) -> Path:

@@ -12,7 +12,8 @@ import pytest
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
 from policy_engine.common.suggestions import did_you_mean
 from policy_engine.policy.days import check_days, expand_days
-from policy_engine.policy.loader import LoadedDocument, from_object, load_file, load_text
+from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.loader import from_object, load_file, load_text
 from policy_engine.policy.schema_validator import KINDS, Kind, schema, schema_text
 from policy_engine.policy.validation import require_valid, validate_document
 
