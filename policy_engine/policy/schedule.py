@@ -34,6 +34,9 @@ Search horizon: answers look at most :data:`HORIZON_DAYS` (731, about two years)
 past ``now``. A schedule still active at the horizon "never closes" (``None``); one that does
 not open within it "never opens" (``None``). A window whose ``dateRange`` starts after the
 horizon therefore reports ``None`` too.
+
+Wall-clock arithmetic lives in :mod:`~policy_engine.policy.wall_clock`, cron expressions in
+:mod:`~policy_engine.policy.schedule_cron`; this module parses windows and answers for them.
 """
 
 from __future__ import annotations
@@ -41,14 +44,24 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from policy_engine.common.durations import parse_duration
+from policy_engine.policy.schedule_cron import Cron
+from policy_engine.policy.wall_clock import (
+    CACHE_LIMIT,
+    DAY_SECONDS,
+    Interval,
+    day_info,
+    merge_intervals,
+    timestamp_of,
+    wall_instant,
+    weekday_of,
+)
 
 __all__ = [
     "DAY_NAMES",
@@ -67,106 +80,17 @@ DAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _ALL_DAYS = frozenset(range(7))
 _DAY_INDEX = {name: i for i, name in enumerate(DAY_NAMES)}
-_EPOCH_ORD = date(1970, 1, 1).toordinal()
-_DAY = 86400
 _WINDOW_KEYS = ("hours", "days", "dateRange", "cron", "duration")
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_CACHE_LIMIT = 4096
-_MISSING = object()
-_CRON_YEARS = 4  # how far a cron's next matching date is searched
-_PLAIN_TOKEN = re.compile(r"\*|\?|\d+|[a-z]{3}")
 
 Occurrence = tuple[datetime, datetime]
 """An ``[open, close)`` interval as aware datetimes."""
 
-Interval = tuple[float, float]
-"""``[open, close)`` as POSIX timestamps (internal representation)."""
 
 _DayCache = dict[int, tuple[Interval, ...]]
 
 
 # --------------------------------------------------------------------------- wall clock -> instant
-
-_day_infos: dict[tuple[tzinfo, int], tuple[float, float | None]] = {}
-
-
-def _weekday(ordinal: int) -> int:
-    """``date.fromordinal(ordinal).weekday()`` without building a date (0001-01-01 is a Monday)."""
-    return (ordinal - 1) % 7
-
-
-def _day_info(tz: tzinfo, ordinal: int) -> tuple[float, float | None]:
-    """(instant of the date's 00:00, its UTC offset if constant all day else ``None``), cached."""
-    key = (tz, ordinal)
-    info = _day_infos.get(key)
-    if info is None:
-        day = datetime.fromordinal(ordinal)
-        offsets = {
-            _offset(day.replace(tzinfo=tz)),
-            _offset(day.replace(hour=12, tzinfo=tz)),
-            _offset((day + timedelta(days=1)).replace(tzinfo=tz)),
-        }
-        uniform = offsets.pop() if len(offsets) == 1 else None
-        start = (ordinal - _EPOCH_ORD) * _DAY - uniform if uniform is not None else _resolve(tz, day)
-        info = (start, uniform)
-        if len(_day_infos) >= _CACHE_LIMIT:
-            _day_infos.clear()
-        _day_infos[key] = info
-    return info
-
-
-def _offset(aware: datetime) -> float:
-    delta = aware.utcoffset()
-    return delta.total_seconds() if delta is not None else 0.0
-
-
-def _resolve(tz: tzinfo, naive: datetime) -> float:
-    """The instant of a local wall time: first occurrence if ambiguous, gap end if missing."""
-    aware = naive.replace(tzinfo=tz)  # fold=0
-    ts = aware.timestamp()
-    if datetime.fromtimestamp(ts, tz).replace(tzinfo=None) == naive:
-        return ts
-    # In a gap: fold=0 reads it with the offset before the transition (an instant after it),
-    # fold=1 with the offset after it (an instant before it). Find the transition itself.
-    lo = math.floor(aware.replace(fold=1).timestamp())
-    hi = math.ceil(ts)
-    before = _offset(datetime.fromtimestamp(lo, tz))
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if _offset(datetime.fromtimestamp(mid, tz)) == before:
-            lo = mid
-        else:
-            hi = mid
-    return float(hi)
-
-
-def _wall(tz: tzinfo, ordinal: int, seconds: int) -> float:
-    """The instant of ``seconds`` past local midnight of the date ``ordinal`` (may be ≥ 1 day)."""
-    extra, seconds = divmod(seconds, _DAY)
-    ordinal += extra
-    start, uniform = _day_info(tz, ordinal)
-    if uniform is not None:
-        return start + seconds
-    return _resolve(tz, datetime.fromordinal(ordinal) + timedelta(seconds=seconds))
-
-
-def _merge(intervals: Sequence[Interval]) -> tuple[Interval, ...]:
-    """Sort and merge overlapping or touching intervals."""
-    merged: list[Interval] = []
-    for o, c in sorted(intervals):
-        if merged and o <= merged[-1][1]:
-            if c > merged[-1][1]:
-                merged[-1] = (merged[-1][0], c)
-        else:
-            merged.append((o, c))
-    return tuple(merged)
-
-
-def _timestamp(when: datetime, name: str) -> float:
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime, got {when!r}")
-    return when.timestamp()
-
 
 # --------------------------------------------------------------------------------------- parsing
 
@@ -253,107 +177,6 @@ def _check_keys(raw: Mapping[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------ cron
 
 
-class _Cron:
-    """A parsed cron expression: the fire times of day, and which local dates have fires.
-
-    Dates are matched by a small matcher over croniter's expanded day, month and weekday fields
-    (with cron's rule: when both day-of-month and weekday are restricted, either may match);
-    expressions using ``L``, ``W`` or ``#`` ask a naive croniter instead.
-    """
-
-    __slots__ = ("_dates", "_iter", "_lock", "_match", "expr", "fire_seconds")
-
-    def __init__(self, expr: str) -> None:
-        from croniter import CroniterError, croniter  # imported only when a policy has cron windows
-
-        try:
-            expanded, nth = croniter.expand(expr)
-            self._iter = croniter(expr, datetime(2000, 1, 1), max_years_between_matches=_CRON_YEARS)
-        except (CroniterError, ValueError, TypeError) as exc:
-            reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"bad cron expression {expr!r}: {reason}") from None
-        self.expr = expr
-        self.fire_seconds = _fire_seconds(expr, expanded)
-        self._match = None if nth else _date_matcher(expr, expanded)
-        self._dates: dict[int, int | None] = {}
-        self._lock = threading.Lock()
-
-    def next_date(self, ordinal: int) -> int | None:
-        """The first local date ≥ ``ordinal`` with a fire (``None``: none within the horizon)."""
-        hit = self._dates.get(ordinal, _MISSING)
-        if hit is not _MISSING:
-            return hit  # type: ignore[return-value]
-        with self._lock:
-            found = self._search(ordinal)
-            if len(self._dates) >= _CACHE_LIMIT:
-                self._dates.clear()
-            last = ordinal + 400 if found is None else min(found, ordinal + 400)
-            for day in range(ordinal, last + 1):
-                self._dates[day] = found
-        return found
-
-    def _search(self, ordinal: int) -> int | None:
-        if self._match is not None:
-            return next((d for d in range(ordinal, ordinal + _CRON_YEARS * 366) if self._match(d)), None)
-        from croniter import CroniterBadDateError
-
-        start = datetime.fromordinal(ordinal) - timedelta(seconds=1)
-        try:
-            fire = self._iter.get_next(datetime, start_time=start)
-        except CroniterBadDateError:
-            return None
-        return max(fire.toordinal(), ordinal)
-
-
-def _date_matcher(expr: str, expanded: Sequence[Sequence[object]]) -> Callable[[int], bool] | None:
-    """A fast "does this date have fires" test, or ``None`` for syntax it does not cover."""
-    text = expr.strip().lower()
-    if not text.startswith("@"):
-        fields = text.split()
-        date_fields = fields[2:5] + fields[6:7]
-        tokens = [tok for f in date_fields for tok in re.split(r"[,/-]", f)]
-        if not all(_PLAIN_TOKEN.fullmatch(tok) for tok in tokens):
-            return None
-    sets: list[frozenset[int] | None] = []
-    for index in (2, 3, 4, 6):
-        spec = list(expanded[index]) if index < len(expanded) else ["*"]
-        if spec == ["*"]:
-            sets.append(None)
-        elif all(isinstance(v, int) for v in spec):
-            values = frozenset(int(v) for v in spec)  # type: ignore[call-overload]
-            sets.append(frozenset(v % 7 for v in values) if index == 4 else values)  # weekday 7 = sunday
-        else:
-            return None
-    doms, months, dows, years = sets
-    either = doms is not None and dows is not None
-
-    def match(ordinal: int) -> bool:
-        day = date.fromordinal(ordinal)
-        if (months is not None and day.month not in months) or (years is not None and day.year not in years):
-            return False
-        dom_ok = doms is None or day.day in doms
-        dow_ok = dows is None or ordinal % 7 in dows  # cron weekday: 0 = sunday; ordinal 7 is a sunday
-        return (dom_ok or dow_ok) if either else (dom_ok and dow_ok)
-
-    return match
-
-
-def _fire_seconds(expr: str, expanded: Sequence[Sequence[object]]) -> tuple[int, ...]:
-    """Seconds past midnight of every fire on a matching date (minute × hour × second fields)."""
-    fields = [expanded[1], expanded[0], expanded[5] if len(expanded) > 5 else [0]]
-    sizes = (24, 60, 60)
-    values: list[list[int]] = []
-    for spec, size in zip(fields, sizes, strict=True):
-        if list(spec) == ["*"]:
-            values.append(list(range(size)))
-        elif all(isinstance(v, int) for v in spec):
-            values.append(sorted({int(v) for v in spec}))  # type: ignore[call-overload]
-        else:
-            raise ValueError(f"bad cron expression {expr!r}: unsupported time field {spec!r}")
-    hours, minutes, seconds = values
-    return tuple(h * 3600 + m * 60 + s for h in hours for m in minutes for s in seconds)
-
-
 # ---------------------------------------------------------------------------------------- window
 
 
@@ -371,9 +194,9 @@ class Window:
     date_to: date | None = None
     cron: str | None = None
     duration: timedelta | None = None
-    _cron: _Cron | None = field(init=False, default=None, repr=False, compare=False)
+    _cron: Cron | None = field(init=False, default=None, repr=False, compare=False)
     _start: int = field(init=False, default=0, repr=False, compare=False)
-    _end: int = field(init=False, default=_DAY, repr=False, compare=False)
+    _end: int = field(init=False, default=DAY_SECONDS, repr=False, compare=False)
     _first: int | None = field(init=False, default=None, repr=False, compare=False)
     _last: int | None = field(init=False, default=None, repr=False, compare=False)
     _lookback: int = field(init=False, default=1, repr=False, compare=False)
@@ -441,7 +264,7 @@ class Window:
             whole = "use [0, 24] (or no hours) for the whole day"
             raise ValueError(f"hours [{start}, {end}] is an empty window; {whole}")
         self._set("_start", start * 3600)
-        self._set("_end", end * 3600 if end > start else _DAY + end * 3600)
+        self._set("_end", end * 3600 if end > start else DAY_SECONDS + end * 3600)
 
     def _init_cron(self) -> None:
         if self.hours is not None or self.days != _ALL_DAYS:
@@ -450,11 +273,11 @@ class Window:
             raise ValueError(f"cron must be a cron expression such as '0 22 * * fri', got {self.cron!r}")
         if self.duration is None or self.duration <= timedelta(0):
             raise ValueError(f"a cron window needs a positive duration, got {self.duration!r}")
-        spec = _Cron(self.cron)
+        spec = Cron(self.cron)
         length = self.duration.total_seconds()
         self._set("_cron", spec)
-        self._set("_lookback", int(length // _DAY) + 2)
-        self._set("_runs", _merge([(s, s + length) for s in spec.fire_seconds]))
+        self._set("_lookback", int(length // DAY_SECONDS) + 2)
+        self._set("_runs", merge_intervals([(s, s + length) for s in spec.fire_seconds]))
 
     # ---------------------------------------------------------------------------- evaluation
 
@@ -464,7 +287,7 @@ class Window:
         Includes an interval that opened before ``start`` and is still open then. Each cron fire
         is its own interval (they may overlap); times are aware datetimes in ``tz``.
         """
-        lo, hi = _timestamp(start, "start"), _timestamp(end, "end")
+        lo, hi = timestamp_of(start, "start"), timestamp_of(end, "end")
         first = start.astimezone(tz).toordinal() - self._lookback
         last = end.astimezone(tz).toordinal()
         for ordinal in range(first, last + 1):
@@ -485,10 +308,10 @@ class Window:
         if self._cron.next_date(ordinal) != ordinal:
             return ()
         length = self.duration.total_seconds()  # type: ignore[union-attr]
-        start, uniform = _day_info(tz, ordinal)
+        start, uniform = day_info(tz, ordinal)
         if uniform is not None:
             return tuple((start + s, start + s + length) for s in self._cron.fire_seconds)
-        fires = sorted({_wall(tz, ordinal, s) for s in self._cron.fire_seconds})
+        fires = sorted({wall_instant(tz, ordinal, s) for s in self._cron.fire_seconds})
         return tuple((t, t + length) for t in fires)
 
     def _merged(self, ordinal: int, tz: tzinfo) -> tuple[Interval, ...]:
@@ -497,16 +320,16 @@ class Window:
             return self._openings(ordinal, tz)
         if self._cron.next_date(ordinal) != ordinal:
             return ()
-        start, uniform = _day_info(tz, ordinal)
+        start, uniform = day_info(tz, ordinal)
         if uniform is not None:
             return tuple((start + o, start + c) for o, c in self._runs)
-        return _merge(self._openings(ordinal, tz))
+        return merge_intervals(self._openings(ordinal, tz))
 
     def _hours_interval(self, ordinal: int, tz: tzinfo) -> tuple[Interval, ...]:
-        if _weekday(ordinal) not in self.days:
+        if weekday_of(ordinal) not in self.days:
             return ()
-        o = _wall(tz, ordinal, self._start)
-        c = _wall(tz, ordinal, self._end)
+        o = wall_instant(tz, ordinal, self._start)
+        c = wall_instant(tz, ordinal, self._end)
         return ((o, c),) if c > o else ()
 
     def _next_date(self, ordinal: int) -> int | None:
@@ -514,7 +337,7 @@ class Window:
         if self._first is not None and ordinal < self._first:
             ordinal = self._first
         cron = self._cron
-        found = cron.next_date(ordinal) if cron else ordinal + self._skip[_weekday(ordinal)]
+        found = cron.next_date(ordinal) if cron else ordinal + self._skip[weekday_of(ordinal)]
         if found is None or (self._last is not None and found > self._last):
             return None
         return found
@@ -525,7 +348,7 @@ class Window:
         return (
             self._cron is None
             and self._start == 0
-            and self._end == _DAY
+            and self._end == DAY_SECONDS
             and self.days == _ALL_DAYS
             and self._first is None
             and self._last is None
@@ -581,9 +404,9 @@ class Schedule:
     def state(self, now: datetime) -> ScheduleState:
         """(active, until): the close of the current active period, or the next opening."""
         if self._always:
-            _timestamp(now, "now")
+            timestamp_of(now, "now")
             return ScheduleState(True, None)
-        ts = _timestamp(now, "now")
+        ts = timestamp_of(now, "now")
         today = now.astimezone(self.tz).toordinal()
         end = self._active_end(ts, today)
         if end is not None:
@@ -612,9 +435,9 @@ class Schedule:
         period closes. ``None``: no such opening within the horizon.
         """
         if self._always:
-            _timestamp(now, "now")
+            timestamp_of(now, "now")
             return None
-        ts = _timestamp(now, "now")
+        ts = timestamp_of(now, "now")
         today = now.astimezone(self.tz).toordinal()
         end = self._active_end(ts, today)
         if end is None:
@@ -635,8 +458,8 @@ class Schedule:
         cached = self._days.get(ordinal)
         if cached is None:
             parts = [iv for w in self.windows for iv in w._merged(ordinal, self.tz)]
-            cached = _merge(parts) if len(parts) > 1 else tuple(parts)
-            if len(self._days) >= _CACHE_LIMIT:
+            cached = merge_intervals(parts) if len(parts) > 1 else tuple(parts)
+            if len(self._days) >= CACHE_LIMIT:
                 self._days.clear()
             self._days[ordinal] = cached
         return cached
@@ -648,7 +471,7 @@ class Schedule:
             if end is None:
                 if ordinal > today:
                     return None
-            elif _day_info(self.tz, ordinal)[0] > end:
+            elif day_info(self.tz, ordinal)[0] > end:
                 return end
             for o, c in self._day(ordinal):
                 if end is None:
