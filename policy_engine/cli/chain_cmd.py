@@ -50,7 +50,7 @@ def chain_create(name: str, entries: tuple[str, ...], disabled: bool, replace: b
     Example:
       mp-policy chain create main --entry claude:claude-sonnet-4-5 --entry codex:gpt-5 --entry gemini:gemini-2.5-pro
     """
-    from policy_engine.edit.operations import create_chain
+    from policy_engine.edit.chain_edits import create_chain
 
     run_edit(edit_target(options), lambda doc, ctx: create_chain(doc, ctx, name, list(entries), enabled=not disabled,
                                                              replace=replace),
@@ -67,7 +67,7 @@ def chain_remove(name: str, **options: Any) -> None:
     Example:
       mp-policy chain remove backup
     """
-    from policy_engine.edit.operations import remove_chain
+    from policy_engine.edit.chain_edits import remove_chain
 
     run_edit(edit_target(options), lambda doc, ctx: remove_chain(doc, ctx, name), fmt=options["fmt"],
              dry_run=options["dry_run"])
@@ -88,7 +88,7 @@ def chain_toggle(name: str, entry: int | None, on: bool, off: bool, **options: A
       mp-policy chain toggle main --off
       mp-policy chain toggle main --entry 1
     """
-    from policy_engine.edit.operations import toggle_chain
+    from policy_engine.edit.chain_edits import toggle_chain
 
     state = on_off_state(on, off)
     run_edit(edit_target(options), lambda doc, ctx: toggle_chain(doc, ctx, name, state, entry=entry),

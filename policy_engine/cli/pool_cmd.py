@@ -58,7 +58,7 @@ def pool_create(name: str, provider: str, members: str, strategy: str | None, se
     Example:
       mp-policy pool create claude --provider anthropic --members anthropic,anthropic-2
     """
-    from policy_engine.edit.operations import create_pool
+    from policy_engine.edit.pool_edits import create_pool
 
     run_edit(edit_target(options), lambda doc, ctx: create_pool(
         doc, ctx, name, provider=provider, members=_names(members), strategy=strategy, enabled=not disabled,
@@ -75,7 +75,7 @@ def pool_remove(name: str, **options: Any) -> None:
     Example:
       mp-policy pool remove gemini --dry-run
     """
-    from policy_engine.edit.operations import remove_pool
+    from policy_engine.edit.pool_edits import remove_pool
 
     run_edit(edit_target(options), lambda doc, ctx: remove_pool(doc, ctx, name), fmt=options["fmt"],
              dry_run=options["dry_run"])
@@ -92,7 +92,7 @@ def pool_rename(old: str, new: str, **options: Any) -> None:
     Example:
       mp-policy pool rename claude anthropic-pool
     """
-    from policy_engine.edit.operations import rename_pool
+    from policy_engine.edit.pool_edits import rename_pool
 
     run_edit(edit_target(options), lambda doc, ctx: rename_pool(doc, ctx, old, new), fmt=options["fmt"],
              dry_run=options["dry_run"])
@@ -112,7 +112,7 @@ def pool_toggle(name: str, on: bool, off: bool, **options: Any) -> None:
     Example:
       mp-policy pool toggle codex --off
     """
-    from policy_engine.edit.operations import toggle_pool
+    from policy_engine.edit.pool_edits import toggle_pool
 
     state = on_off_state(on, off)
     run_edit(edit_target(options), lambda doc, ctx: toggle_pool(doc, ctx, name, state), fmt=options["fmt"],
@@ -133,7 +133,7 @@ def pool_members(name: str, set_to: str | None, add: str | None, remove: str | N
       mp-policy pool members codex --add openai-codex-3
       mp-policy pool members codex --set openai-codex-2,openai-codex
     """
-    from policy_engine.edit.operations import set_pool_members
+    from policy_engine.edit.pool_edits import set_pool_members
 
     if set_to is None and add is None and remove is None:
         raise click.UsageError("give --set, --add or --remove")
@@ -155,7 +155,7 @@ def pool_strategy(name: str, strategy: str, selector_script: str | None, **optio
       mp-policy pool strategy codex quota-first
       mp-policy pool strategy claude custom --selector-script selectors/claude.py
     """
-    from policy_engine.edit.operations import set_pool_strategy
+    from policy_engine.edit.pool_edits import set_pool_strategy
 
     run_edit(edit_target(options), lambda doc, ctx: set_pool_strategy(doc, ctx, name, strategy,
                                                                   selector_script=selector_script),
@@ -186,7 +186,7 @@ def pool_schedule(pool: str, member: str, role: str | None, windows: tuple[str, 
       mp-policy pool schedule codex openai-codex-2 --role preferred --window '17-9'
       mp-policy pool schedule codex openai-codex-3 --role overflow
     """
-    from policy_engine.edit.operations import set_member_schedule
+    from policy_engine.edit.pool_edits import set_member_schedule
     from policy_engine.edit.schedule_text import ScheduleTextError, parse_window
 
     if clear and (role or windows):

@@ -49,7 +49,7 @@ def preset_create(name: str, entries: tuple[str, ...], disabled: bool, replace: 
     Example:
       mp-policy preset create coding-budget --entry openai-codex:gpt-4.1-mini --entry google-gemini-cli:gemini-2.5-flash
     """
-    from policy_engine.edit.operations import create_preset
+    from policy_engine.edit.chain_edits import create_preset
 
     run_edit(edit_target(options), lambda doc, ctx: create_preset(doc, ctx, name, list(entries), enabled=not disabled,
                                                               replace=replace),
@@ -66,7 +66,7 @@ def preset_remove(name: str, **options: Any) -> None:
     Example:
       mp-policy preset remove coding-budget
     """
-    from policy_engine.edit.operations import remove_preset
+    from policy_engine.edit.chain_edits import remove_preset
 
     run_edit(edit_target(options), lambda doc, ctx: remove_preset(doc, ctx, name), fmt=options["fmt"],
              dry_run=options["dry_run"])
@@ -86,7 +86,7 @@ def preset_toggle(name: str, entry: int | None, on: bool, off: bool, **options: 
     Example:
       mp-policy preset toggle coding-premium --entry 1 --off
     """
-    from policy_engine.edit.operations import toggle_preset
+    from policy_engine.edit.chain_edits import toggle_preset
 
     state = on_off_state(on, off)
     run_edit(edit_target(options), lambda doc, ctx: toggle_preset(doc, ctx, name, state, entry=entry),

@@ -44,7 +44,7 @@ def project_restrict(names: tuple[str, ...], add: bool, **options: Any) -> None:
       mp-policy project restrict openai-codex-2 anthropic-2
       mp-policy project restrict --add google-gemini-cli --project ~/work/corp
     """
-    from policy_engine.edit.operations import restrict_project
+    from policy_engine.edit.project_edits import restrict_project
 
     run_edit(project_target(**options), lambda doc, ctx: restrict_project(doc, ctx, names, add=add),
              fmt=options["fmt"], dry_run=options["dry_run"])
@@ -66,7 +66,8 @@ def project_clear(everything: bool, **options: Any) -> None:
       mp-policy project clear
       mp-policy project clear --all --dry-run
     """
-    from policy_engine.edit.operations import Changes, clear_project
+    from policy_engine.edit.operations import Changes
+    from policy_engine.edit.project_edits import clear_project
 
     target = project_target(**options)
 

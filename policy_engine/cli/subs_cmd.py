@@ -45,7 +45,7 @@ def subs_add(provider: str, label: str | None, index: int | None, **options: Any
       mp-policy subs add openai-codex --label work      # -> openai-codex-2
       mp-policy subs add anthropic --index 3 --dry-run
     """
-    from policy_engine.edit.operations import add_subscription
+    from policy_engine.edit.subscription_edits import add_subscription
 
     if options["project"] is not None:
         raise click.UsageError("subscriptions are global: a project cannot declare them "
@@ -69,7 +69,7 @@ def subs_remove(name: str, **options: Any) -> None:
     Example:
       mp-policy subs remove openai-codex-3
     """
-    from policy_engine.edit.operations import remove_subscription
+    from policy_engine.edit.subscription_edits import remove_subscription
 
     if options["project"] is not None:
         raise click.UsageError("subscriptions are global: run it without --project")

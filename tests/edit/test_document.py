@@ -18,14 +18,12 @@ from policy_engine.edit.document import (
     FileChangedError,
     FlowList,
     FlowMap,
-    Indentation,
     PolicyDocument,
     UnreadableFileError,
     UnsafeTargetError,
-    detect_indentation,
-    merge_text,
     unified_diff,
 )
+from policy_engine.edit.yaml_text import Indentation, detect_indentation, merge_text
 from policy_engine.policy.loader import load_text
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from policy_engine.edit import chain_edits, pool_edits, project_edits, subscription_edits
 from policy_engine.edit import operations as ops
 from policy_engine.edit.document import PolicyDocument
 from policy_engine.edit.json_text import JsonText, NonFiniteNumberError, detect_style
@@ -309,63 +310,66 @@ def _section_of(section: str) -> Touched:
 
 #: label -> (operation on (doc, ctx, data), the entries it concerns in the data before and after).
 POLICY_OPERATIONS: dict[str, tuple[Operation, Touched]] = {
-    "subs add": (lambda d, c, data: ops.add_subscription(d, c, "anthropic", label="Café 2"),
+    "subs add": (lambda d, c, data: subscription_edits.add_subscription(d, c, "anthropic", label="Café 2"),
                  lambda b, a: ([], _last(a, "subscriptions"))),
-    "subs remove": (lambda d, c, data: ops.remove_subscription(d, c, _sub_name(data)),
+    "subs remove": (lambda d, c, data: subscription_edits.remove_subscription(d, c, _sub_name(data)),
                     lambda b, a: ([("subscriptions", len(b["subscriptions"]) - 1), *_uses(b, _sub_name(b))],
                                   _same_names(b, a, _uses(b, _sub_name(b))))),
-    "pool create": (lambda d, c, data: ops.create_pool(d, c, "new-pool", provider="anthropic",
+    "pool create": (lambda d, c, data: pool_edits.create_pool(d, c, "new-pool", provider="anthropic",
                                                          members=["anthropic", "anthropic-2"]),
                     lambda b, a: ([], _last(a, "pools"))),
-    "pool remove": (lambda d, c, data: ops.remove_pool(d, c, _last_pool(data)),
+    "pool remove": (lambda d, c, data: pool_edits.remove_pool(d, c, _last_pool(data)),
                     lambda b, a: ([*_named(b, "pools", _last_pool(b)), *_chain_entries(b, _last_pool(b))], [])),
-    "pool rename": (lambda d, c, data: ops.rename_pool(d, c, _first_pool(data), "renamed"),
+    "pool rename": (lambda d, c, data: pool_edits.rename_pool(d, c, _first_pool(data), "renamed"),
                     lambda b, a: ([(("pools", 0)), *_chain_entries(b, _first_pool(b))],
                                   [("pools", 0), *_chain_entries(a, "renamed")])),
-    "pool toggle": (lambda d, c, data: ops.toggle_pool(d, c, _first_pool(data)), _toggled("pools")),
-    "pool members": (lambda d, c, data: ops.set_pool_members(d, c, _first_pool(data),
+    "pool toggle": (lambda d, c, data: pool_edits.toggle_pool(d, c, _first_pool(data)), _toggled("pools")),
+    "pool members": (lambda d, c, data: pool_edits.set_pool_members(d, c, _first_pool(data),
                                                                add=[_other_account(d, c, _first_pool(data))]),
                      _toggled("pools")),
-    "pool strategy": (lambda d, c, data: ops.set_pool_strategy(d, c, _first_pool(data), "quota-first"),
+    "pool strategy": (lambda d, c, data: pool_edits.set_pool_strategy(d, c, _first_pool(data), "quota-first"),
                       _toggled("pools")),
-    "pool schedule": (lambda d, c, data: ops.set_member_schedule(d, c, _first_pool(data),
+    "pool schedule": (lambda d, c, data: pool_edits.set_member_schedule(d, c, _first_pool(data),
                                                                    data["pools"][0]["members"][0], role="preferred",
                                                                    windows=[{"hours": [9, 17], "days": ["mon-fri"]}]),
                       _toggled("pools")),
-    "chain create": (lambda d, c, data: ops.create_chain(d, c, "new-chain", [f"{_first_pool(data)}:m-1"]),
+    "chain create": (lambda d, c, data: chain_edits.create_chain(d, c, "new-chain", [f"{_first_pool(data)}:m-1"]),
                      lambda b, a: ([], _last(a, "chains"))),
-    "chain remove": (lambda d, c, data: ops.remove_chain(d, c, data["chains"][0]["name"]),
+    "chain remove": (lambda d, c, data: chain_edits.remove_chain(d, c, data["chains"][0]["name"]),
                      lambda b, a: ([("chains", 0)], [])),
-    "chain toggle": (lambda d, c, data: ops.toggle_chain(d, c, data["chains"][0]["name"]), _toggled("chains")),
-    "chain toggle entry": (lambda d, c, data: ops.toggle_chain(d, c, data["chains"][0]["name"], entry=0),
+    "chain toggle": (lambda d, c, data: chain_edits.toggle_chain(d, c, data["chains"][0]["name"]), _toggled("chains")),
+    "chain toggle entry": (lambda d, c, data: chain_edits.toggle_chain(d, c, data["chains"][0]["name"], entry=0),
                            _toggled("chains")),
-    "preset create": (lambda d, c, data: ops.create_preset(d, c, "new-preset", ["anthropic:m-2",
+    "preset create": (lambda d, c, data: chain_edits.create_preset(d, c, "new-preset", ["anthropic:m-2",
                                                                                  "openai-codex:m-3"]),
                       lambda b, a: ([], _last(a, "presets"))),
-    "preset remove": (lambda d, c, data: ops.remove_preset(d, c, data["presets"][0]["name"]),
+    "preset remove": (lambda d, c, data: chain_edits.remove_preset(d, c, data["presets"][0]["name"]),
                       lambda b, a: ([("presets", 0)], [])),
-    "preset toggle": (lambda d, c, data: ops.toggle_preset(d, c, data["presets"][0]["name"]), _toggled("presets")),
+    "preset toggle": (lambda d, c, data: chain_edits.toggle_preset(d, c, data["presets"][0]["name"]),
+                      _toggled("presets")),
 }
 
 PROJECT_OPERATIONS: dict[str, tuple[Operation, Touched]] = {
-    "project restrict": (lambda d, c, data: ops.restrict_project(d, c, ["openai-codex-3", "anthropic"]),
+    "project restrict": (lambda d, c, data: project_edits.restrict_project(d, c, ["openai-codex-3", "anthropic"]),
                          _section_of("allowedSubs")),
-    "project restrict add": (lambda d, c, data: ops.restrict_project(d, c, ["google-gemini-cli-2"], add=True),
+    "project restrict add": (lambda d, c, data: project_edits.restrict_project(d, c, ["google-gemini-cli-2"],
+                                                                              add=True),
                              _section_of("allowedSubs")),
-    "project clear": (lambda d, c, data: ops.clear_project(d), lambda b, a: ([("allowedSubs",)] * ("allowedSubs" in b),
+    "project clear": (lambda d, c, data: project_edits.clear_project(d),
+                      lambda b, a: ([("allowedSubs",)] * ("allowedSubs" in b),
                                                                               [])),
-    "project pool toggle": (lambda d, c, data: ops.toggle_pool(d, c, _project_pool(data)), _section_of("pools")),
-    "project chain create": (lambda d, c, data: ops.create_chain(d, c, "mine", [f"{_project_pool(data)}:m-4"]),
+    "project pool toggle": (lambda d, c, data: pool_edits.toggle_pool(d, c, _project_pool(data)), _section_of("pools")),
+    "project chain create": (lambda d, c, data: chain_edits.create_chain(d, c, "mine", [f"{_project_pool(data)}:m-4"]),
                              _section_of("chains")),
 }
 
 #: (add, remove) pairs: the remove must give the file back byte for byte.
 ROUND_TRIPS: dict[str, tuple[Operation, Operation]] = {
     "subscription": (POLICY_OPERATIONS["subs add"][0],
-                     lambda d, c, data: ops.remove_subscription(d, c, "anthropic-3")),
-    "pool": (POLICY_OPERATIONS["pool create"][0], lambda d, c, data: ops.remove_pool(d, c, "new-pool")),
-    "chain": (POLICY_OPERATIONS["chain create"][0], lambda d, c, data: ops.remove_chain(d, c, "new-chain")),
-    "preset": (POLICY_OPERATIONS["preset create"][0], lambda d, c, data: ops.remove_preset(d, c, "new-preset")),
+                     lambda d, c, data: subscription_edits.remove_subscription(d, c, "anthropic-3")),
+    "pool": (POLICY_OPERATIONS["pool create"][0], lambda d, c, data: pool_edits.remove_pool(d, c, "new-pool")),
+    "chain": (POLICY_OPERATIONS["chain create"][0], lambda d, c, data: chain_edits.remove_chain(d, c, "new-chain")),
+    "preset": (POLICY_OPERATIONS["preset create"][0], lambda d, c, data: chain_edits.remove_preset(d, c, "new-preset")),
 }
 
 
@@ -532,14 +536,14 @@ def test_an_add_then_a_remove_gives_the_file_back(tmp_path: Path, policy: str, p
 def test_a_restriction_added_then_cleared_gives_the_overlay_back(tmp_path: Path) -> None:
     doc = _doc(tmp_path, PROJECT_ODD, "project")
     ctx = _context("project")
-    ops.restrict_project(doc, ctx, ["anthropic-2"])
-    ops.clear_project(doc)
+    project_edits.restrict_project(doc, ctx, ["anthropic-2"])
+    project_edits.clear_project(doc)
     assert doc.text == PROJECT_ODD
 
 
 def test_subs_add_on_a_hand_formatted_file_adds_one_line_and_keeps_escapes_and_numbers(tmp_path: Path) -> None:
     doc = _doc(tmp_path, ODD, "policy")
-    ops.add_subscription(doc, _context("policy"), "anthropic", label="Café")
+    subscription_edits.add_subscription(doc, _context("policy"), "anthropic", label="Café")
     removed = [line for line in difflib.ndiff(ODD.splitlines(), doc.text.splitlines()) if line.startswith("- ")]
     added = [line for line in difflib.ndiff(ODD.splitlines(), doc.text.splitlines()) if line.startswith("+ ")]
     assert removed == ['-       {"provider": "google-gemini-cli", "index": 2}']
@@ -553,8 +557,8 @@ def test_new_values_follow_their_siblings(tmp_path: Path) -> None:
     the chain before it (its entries on one line); tabs and CRLF as in the file."""
     doc = _doc(tmp_path, TABS_CRLF, "policy")
     ctx = _context("policy")
-    ops.create_pool(doc, ctx, "gemini", provider="google-gemini-cli", members=["google-gemini-cli"])
-    ops.create_chain(doc, ctx, "late", ["gemini:gemini-2.5-pro"])
+    pool_edits.create_pool(doc, ctx, "gemini", provider="google-gemini-cli", members=["google-gemini-cli"])
+    chain_edits.create_chain(doc, ctx, "late", ["gemini:gemini-2.5-pro"])
     assert ('\t\t},\r\n\t\t{\r\n\t\t\t"name": "gemini",\r\n\t\t\t"baseProvider": "google-gemini-cli",\r\n'
             '\t\t\t"members": [ "google-gemini-cli" ],\r\n\t\t\t"enabled": true\r\n\t\t}\r\n\t],\r\n\r\n\t"chains"'
             ) in doc.text
@@ -621,7 +625,7 @@ def test_a_project_copy_of_a_non_finite_global_value_is_refused(tmp_path: Path) 
     global_data["pools"][0]["cooldown"] = float("inf")
     doc = _doc(tmp_path, PROJECT_ODD, "project")
     with pytest.raises(NonFiniteNumberError, match=r"\$\.pools\[0\]\.cooldown is inf; JSON has no NaN or Infinity"):
-        ops.toggle_pool(doc, ops.EditContext.from_registry({}, global_data), "claude")
+        pool_edits.toggle_pool(doc, ops.EditContext.from_registry({}, global_data), "claude")
     assert doc.text == PROJECT_ODD
 
 

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from policy_engine.edit import chain_edits, pool_edits, project_edits, subscription_edits
 from policy_engine.edit import operations as ops
 from policy_engine.edit.document import PolicyDocument
 from policy_engine.engine import Engine
@@ -46,9 +47,9 @@ def valid(doc: PolicyDocument, global_text: str | None = None) -> None:
 
 def test_new_accounts_get_the_smallest_free_index(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, "subscriptions:\n  - {provider: openai-codex, index: 3}\n")
-    first, changes = ops.add_subscription(doc, ctx(), "openai-codex", label="  work ")
-    second, _ = ops.add_subscription(doc, ctx(), "openai-codex")
-    third, _ = ops.add_subscription(doc, ctx(), "anthropic", label="   ")
+    first, changes = subscription_edits.add_subscription(doc, ctx(), "openai-codex", label="  work ")
+    second, _ = subscription_edits.add_subscription(doc, ctx(), "openai-codex")
+    third, _ = subscription_edits.add_subscription(doc, ctx(), "anthropic", label="   ")
     assert (first, second, third) == ("openai-codex-2", "openai-codex-4", "anthropic-2")
     assert doc.data["subscriptions"][1:] == [{"provider": "openai-codex", "index": 2, "label": "work"},
                                              {"provider": "openai-codex", "index": 4},
@@ -60,18 +61,18 @@ def test_new_accounts_get_the_smallest_free_index(tmp_path: Path) -> None:
 
 def test_indexes_multi_sub_uses_are_taken_too(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, "subscriptions:\n  - {provider: openai-codex, index: 2}\n")
-    name, _ = ops.add_subscription(doc, ctx({"MULTI_SUB": "openai-codex:2"}), "openai-codex")
+    name, _ = subscription_edits.add_subscription(doc, ctx({"MULTI_SUB": "openai-codex:2"}), "openai-codex")
     assert name == "openai-codex-4"  # openai-codex-3 comes from MULTI_SUB (pi-multi-pass counts it as used)
 
 
 def test_an_explicit_index(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, "subscriptions:\n  - {provider: anthropic, index: 2}\n")
-    assert ops.add_subscription(doc, ctx(), "anthropic", index=7)[0] == "anthropic-7"
+    assert subscription_edits.add_subscription(doc, ctx(), "anthropic", index=7)[0] == "anthropic-7"
     with pytest.raises(ops.EditError, match="anthropic-2 already exists") as caught:
-        ops.add_subscription(doc, ctx(), "anthropic", index=2)
+        subscription_edits.add_subscription(doc, ctx(), "anthropic", index=2)
     assert caught.value.hint == "the next free index of anthropic is 3"
     with pytest.raises(ops.EditError, match="number 2 or more"):
-        ops.add_subscription(doc, ctx(), "anthropic", index=1)
+        subscription_edits.add_subscription(doc, ctx(), "anthropic", index=1)
 
 
 @pytest.mark.parametrize(("provider", "message", "hint"), [
@@ -82,7 +83,7 @@ def test_an_explicit_index(tmp_path: Path) -> None:
 def test_unknown_providers_are_refused(tmp_path: Path, provider: str, message: str, hint: str) -> None:
     doc = doc_of(tmp_path)
     with pytest.raises(ops.EditError, match=message) as caught:
-        ops.add_subscription(doc, ctx(), provider)
+        subscription_edits.add_subscription(doc, ctx(), provider)
     assert hint in (caught.value.hint or "")
     assert not doc.changed
 
@@ -90,18 +91,18 @@ def test_unknown_providers_are_refused(tmp_path: Path, provider: str, message: s
 def test_a_project_cannot_declare_subscriptions(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, name=".pi/multi-pass.yaml", kind="project")
     with pytest.raises(ops.EditError, match="subscriptions are global"):
-        ops.add_subscription(doc, ctx(), "anthropic")
+        subscription_edits.add_subscription(doc, ctx(), "anthropic")
     with pytest.raises(ops.EditError, match="subscriptions are global"):
-        ops.remove_subscription(doc, ctx(), "anthropic-2")
+        subscription_edits.remove_subscription(doc, ctx(), "anthropic-2")
 
 
 def test_removing_an_account_removes_every_use_of_it(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
-    ops.create_pool(doc, ctx(), "solo", provider="anthropic", members=["anthropic-2"])
-    ops.create_chain(doc, ctx(), "backup", ["solo:claude-opus-4", "gemini:gemini-2.5-pro"])
-    ops.create_preset(doc, ctx(), "work", ["anthropic-2:claude-sonnet-4-5"])
-    ops.create_preset(doc, ctx(), "mixed", ["anthropic-2:claude-sonnet-4-5", "openai-codex:gpt-5"])
-    changes = ops.remove_subscription(doc, ctx(), "anthropic-2")
+    pool_edits.create_pool(doc, ctx(), "solo", provider="anthropic", members=["anthropic-2"])
+    chain_edits.create_chain(doc, ctx(), "backup", ["solo:claude-opus-4", "gemini:gemini-2.5-pro"])
+    chain_edits.create_preset(doc, ctx(), "work", ["anthropic-2:claude-sonnet-4-5"])
+    chain_edits.create_preset(doc, ctx(), "mixed", ["anthropic-2:claude-sonnet-4-5", "openai-codex:gpt-5"])
+    changes = subscription_edits.remove_subscription(doc, ctx(), "anthropic-2")
     assert changes.messages == [
         "removed subscription anthropic-2 (work)",
         "removed pool solo (it had no other member)",
@@ -120,7 +121,7 @@ def test_removing_an_account_removes_every_use_of_it(tmp_path: Path) -> None:
 
 def test_removing_an_account_drops_its_schedule(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
-    ops.remove_subscription(doc, ctx(), "openai-codex-3")
+    subscription_edits.remove_subscription(doc, ctx(), "openai-codex-3")
     codex = doc.data["pools"][1]
     assert codex["members"] == ["openai-codex", "openai-codex-2"]
     assert set(codex["memberSchedule"]) == {"openai-codex", "openai-codex-2"}
@@ -129,10 +130,10 @@ def test_removing_an_account_drops_its_schedule(tmp_path: Path) -> None:
 
 def test_an_account_can_be_removed_by_its_label(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
-    changes = ops.remove_subscription(doc, ctx(), "personal")
+    changes = subscription_edits.remove_subscription(doc, ctx(), "personal")
     assert changes.messages[0] == "removed subscription openai-codex-3 (personal)"
     with pytest.raises(ops.EditError, match="there is no subscription 'work'"):
-        ops.remove_subscription(doc, ctx(), "work")  # two accounts are labelled work
+        subscription_edits.remove_subscription(doc, ctx(), "work")  # two accounts are labelled work
 
 
 @pytest.mark.parametrize(("name", "env", "message", "hint"), [
@@ -144,7 +145,7 @@ def test_accounts_that_cannot_be_removed(tmp_path: Path, name: str, env: dict[st
                                          hint: str) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
     with pytest.raises(ops.EditError, match=message) as caught:
-        ops.remove_subscription(doc, ctx(env), name)
+        subscription_edits.remove_subscription(doc, ctx(env), name)
     assert hint in (caught.value.hint or "")
     assert not doc.changed
 
@@ -154,9 +155,9 @@ def test_accounts_that_cannot_be_removed(tmp_path: Path, name: str, env: dict[st
 
 def test_create_pool_writes_what_pi_multi_pass_writes(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, "subscriptions:\n  - {provider: anthropic, index: 2}\n")
-    changes = ops.create_pool(doc, ctx(), "claude", provider="anthropic", members=["anthropic", "anthropic-2"])
-    ops.create_pool(doc, ctx(), "codex", provider="openai-codex", members=["openai-codex"], strategy="quota-first",
-                    enabled=False)
+    changes = pool_edits.create_pool(doc, ctx(), "claude", provider="anthropic", members=["anthropic", "anthropic-2"])
+    pool_edits.create_pool(doc, ctx(), "codex", provider="openai-codex", members=["openai-codex"],
+                           strategy="quota-first", enabled=False)
     assert doc.data["pools"] == [
         {"name": "claude", "baseProvider": "anthropic", "members": ["anthropic", "anthropic-2"], "enabled": True},
         {"name": "codex", "baseProvider": "openai-codex", "members": ["openai-codex"], "enabled": False,
@@ -183,7 +184,7 @@ def test_create_pool_refuses(tmp_path: Path, kwargs: dict[str, Any], message: st
     doc = doc_of(tmp_path, DEMO_TEXT)
     args: dict[str, Any] = {"name": "new", "provider": "anthropic", "members": ["anthropic"], **kwargs}
     with pytest.raises(ops.EditError, match=message) as caught:
-        ops.create_pool(doc, ctx(), args.pop("name"), **args)
+        pool_edits.create_pool(doc, ctx(), args.pop("name"), **args)
     if hint:
         assert hint in (caught.value.hint or "")
     assert not doc.changed
@@ -191,15 +192,15 @@ def test_create_pool_refuses(tmp_path: Path, kwargs: dict[str, Any], message: st
 
 def test_create_pool_notes_members_of_another_family(tmp_path: Path) -> None:
     doc = doc_of(tmp_path)
-    changes = ops.create_pool(doc, ctx(), "mixed", provider="anthropic", members=["anthropic", "openai-codex"])
+    changes = pool_edits.create_pool(doc, ctx(), "mixed", provider="anthropic", members=["anthropic", "openai-codex"])
     assert changes.notes == ["openai-codex is not an account of anthropic; a pool's members stand in for each "
                              "other with the same model"]
 
 
 def test_remove_pool_prunes_chain_entries_and_empty_chains(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
-    ops.create_chain(doc, ctx(), "codex-only", ["codex:gpt-5", "codex:gpt-5-mini"])
-    changes = ops.remove_pool(doc, ctx(), "codex")
+    chain_edits.create_chain(doc, ctx(), "codex-only", ["codex:gpt-5", "codex:gpt-5-mini"])
+    changes = pool_edits.remove_pool(doc, ctx(), "codex")
     assert changes.messages == ["removed pool codex",
                                 "pruned the chain entries that used pool codex: main#1, codex-only#0, codex-only#1",
                                 "removed chain codex-only (all its entries used pool codex)"]
@@ -210,56 +211,56 @@ def test_remove_pool_prunes_chain_entries_and_empty_chains(tmp_path: Path) -> No
 
 def test_rename_pool_rewrites_chain_entries(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
-    changes = ops.rename_pool(doc, ctx(), "claude", "anthropic-pool")
+    changes = pool_edits.rename_pool(doc, ctx(), "claude", "anthropic-pool")
     assert changes.messages == ["renamed pool claude to anthropic-pool", "updated 1 chain entry: main#0"]
     assert doc.data["chains"][0]["entries"][0]["pool"] == "anthropic-pool"
     assert "# Rotate between the two Claude accounts" in doc.text
     with pytest.raises(ops.EditError, match="a pool named 'codex' already exists"):
-        ops.rename_pool(doc, ctx(), "anthropic-pool", "codex")
+        pool_edits.rename_pool(doc, ctx(), "anthropic-pool", "codex")
     with pytest.raises(ops.EditError, match="there is no pool 'claude'") as caught:
-        ops.rename_pool(doc, ctx(), "claude", "x")
+        pool_edits.rename_pool(doc, ctx(), "claude", "x")
     assert caught.value.hint == "known pools: anthropic-pool, codex, gemini"
     valid(doc)
 
 
 def test_toggle_flips_or_sets(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, "pools:\n  - {name: a, baseProvider: anthropic, members: [anthropic]}\n")
-    assert ops.toggle_pool(doc, ctx(), "a").messages == ["disabled pool a"]  # absent counts as enabled
+    assert pool_edits.toggle_pool(doc, ctx(), "a").messages == ["disabled pool a"]  # absent counts as enabled
     assert doc.text == "pools:\n  - {name: a, baseProvider: anthropic, members: [anthropic], enabled: false}\n"
-    assert ops.toggle_pool(doc, ctx(), "a").messages == ["enabled pool a"]
-    assert ops.toggle_pool(doc, ctx(), "a", True).messages == ["pool a is already enabled"]
-    assert ops.toggle_pool(doc, ctx(), "a", False).messages == ["disabled pool a"]
+    assert pool_edits.toggle_pool(doc, ctx(), "a").messages == ["enabled pool a"]
+    assert pool_edits.toggle_pool(doc, ctx(), "a", True).messages == ["pool a is already enabled"]
+    assert pool_edits.toggle_pool(doc, ctx(), "a", False).messages == ["disabled pool a"]
     assert doc.data["pools"][0]["enabled"] is False
 
 
 def test_pool_members_set_add_remove(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
-    assert ops.set_pool_members(doc, ctx(), "codex", remove=["openai-codex-3"]).messages == [
+    assert pool_edits.set_pool_members(doc, ctx(), "codex", remove=["openai-codex-3"]).messages == [
         "pool codex members: openai-codex, openai-codex-2", "dropped the schedule of openai-codex-3"]
-    ops.set_pool_members(doc, ctx(), "codex", add=["openai-codex-3"])
-    ops.set_pool_members(doc, ctx(), "claude", members=["anthropic-2", "anthropic"])
+    pool_edits.set_pool_members(doc, ctx(), "codex", add=["openai-codex-3"])
+    pool_edits.set_pool_members(doc, ctx(), "claude", members=["anthropic-2", "anthropic"])
     assert doc.data["pools"][1]["members"] == ["openai-codex", "openai-codex-2", "openai-codex-3"]
     assert doc.data["pools"][0]["members"] == ["anthropic-2", "anthropic"]
     with pytest.raises(ops.EditError, match=r"Pool needs at least 1 member\.") as caught:
-        ops.set_pool_members(doc, ctx(), "gemini", remove=["google-gemini-cli"])
+        pool_edits.set_pool_members(doc, ctx(), "gemini", remove=["google-gemini-cli"])
     assert "mp-policy pool remove gemini" in (caught.value.hint or "")
     with pytest.raises(ops.EditError, match="already a member"):
-        ops.set_pool_members(doc, ctx(), "claude", add=["anthropic"])
+        pool_edits.set_pool_members(doc, ctx(), "claude", add=["anthropic"])
     with pytest.raises(ops.EditError, match="not a member of pool claude"):
-        ops.set_pool_members(doc, ctx(), "claude", remove=["anthropic-3"])
+        pool_edits.set_pool_members(doc, ctx(), "claude", remove=["anthropic-3"])
     valid(doc)
 
 
 def test_pool_strategy(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
-    ops.set_pool_strategy(doc, ctx(), "claude", "quota-first")
+    pool_edits.set_pool_strategy(doc, ctx(), "claude", "quota-first")
     assert doc.data["pools"][0]["strategy"] == "quota-first"
-    changes = ops.set_pool_strategy(doc, ctx(), "codex", "round-robin")
+    changes = pool_edits.set_pool_strategy(doc, ctx(), "codex", "round-robin")
     assert "strategy" not in doc.data["pools"][1]  # round-robin is written by leaving the key out
     assert changes.notes == ["pool codex keeps its memberSchedule, which only the scheduled strategy uses"]
     with pytest.raises(ops.EditError, match="needs a selector script"):
-        ops.set_pool_strategy(doc, ctx(), "claude", "custom")
-    ops.set_pool_strategy(doc, ctx(), "claude", "custom", selector_script="selectors/claude.py")
+        pool_edits.set_pool_strategy(doc, ctx(), "claude", "custom")
+    pool_edits.set_pool_strategy(doc, ctx(), "claude", "custom", selector_script="selectors/claude.py")
     assert doc.data["pools"][0]["selectorScript"] == "selectors/claude.py"
     lines = doc.text.splitlines()
     assert lines.index("    strategy: custom") < lines.index("    selectorScript: selectors/claude.py")
@@ -268,30 +269,31 @@ def test_pool_strategy(tmp_path: Path) -> None:
 def test_member_schedule(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, "pools:\n  - name: codex\n    baseProvider: openai-codex\n"
                            "    members: [openai-codex, openai-codex-2]\n    strategy: scheduled\n")
-    changes = ops.set_member_schedule(doc, ctx(), "codex", "openai-codex-2", role="preferred",
+    changes = pool_edits.set_member_schedule(doc, ctx(), "codex", "openai-codex-2", role="preferred",
                                       windows=[{"hours": [17, 9]}])
     assert changes.messages == ["openai-codex-2 in pool codex: preferred in 17-9"]
-    ops.set_member_schedule(doc, ctx(), "codex", "openai-codex", role="preferred",
+    pool_edits.set_member_schedule(doc, ctx(), "codex", "openai-codex", role="preferred",
                             windows=[{"hours": [9, 17], "days": ["mon", "tue"]}, {"days": ["sat"]}])
     assert doc.text.endswith(
         "    memberSchedule:\n"
         "      openai-codex: {role: preferred, windows: [{hours: [9, 17], days: [mon, tue]}, {days: [sat]}]}\n"
         "      openai-codex-2: {role: preferred, windows: [{hours: [17, 9]}]}\n")  # in member order
-    ops.set_member_schedule(doc, ctx(), "codex", "openai-codex-2", role="overflow")
+    pool_edits.set_member_schedule(doc, ctx(), "codex", "openai-codex-2", role="overflow")
     assert doc.data["pools"][0]["memberSchedule"]["openai-codex-2"] == {"role": "overflow"}
-    assert ops.set_member_schedule(doc, ctx(), "codex", "openai-codex", clear=True).messages == [
+    assert pool_edits.set_member_schedule(doc, ctx(), "codex", "openai-codex", clear=True).messages == [
         "removed the schedule of openai-codex in pool codex (it is a default member now)"]
     with pytest.raises(ops.EditError, match="windows only apply to preferred members"):
-        ops.set_member_schedule(doc, ctx(), "codex", "openai-codex", role="default", windows=[{"hours": [9, 17]}])
+        pool_edits.set_member_schedule(doc, ctx(), "codex", "openai-codex", role="default",
+                                       windows=[{"hours": [9, 17]}])
     with pytest.raises(ops.EditError, match="'openai-codex-3' is not a member") as caught:
-        ops.set_member_schedule(doc, ctx(), "codex", "openai-codex-3", role="overflow")
+        pool_edits.set_member_schedule(doc, ctx(), "codex", "openai-codex-3", role="overflow")
     assert caught.value.hint == "did you mean 'openai-codex'?"
     valid(doc)
 
 
 def test_member_schedule_in_a_round_robin_pool_says_it_does_nothing_yet(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
-    changes = ops.set_member_schedule(doc, ctx(), "claude", "anthropic", role="preferred")
+    changes = pool_edits.set_member_schedule(doc, ctx(), "claude", "anthropic", role="preferred")
     assert changes.messages == ["anthropic in pool claude: preferred (always active)"]
     assert changes.notes == ["pool claude uses round-robin; schedules only apply with "
                              "`mp-policy pool strategy claude scheduled`"]
@@ -302,16 +304,16 @@ def test_member_schedule_in_a_round_robin_pool_says_it_does_nothing_yet(tmp_path
 
 def test_chains_create_toggle_remove(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
-    changes = ops.create_chain(doc, ctx(), "night", ["codex:gpt-5", "gemini:models/gemini:2.5"])
+    changes = chain_edits.create_chain(doc, ctx(), "night", ["codex:gpt-5", "gemini:models/gemini:2.5"])
     assert changes.messages == ["created chain night: codex:gpt-5 → gemini:models/gemini:2.5"]
     assert doc.data["chains"][1] == {"name": "night", "enabled": True, "entries": [
         {"pool": "codex", "model": "gpt-5", "enabled": True},
         {"pool": "gemini", "model": "models/gemini:2.5", "enabled": True}]}
-    assert ops.toggle_chain(doc, ctx(), "night", entry=1).messages == ["disabled chain night entry 1"]
+    assert chain_edits.toggle_chain(doc, ctx(), "night", entry=1).messages == ["disabled chain night entry 1"]
     assert doc.data["chains"][1]["entries"][1]["enabled"] is False
     with pytest.raises(ops.EditError, match="has no entry 2"):
-        ops.toggle_chain(doc, ctx(), "night", entry=2)
-    assert ops.remove_chain(doc, ctx(), "night").messages == ["removed chain night"]
+        chain_edits.toggle_chain(doc, ctx(), "night", entry=2)
+    assert chain_edits.remove_chain(doc, ctx(), "night").messages == ["removed chain night"]
     assert doc.text == DEMO_TEXT
 
 
@@ -324,7 +326,7 @@ def test_chains_create_toggle_remove(tmp_path: Path) -> None:
 def test_chain_create_refuses(tmp_path: Path, entries: list[str], message: str, hint: str | None) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
     with pytest.raises(ops.EditError, match=message) as caught:
-        ops.create_chain(doc, ctx(), "x", entries)
+        chain_edits.create_chain(doc, ctx(), "x", entries)
     if hint:
         assert hint in (caught.value.hint or "")
 
@@ -332,9 +334,9 @@ def test_chain_create_refuses(tmp_path: Path, entries: list[str], message: str, 
 def test_an_existing_name_needs_replace_and_keeps_its_place(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
     with pytest.raises(ops.EditError, match="a chain named 'main' already exists") as caught:
-        ops.create_chain(doc, ctx(), "main", ["gemini:gemini-2.5-pro"])
+        chain_edits.create_chain(doc, ctx(), "main", ["gemini:gemini-2.5-pro"])
     assert "--replace" in (caught.value.hint or "")
-    ops.create_chain(doc, ctx(), "main", ["gemini:gemini-2.5-pro"], replace=True)
+    chain_edits.create_chain(doc, ctx(), "main", ["gemini:gemini-2.5-pro"], replace=True)
     assert doc.data["chains"] == [{"name": "main", "enabled": True,
                                    "entries": [{"pool": "gemini", "model": "gemini-2.5-pro", "enabled": True}]}]
     assert "  # Claude first; when every Claude account is cooling down" in doc.text
@@ -342,19 +344,19 @@ def test_an_existing_name_needs_replace_and_keeps_its_place(tmp_path: Path) -> N
 
 def test_presets_create_toggle_remove(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
-    ops.create_preset(doc, ctx(), "fast", ["google-gemini-cli:gemini-2.5-flash", "openai-codex-2:gpt-5-mini"],
+    chain_edits.create_preset(doc, ctx(), "fast", ["google-gemini-cli:gemini-2.5-flash", "openai-codex-2:gpt-5-mini"],
                       enabled=False)
     assert doc.data["presets"][2] == {"name": "fast", "enabled": False, "entries": [
         {"provider": "google-gemini-cli", "model": "gemini-2.5-flash", "enabled": True},
         {"provider": "openai-codex-2", "model": "gpt-5-mini", "enabled": True}]}
-    assert ops.toggle_preset(doc, ctx(), "fast").messages == ["enabled preset fast"]
-    assert ops.toggle_preset(doc, ctx(), "coding-premium", False, entry=1).messages == [
+    assert chain_edits.toggle_preset(doc, ctx(), "fast").messages == ["enabled preset fast"]
+    assert chain_edits.toggle_preset(doc, ctx(), "coding-premium", False, entry=1).messages == [
         "disabled preset coding-premium entry 1"]
     with pytest.raises(ops.EditError, match="'openai-codex-9' is not a known account"):
-        ops.create_preset(doc, ctx(), "bad", ["openai-codex-9:gpt-5"])
-    assert ops.remove_preset(doc, ctx(), "fast").messages == ["removed preset fast"]
+        chain_edits.create_preset(doc, ctx(), "bad", ["openai-codex-9:gpt-5"])
+    assert chain_edits.remove_preset(doc, ctx(), "fast").messages == ["removed preset fast"]
     with pytest.raises(ops.EditError, match="there is no preset 'fast'"):
-        ops.remove_preset(doc, ctx(), "fast")
+        chain_edits.remove_preset(doc, ctx(), "fast")
     valid(doc)
 
 
@@ -364,7 +366,7 @@ def test_presets_create_toggle_remove(tmp_path: Path) -> None:
 def test_the_first_pool_edit_in_a_project_copies_the_global_pools(tmp_path: Path) -> None:
     global_data = load_text(DEMO_TEXT).data
     doc = doc_of(tmp_path, "allowedSubs: [openai-codex-2, anthropic-2]\n", ".pi/multi-pass.yaml", "project")
-    changes = ops.toggle_pool(doc, ctx(global_data=global_data), "gemini", False)
+    changes = pool_edits.toggle_pool(doc, ctx(global_data=global_data), "gemini", False)
     assert changes.notes == ["the project had no pools of its own: copied the 3 global pools into it first "
                              "(a project's pools replace the global ones)"]
     assert names(doc, "pools") == ["claude", "codex", "gemini"]
@@ -377,7 +379,7 @@ def test_removing_a_global_pool_in_a_project_copies_and_prunes_the_chains(tmp_pa
     global_data = load_text(DEMO_TEXT).data
     doc = doc_of(tmp_path, "", ".pi/multi-pass.yaml", "project")
     context = ctx(global_data=global_data)
-    ops.remove_pool(doc, context, "claude")
+    pool_edits.remove_pool(doc, context, "claude")
     assert names(doc, "pools") == ["codex", "gemini"]
     assert [e["pool"] for e in doc.data["chains"][0]["entries"]] == ["codex", "gemini"]
     valid(doc, DEMO_TEXT)
@@ -390,26 +392,27 @@ def test_restrict_and_clear(tmp_path: Path) -> None:
     global_data = load_text(DEMO_TEXT).data
     doc = doc_of(tmp_path, CORP_TEXT, ".pi/multi-pass.yaml", "project")
     context = ctx(global_data=global_data)
-    changes = ops.restrict_project(doc, context, ["openai-codex-2"])
+    changes = project_edits.restrict_project(doc, context, ["openai-codex-2"])
     assert changes.messages == ["restricted the project to openai-codex-2"]
     assert changes.notes == ["pool work-claude has no allowed member: it is not used in this project"]
-    ops.restrict_project(doc, context, ["anthropic-2", "openai-codex-2"], add=True)
+    project_edits.restrict_project(doc, context, ["anthropic-2", "openai-codex-2"], add=True)
     assert doc.data["allowedSubs"] == ["openai-codex-2", "anthropic-2"]
     assert doc.text == CORP_TEXT
     with pytest.raises(ops.EditError, match="'anthropic-5' is not a known account"):
-        ops.restrict_project(doc, context, ["anthropic-5"])
+        project_edits.restrict_project(doc, context, ["anthropic-5"])
     with pytest.raises(ops.EditError, match="name at least one account"):
-        ops.restrict_project(doc, context, [" "])
-    assert ops.clear_project(doc).messages == ["removed the project's restriction: every account may be used"]
+        project_edits.restrict_project(doc, context, [" "])
+    assert project_edits.clear_project(doc).messages == ["removed the project's restriction: every account may be used"]
     assert "allowedSubs" not in doc.data and "# A corporate project may only use" in doc.text
-    assert ops.clear_project(doc).messages == ["the project has no restriction"]
+    assert project_edits.clear_project(doc).messages == ["the project has no restriction"]
     valid(doc, DEMO_TEXT)
 
 
 def test_restrict_writes_a_new_overlay_first(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, "", ".pi/multi-pass.yaml", "project")
-    ops.restrict_project(doc, ctx(global_data=load_text(DEMO_TEXT).data), ["openai-codex-2", "openai-codex-2"])
+    project_edits.restrict_project(doc, ctx(global_data=load_text(DEMO_TEXT).data),
+                                   ["openai-codex-2", "openai-codex-2"])
     assert doc.text == "allowedSubs: [openai-codex-2]\n"
     policy = doc_of(tmp_path, DEMO_TEXT)
     with pytest.raises(ops.EditError, match="belongs in a project overlay"):
-        ops.restrict_project(policy, ctx(), ["anthropic"])
+        project_edits.restrict_project(policy, ctx(), ["anthropic"])
