@@ -40,7 +40,8 @@ def explain_command(**options: Any) -> None:
       mp-policy explain --project . --format dot | dot -Tsvg > policy.svg
       mp-policy explain --format json
     """
-    from policy_engine.evaluate.graph_view import build_view, render_dot, render_text
+    from policy_engine.evaluate.graph_render import render_dot, render_text
+    from policy_engine.evaluate.graph_view import build_view
 
     fmt = options["fmt"]
     engine = load_engine(readonly=True, **options)

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from policy_engine.engine import Engine
-from policy_engine.evaluate.graph_view import GraphView, build_view, dot_id, render_dot, render_text
+from policy_engine.evaluate.graph_render import dot_id, render_dot, render_text
+from policy_engine.evaluate.graph_view import GraphView, build_view
 from policy_engine.policy.loader import load_file
 
 REPO = Path(__file__).resolve().parents[2]
