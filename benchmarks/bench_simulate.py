@@ -49,7 +49,7 @@ sys.path.insert(0, str(REPO))
 
 from policy_engine.engine import Engine  # noqa: E402
 from policy_engine.policy.loader import load_text  # noqa: E402
-from policy_engine.simulate.events import parse_events  # noqa: E402
+from policy_engine.simulate.event_reader import parse_events  # noqa: E402
 from policy_engine.simulate.routes import default_routes  # noqa: E402
 from policy_engine.simulate.run import simulate  # noqa: E402
 

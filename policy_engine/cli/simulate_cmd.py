@@ -121,7 +121,8 @@ def simulate_command(start: str | None, period: str | None, step: str | None, ev
       mp-policy simulate --period 1d --step 5m --format json --per-step
     """
     from policy_engine.evaluate.route import RouteError
-    from policy_engine.simulate.events import EventScript, load_events, resolve_start
+    from policy_engine.simulate.event_reader import load_events
+    from policy_engine.simulate.events import EventScript, resolve_start
     from policy_engine.simulate.plot import FORMATS
     from policy_engine.simulate.routes import default_routes, parse_route
     from policy_engine.simulate.run import simulate

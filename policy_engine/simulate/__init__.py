@@ -16,7 +16,8 @@ The pieces, in the order a simulation uses them:
 >>> print(render_timeline(result))                                                                # doctest: +SKIP
 """
 
-from policy_engine.simulate.events import EventScript, load_events
+from policy_engine.simulate.event_reader import load_events
+from policy_engine.simulate.events import EventScript
 from policy_engine.simulate.routes import RouteSpec, default_routes, parse_route
 from policy_engine.simulate.run import Outcome, Run, SimulationResult, simulate
 from policy_engine.simulate.timeline import render_timeline

@@ -14,12 +14,12 @@ from policy_engine.common.diagnostics import PolicyError
 from policy_engine.common.durations import parse_duration
 from policy_engine.engine import Engine
 from policy_engine.policy.loader import load_file
+from policy_engine.simulate.event_reader import load_events
 from policy_engine.simulate.events import (
     AuthAction,
     BurnAction,
     FailAction,
     QuotaAction,
-    load_events,
     parse_time_spec,
     resolve_start,
 )
@@ -250,7 +250,7 @@ def test_an_event_script_that_is_a_fifo_is_refused_without_waiting(tmp_path: Pat
     found = run_child("""
         import json, sys
         from policy_engine.common.diagnostics import PolicyError
-        from policy_engine.simulate.events import load_events
+        from policy_engine.simulate.event_reader import load_events
         try:
             load_events(sys.argv[1])
         except PolicyError as exc:
@@ -274,7 +274,7 @@ def test_a_script_that_repeats_into_millions_is_refused_before_anything_is_expan
         from datetime import datetime, timedelta
         from zoneinfo import ZoneInfo
         from policy_engine.common.diagnostics import PolicyError
-        from policy_engine.simulate.events import load_events
+        from policy_engine.simulate.event_reader import load_events
         start = datetime(2026, 11, 23, tzinfo=ZoneInfo("Europe/Vienna"))
         try:
             load_events(sys.argv[1]).occurrences(start, start + timedelta(days=7), start.tzinfo)

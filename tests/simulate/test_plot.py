@@ -14,7 +14,7 @@ import pytest
 
 from policy_engine.engine import Engine
 from policy_engine.policy.loader import load_file
-from policy_engine.simulate.events import load_events
+from policy_engine.simulate.event_reader import load_events
 from policy_engine.simulate.plot import PlotError, plot_simulation
 from policy_engine.simulate.routes import default_routes
 from policy_engine.simulate.run import SimulationResult, simulate

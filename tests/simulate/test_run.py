@@ -13,7 +13,8 @@ from child_process import run_child
 
 from policy_engine.engine import Engine
 from policy_engine.policy.loader import load_file, load_text
-from policy_engine.simulate.events import EventScript, parse_events
+from policy_engine.simulate.event_reader import parse_events
+from policy_engine.simulate.events import EventScript
 from policy_engine.simulate.routes import RouteSpec, default_routes
 from policy_engine.simulate.run import MAX_STEPS, SimulationResult, simulate
 from policy_engine.state import Cooldown, StateChanges

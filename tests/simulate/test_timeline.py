@@ -11,7 +11,7 @@ import pytest
 
 from policy_engine.engine import Engine
 from policy_engine.policy.loader import load_file, load_text
-from policy_engine.simulate.events import parse_events
+from policy_engine.simulate.event_reader import parse_events
 from policy_engine.simulate.routes import RouteSpec
 from policy_engine.simulate.run import SimulationResult, simulate
 from policy_engine.simulate.timeline import hour_cells, hour_grid, letters, render_timeline

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from policy_engine.engine import Engine
 from policy_engine.policy.loader import load_file, load_text
-from policy_engine.simulate.events import parse_events
+from policy_engine.simulate.event_reader import parse_events
 from policy_engine.simulate.world import SimAuth, World, pool_is_stable
 
 REPO = Path(__file__).resolve().parents[2]
