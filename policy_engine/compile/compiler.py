@@ -6,34 +6,33 @@ pool -> chain position), static checks. Errors (missing references, unknown stra
 names, a member of another family) make the policy unusable; warnings (a provider in two enabled
 pools, an unknown pool member, an entry that can never be reached, a chain that is entirely
 disabled) do not.
+
+Settings are compiled in :mod:`~policy_engine.compile.settings`, pools in
+:mod:`~policy_engine.compile.pools`; diagnostics are gathered by :mod:`~policy_engine.compile.collector`.
 """
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from datetime import timedelta, tzinfo
+from datetime import tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from policy_engine.common.diagnostics import Diagnostic, PolicyError, Severity
-from policy_engine.common.durations import format_duration, parse_duration
+from policy_engine.common.diagnostics import Diagnostic, PolicyError
+from policy_engine.compile.collector import Collector, did_you_mean_hint
 from policy_engine.compile.graph import (
     CompiledChain,
     CompiledEntry,
     CompiledPool,
     CompiledPreset,
     Graph,
-    Settings,
 )
+from policy_engine.compile.pools import check_pool_families, compile_pools
+from policy_engine.compile.settings import compile_settings
 from policy_engine.plugins import Registry
-from policy_engine.policy.document import LoadedDocument, pi_tolerant
 from policy_engine.policy.merge import MAX_EXTRA_ACCOUNTS, EffectivePolicy
-from policy_engine.providers.families import base_of
-from policy_engine.sandbox.base import MAX_SELECTOR_TIMEOUT
 
 __all__ = ["compile_policy", "policy_revision"]
 
@@ -47,312 +46,9 @@ def policy_revision(*parts: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-class _Collector:
-    def __init__(self, policy: EffectivePolicy) -> None:
-        self.policy = policy
-        self.items: list[Diagnostic] = []
-
-    def add(
-        self,
-        section: str,
-        path: Sequence[str | int],
-        code: str,
-        message: str,
-        severity: Severity = "error",
-        hint: str | None = None,
-        doc: LoadedDocument | None = None,  # where the value is written, when not the section's document
-    ) -> None:
-        doc = doc if doc is not None else self.policy.source_of(section)
-        full = (section, *path)
-        line = col = None
-        file = None
-        root: tuple[str | int, ...] = ()
-        if doc is not None:
-            file = doc.source
-            root = tuple(doc.root)
-            pos = doc.position(full)
-            if pos is not None:
-                line, col = pos
-        self.items.append(
-            Diagnostic(code=code, message=message, severity=severity, file=file, line=line, col=col,
-                       path=root + full, hint=hint)
-        )
-
-
-def _did_you_mean(name: str, options: Sequence[str]) -> str | None:
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
-
-
-def _settings(raw: Mapping[str, Any], default_tz: tzinfo, out: _Collector) -> tuple[Settings, tzinfo]:
-    def dur(key: str, default: timedelta) -> timedelta:
-        if key not in raw:
-            return default
-        try:
-            return parse_duration(raw[key])
-        except ValueError as exc:
-            out.add("settings", [key], "duration", str(exc))
-            return default
-
-    tz: tzinfo = default_tz
-    tz_name = raw.get("timezone")
-    if isinstance(tz_name, str):
-        try:
-            tz = ZoneInfo(tz_name)
-        except (KeyError, ValueError, OSError):
-            out.add("settings", ["timezone"], "timezone", f"unknown time zone {tz_name!r}")
-            tz_name = None
-    rotate = raw.get("rotateOn")
-    defaults = Settings()
-    settings = Settings(
-        cooldown=dur("cooldown", defaults.cooldown),
-        timezone=tz,
-        timezone_name=tz_name if isinstance(tz_name, str) else None,
-        selector_timeout=_selector_timeout(dur("selectorTimeout", defaults.selector_timeout), defaults, out),
-        turn_ttl=dur("turnTtl", defaults.turn_ttl),
-        quota_ttl=dur("quotaTtl", defaults.quota_ttl),
-        quota_budget=dur("quotaBudget", defaults.quota_budget),
-        rotate_on=frozenset(rotate) if isinstance(rotate, list) else defaults.rotate_on,
-        state=raw.get("state") if isinstance(raw.get("state"), str) else None,
-        state_fallback="local" if raw.get("stateFallback") == "local" else "error",
-        quota_endpoints=_quota_endpoints(raw.get("quotaEndpoints")),
-    )
-    return settings, tz
-
-
-def _selector_timeout(value: timedelta, defaults: Settings, out: _Collector) -> timedelta:
-    """``settings.selectorTimeout``: at most :data:`MAX_SELECTOR_TIMEOUT` (an error where it is
-    written), and never above the global value when a project overlay sets it (clamped, a warning)."""
-    policy = out.policy
-    where = policy.settings_sources.get("selectorTimeout")
-    limit = MAX_SELECTOR_TIMEOUT
-    if value > limit:
-        out.add("settings", ["selectorTimeout"], "selector-timeout",
-                f"selectorTimeout {format_duration(value)} is longer than a selector may take "
-                f"({format_duration(limit)})", hint=f"write at most {format_duration(limit)}; a selector answers "
-                "in well under a millisecond, and every decision of the pool may wait this long", doc=where)
-        return limit
-    if "selectorTimeout" not in policy.project_settings:
-        return value
-    written = policy.global_settings.get("selectorTimeout")
-    try:
-        ceiling = defaults.selector_timeout if written is None else parse_duration(written)
-    except ValueError:
-        ceiling = defaults.selector_timeout
-    ceiling = min(ceiling, limit)
-    if value > ceiling:
-        out.add("settings", ["selectorTimeout"], "selector-timeout-raised",
-                f"the project's selectorTimeout {format_duration(value)} is longer than the global one "
-                f"({format_duration(ceiling)}); {format_duration(ceiling)} is used", "warning",
-                hint="a project may lower selectorTimeout, never raise it: the global policy decides how long "
-                "a script from a repository may hold up a decision", doc=where)
-        return ceiling
-    return value
-
-
-def _quota_endpoints(raw: Any) -> dict[str, tuple[str, ...]]:
-    """``settings.quotaEndpoints``: base provider -> one URL or a list tried in order (schema-checked)."""
-    if not isinstance(raw, Mapping):
-        return {}
-    out: dict[str, tuple[str, ...]] = {}
-    for base, value in raw.items():
-        urls = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-        kept = tuple(u for u in urls if isinstance(u, str) and u.strip())
-        if kept:
-            out[str(base)] = kept
-    return out
-
-
-def _check_options(strategy: Any, strategy_name: str, pool: str, i: int, options: Mapping[str, Any],
-                   written: bool, out: _Collector) -> None:
-    """Check ``pools[i].options`` against the strategy's ``options_schema`` (a plugin contributes it)."""
-    schema = getattr(strategy, "options_schema", None)
-    if schema is None:
-        if written and options:
-            out.add("pools", [i, "options"], "unused-options",
-                    f"pool {pool!r}: the {strategy_name!r} strategy takes no options; they are ignored", "warning")
-        return
-    try:
-        validator = _options_validator(strategy)
-    except Exception as exc:  # a plugin's broken schema must not stop the compiler
-        out.add("pools", [i, "strategy"], "strategy-options",
-                f"pool {pool!r}: the {strategy_name!r} strategy's options schema is itself invalid "
-                f"({type(exc).__name__}: {str(exc).splitlines()[0]}); its options cannot be checked",
-                hint="this is a bug in the plugin that registers the strategy (see mp-policy plugins)")
-        return
-    for error in sorted(validator.iter_errors(dict(options)), key=lambda e: [str(p) for p in e.absolute_path]):
-        where = list(error.absolute_path)
-        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-            known = error.schema.get("properties", {}) if isinstance(error.schema, Mapping) else {}
-            for key in sorted(set(error.instance) - set(known), key=str):
-                out.add("pools", [i, "options", *where, key], "strategy-options",
-                        f"pool {pool!r}: unknown option {'.'.join(str(p) for p in [*where, key])!r} "
-                        f"(the {strategy_name!r} strategy)",
-                        hint=_did_you_mean(str(key), sorted(known)) or f"known: {', '.join(sorted(known))}")
-            continue
-        out.add("pools", [i, "options", *where], "strategy-options",
-                f"pool {pool!r}: option {'.'.join(str(p) for p in where) or 'options'}: {error.message} "
-                f"(the {strategy_name!r} strategy)")
-
-
-_VALIDATORS: dict[int, Any] = {}
-
-
-def _options_validator(strategy: Any) -> Any:
-    """A validator for a strategy's options schema, built once per strategy object."""
-    found = _VALIDATORS.get(id(strategy))
-    if found is None or found[0] is not strategy:
-        from jsonschema import Draft202012Validator
-
-        Draft202012Validator.check_schema(strategy.options_schema)
-        found = (strategy, Draft202012Validator(strategy.options_schema))
-        _VALIDATORS[id(strategy)] = found
-    return found[1]
-
-
-def _pools(
-    policy: EffectivePolicy, registry: Registry, settings: Settings, tz: tzinfo, accounts: frozenset[str],
-    out: _Collector, base_dir: str | None = None,
-) -> dict[str, CompiledPool]:
-    pools: dict[str, CompiledPool] = {}
-    allowed = frozenset(policy.allowed) if policy.allowed else None
-    declared_in = policy.source_of("pools")
-    source_dir = str(declared_in.path.parent) if declared_in is not None and declared_in.path else base_dir
-    for i, raw in enumerate(policy.pools):
-        name = raw.get("name")
-        if not isinstance(name, str):
-            continue
-        if name in pools:
-            out.add("pools", [i, "name"], "duplicate-name", f"pool {name!r} is declared twice",
-                    hint="pool names must be unique; rename or remove one")
-            continue
-        listed = raw.get("members")
-        written = tuple(m for m in listed if isinstance(m, str)) if isinstance(listed, list) else ()
-        strategy_name = raw.get("strategy") or "round-robin"
-        strategy = registry.strategies.get(strategy_name)
-        if strategy is None:
-            out.add("pools", [i, "strategy"], "unknown-strategy",
-                    f"pool {name!r}: unknown strategy {strategy_name!r}",
-                    hint=_did_you_mean(strategy_name, sorted(registry.strategies))
-                    or f"known strategies: {', '.join(sorted(registry.strategies))}")
-            strategy = registry.strategies["round-robin"]
-        elif ("strategies", strategy_name) in registry.conflicts:
-            claimants = registry.conflicts[("strategies", strategy_name)]
-            out.add("pools", [i, "strategy"], "strategy-conflict",
-                    f"pool {name!r}: the strategy {strategy_name!r} is registered by several plugins "
-                    f"({', '.join(claimants)}); the pool could run either",
-                    hint="uninstall one of them, or limit discovery with MP_POLICY_LOAD_PLUGINS "
-                    "(see mp-policy plugins)")
-        pool_tz = tz
-        if isinstance(raw.get("timezone"), str):
-            try:
-                pool_tz = ZoneInfo(raw["timezone"])
-            except (KeyError, ValueError, OSError):
-                out.add("pools", [i, "timezone"], "timezone", f"unknown time zone {raw['timezone']!r}")
-        cooldown = settings.cooldown
-        if "cooldown" in raw:
-            try:
-                cooldown = parse_duration(raw["cooldown"])
-            except ValueError as exc:
-                out.add("pools", [i, "cooldown"], "duration", str(exc))
-        members = tuple(dict.fromkeys(m for m in written if allowed is None or m in allowed))
-        position: dict[str, int] = {}
-        for p, m in enumerate(written):
-            position.setdefault(m, p)
-        for j, m in enumerate(written):
-            if m not in accounts:
-                out.add("pools", [i, "members", j], "unknown-member",
-                        f"pool {name!r}: {m!r} is not a known account; it will be skipped as unknown",
-                        "warning",
-                        hint=_did_you_mean(m, sorted(accounts))
-                        or "declare it under subscriptions (or via MULTI_SUB), or remove it")
-        schedule = raw.get("memberSchedule") if isinstance(raw.get("memberSchedule"), Mapping) else {}
-        for member in schedule:
-            if member not in position:
-                out.add("pools", [i, "memberSchedule", member], "unknown-schedule-member",
-                        f"pool {name!r}: memberSchedule names {member!r}, which is not a member", "warning",
-                        hint=_did_you_mean(member, written))
-        if schedule and strategy_name != "scheduled":
-            out.add("pools", [i, "memberSchedule"], "unused-schedule",
-                    f"pool {name!r}: memberSchedule is only used by the 'scheduled' strategy", "warning")
-        options = raw.get("options") if isinstance(raw.get("options"), Mapping) else {}
-        _check_options(strategy, strategy_name, name, i, options, "options" in raw, out)
-        pool = CompiledPool(
-            name=name,
-            base=str(raw.get("baseProvider", "")),
-            members=members,
-            written_members=written,
-            enabled=raw.get("enabled", True) is not False,
-            strategy_name=strategy_name,
-            strategy=strategy,
-            cooldown=cooldown,
-            tz=pool_tz,
-            member_schedule=schedule,
-            selector_script=raw.get("selectorScript"),
-            options=options,
-            quota_ttl=settings.quota_ttl,
-            selector_timeout=settings.selector_timeout,
-            source_dir=source_dir,
-            dropped=bool(written) and not members,
-            position=position,
-            member_set=frozenset(members),
-        )
-        try:
-            pool.prepared = strategy.prepare(pool)
-        except ValueError as exc:
-            where = "options" if options else "memberSchedule" if strategy_name == "scheduled" else "strategy"
-            out.add("pools", [i, where], "strategy-options", f"pool {name!r}: {exc}")
-        diagnose = getattr(strategy, "diagnose", None)
-        for found in diagnose(pool) if diagnose is not None else ():
-            if found.file:  # e.g. a selector script's own line
-                out.items.append(found)
-            else:
-                out.add("pools", [i, "selectorScript"], found.code, found.message, found.severity, found.hint)
-        pools[name] = pool
-    return pools
-
-
-def _check_pool_families(policy: EffectivePolicy, bases: frozenset[str], out: _Collector) -> None:
-    """Every member of a pool must be of the pool's ``baseProvider`` family (DESIGN §3).
-
-    A member's family is its subscription's provider, else its name's (``anthropic-2`` is an
-    ``anthropic`` account); a member of no known family stays an ``unknown-member`` warning (it may
-    come from MULTI_SUB elsewhere). A member of another family is an error, and a warning in a
-    ``multi-pass.json``, which is read with pi-multi-pass's tolerance (pi does not check this).
-    """
-    declared = {s.name: s.provider for s in policy.subscriptions if s.provider in bases}
-    source = policy.source_of("pools")
-    tolerant = source is not None and pi_tolerant(source)
-    for i, raw in enumerate(policy.pools):
-        base = raw.get("baseProvider")
-        members = raw.get("members")
-        if not isinstance(base, str) or not isinstance(members, list):
-            continue
-        for j, member in enumerate(members):
-            if not isinstance(member, str):
-                continue
-            family = declared.get(member) or base_of(member, bases)
-            if family is None or family == base:
-                continue
-            if base in bases:
-                hint = (f"a pool rotates accounts of one family: move {member!r} to a pool of the {family} family "
-                        "(and chain the two pools), or remove it")
-            else:
-                close = _did_you_mean(base, sorted(bases))
-                hint = (f"baseProvider names the family of the members, one of {', '.join(sorted(bases))}"
-                        + (f"; {close}" if close else ""))
-            message = (f"pool {raw.get('name')!r}: {member!r} is an account of the {family} family, not of the "
-                       f"pool's baseProvider {base!r}")
-            if tolerant:
-                message += " (pi-multi-pass does not check this)"
-                hint = f"{hint} (`mp-policy import` converts this file to YAML, where this is an error)"
-            out.add("pools", [i, "members", j], "member-family", message, "warning" if tolerant else "error",
-                    hint=hint)
-
-
 def _entries(
     kind: str, raw_list: Sequence[Mapping[str, Any]], pools: Mapping[str, CompiledPool], accounts: frozenset[str],
-    out: _Collector,
+    out: Collector,
 ) -> dict[str, tuple[bool, tuple[CompiledEntry, ...]]]:
     section = "chains" if kind == "chain" else "presets"
     result: dict[str, tuple[bool, tuple[CompiledEntry, ...]]] = {}
@@ -376,7 +72,7 @@ def _entries(
                 if pool is None:
                     out.add(section, [i, "entries", j, "pool"], "unknown-pool",
                             f"chain {name!r} entry {j}: there is no pool {pool_name!r}",
-                            hint=_did_you_mean(str(pool_name), sorted(pools)) or "declare the pool or fix the name")
+                            hint=did_you_mean_hint(str(pool_name), sorted(pools)) or "declare the pool or fix the name")
                     continue
                 entries.append(CompiledEntry(j, model, entry_enabled, pool=pool.name, dropped=pool.dropped))
                 if enabled and entry_enabled:
@@ -396,7 +92,7 @@ def _entries(
                     out.add(section, [i, "entries", j, "provider"], "unreachable-entry",
                             f"preset {name!r} entry {j}: {provider!r} is not a known account; "
                             "the entry is skipped as unknown", "warning",
-                            hint=_did_you_mean(provider, sorted(accounts)))
+                            hint=did_you_mean_hint(provider, sorted(accounts)))
         if enabled and entries and not any(
             e.enabled and (kind != "chain" or (pools[e.pool].enabled if e.pool else False)) for e in entries
         ):
@@ -427,17 +123,17 @@ def compile_policy(
     if use_cache and key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    out = _Collector(policy)
-    settings, tz = _settings(policy.settings, default_tz, out)
+    out = Collector(policy)
+    settings, tz = compile_settings(policy.settings, default_tz, out)
     bases = registry.bases
     for sub in policy.subscriptions:
         if sub.provider not in bases and sub.position is not None:
             out.add("subscriptions", [sub.position, "provider"], "unknown-provider",
                     f"unknown provider {sub.provider!r}; this subscription is ignored", "warning",
-                    hint=_did_you_mean(sub.provider, sorted(bases)) or f"known: {', '.join(sorted(bases))}")
+                    hint=did_you_mean_hint(sub.provider, sorted(bases)) or f"known: {', '.join(sorted(bases))}")
     for part in policy.unknown_env:
         provider = part.partition(":")[0].strip()
-        hint = _did_you_mean(provider, sorted(bases)) if provider not in bases else None
+        hint = did_you_mean_hint(provider, sorted(bases)) if provider not in bases else None
         why = ("unknown provider" if provider not in bases
                else f"the count must be a whole number from 1 to {MAX_EXTRA_ACCOUNTS}")
         out.items.append(Diagnostic(
@@ -458,7 +154,7 @@ def compile_policy(
             if name not in accounts:
                 out.add("allowedSubs", [j], "unknown-account",
                         f"allowedSubs names {name!r}, which is not a known account", "warning",
-                        hint=_did_you_mean(name, sorted(accounts)))
+                        hint=did_you_mean_hint(name, sorted(accounts)))
     if settings.state is not None:
         from policy_engine.state import StateURLError, check_store_url
 
@@ -467,8 +163,8 @@ def compile_policy(
         except StateURLError as exc:
             out.add("settings", ["state"], "state-url", str(exc).split("\n")[0],
                     hint=exc.hint)
-    pools = _pools(policy, registry, settings, tz, accounts, out, base_dir)
-    _check_pool_families(policy, bases, out)
+    pools = compile_pools(policy, registry, settings, tz, accounts, out, base_dir)
+    check_pool_families(policy, bases, out)
     chain_data = _entries("chain", policy.chains, pools, accounts, out)
     preset_data = _entries("preset", policy.presets, pools, accounts, out)
     chains = {n: CompiledChain(n, en, entries) for n, (en, entries) in chain_data.items()}
@@ -520,7 +216,7 @@ def compile_policy(
             if isinstance(named, str) and named not in accounts and named not in bases:
                 out.add("errorRules", [i, "provider"], "unknown-provider",
                         f"this error rule names {named!r}, which is not a known provider or account", "warning",
-                        hint=_did_you_mean(named, sorted(accounts)))
+                        hint=did_you_mean_hint(named, sorted(accounts)))
         too_large = total_size_problem(pattern_sizes)
         if too_large is not None:
             index, message, hint = too_large
