@@ -24,7 +24,7 @@ from policy_engine.common.diagnostics import Diagnostic
 from policy_engine.common.durations import format_duration
 from policy_engine.compile.graph import Graph
 from policy_engine.engine.building import parts_from_documents, parts_from_files, system_clock
-from policy_engine.engine.turns import new_turn_id, route_after, visited_entries
+from policy_engine.engine.turns import new_turn_id, remaining_route, visited_entries
 from policy_engine.evaluate.decision import Decision, ErrorOutcome, Target
 from policy_engine.evaluate.route import RouteError, Segment, build_route, describe_route
 from policy_engine.evaluate.walk import World, walk
@@ -364,7 +364,7 @@ class Engine:
             decision.elapsed_us = (time.perf_counter() - started) * 1e6
             return decision
 
-        route, origin = self._remaining_route(data, failing, model, late)
+        route, origin = remaining_route(self.graph, data, failing, model, late)
         home_name = (current or {}).get("pool") if current and current.get("provider") == failing else None
         home = graph.pools.get(home_name) if home_name else graph.pool_of(failing)
         length = home.cooldown if home is not None else graph.settings.cooldown
@@ -417,39 +417,6 @@ class Engine:
         self.store.apply(changes)
 
     # -- fail helpers --------------------------------------------------------------------------
-
-    def _remaining_route(self, data: Mapping[str, Any], failing: str, model: str | None, late: bool
-                         ) -> tuple[list[Segment], list[Segment]]:
-        """The route a rotating failure walks, and the route the turn started with (DESIGN §4).
-
-        A failure of the current target continues after it (``Fail``). A late failure (another
-        provider while the turn is open) evaluates the route again from the turn's current
-        position: the current target first, then the rest of its pool after it and the rest of
-        the route ("The turn remembers its place"); a turn that has run out stays without a
-        target. With no turn behind it, a route is started from the failing provider.
-        """
-        route = [Segment.from_dict(s) for s in data.get("route", [])]
-        origin = [Segment.from_dict(s) for s in data.get("origin") or ()] or route
-        current = data.get("target") or {}
-        if late and not current:
-            return [], origin  # a turn that has run out stays at target: null
-        position = current.get("segment")
-        if route and isinstance(position, int) and 0 <= position < len(route):
-            if not late:
-                return route_after(route, position, failing), origin
-            seg = route[position]
-            pinned = Segment("provider", current.get("model"), current.get("via") or seg.via,
-                             provider=current["provider"], pool=current.get("pool"), chain=current.get("chain"),
-                             preset=current.get("preset"), entry=current.get("entry"))
-            return [pinned, *route_after(route, position, current["provider"])], origin
-        for k, seg in enumerate(route):
-            if (seg.kind == "provider" and seg.provider == failing) or (
-                    seg.kind == "pool" and failing in self.graph.pools[seg.pool or ""].member_set):
-                return route_after(route, k, failing), origin
-        if data:
-            return route, origin  # a turn never goes back: the failing provider is behind it
-        fresh = build_route(self.graph, provider=failing, model=model)
-        return route_after(fresh, 0, failing), fresh
 
     def _keep(self, turn_id: str, data: Mapping[str, Any], failing: str, model: str | None, classification: Any,
               retry_at: datetime | None, now: datetime, started: float, explain: bool,

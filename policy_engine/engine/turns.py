@@ -1,16 +1,19 @@
-"""The pieces of a turn the engine keeps between calls: fresh turn ids, the rest of a route, visited entries."""
+"""The pieces of a turn the engine keeps between calls: fresh turn ids, the route left after a failure,
+visited chain and preset entries."""
 
 from __future__ import annotations
 
 import os
 import random
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
+from policy_engine.compile.graph import Graph
 from policy_engine.evaluate.decision import Target
-from policy_engine.evaluate.route import Segment
+from policy_engine.evaluate.route import Segment, build_route
 
-__all__ = ["new_turn_id", "route_after", "visited_entries"]
+__all__ = ["new_turn_id", "remaining_route", "route_after", "visited_entries"]
 
 _TURN_IDS = random.Random(secrets.randbits(64))
 os.register_at_fork(after_in_child=lambda: _TURN_IDS.seed(secrets.randbits(64)))  # forks must not share ids
@@ -40,3 +43,37 @@ def visited_entries(previous: list[list[Any]], target: Target | None) -> list[li
         if key not in visited:
             visited.append(key)
     return visited
+
+
+def remaining_route(graph: Graph, data: Mapping[str, Any], failing: str, model: str | None, late: bool
+                    ) -> tuple[list[Segment], list[Segment]]:
+    """The route a rotating failure walks, and the route the turn started with (DESIGN §4).
+
+    A failure of the current target continues after it (``Fail``). A late failure (another
+    provider while the turn is open) evaluates the route again from the turn's current
+    position: the current target first, then the rest of its pool after it and the rest of
+    the route ("The turn remembers its place"); a turn that has run out stays without a
+    target. With no turn behind it, a route is started from the failing provider.
+    """
+    route = [Segment.from_dict(s) for s in data.get("route", [])]
+    origin = [Segment.from_dict(s) for s in data.get("origin") or ()] or route
+    current = data.get("target") or {}
+    if late and not current:
+        return [], origin  # a turn that has run out stays at target: null
+    position = current.get("segment")
+    if route and isinstance(position, int) and 0 <= position < len(route):
+        if not late:
+            return route_after(route, position, failing), origin
+        seg = route[position]
+        pinned = Segment("provider", current.get("model"), current.get("via") or seg.via,
+                         provider=current["provider"], pool=current.get("pool"), chain=current.get("chain"),
+                         preset=current.get("preset"), entry=current.get("entry"))
+        return [pinned, *route_after(route, position, current["provider"])], origin
+    for k, seg in enumerate(route):
+        if (seg.kind == "provider" and seg.provider == failing) or (
+                seg.kind == "pool" and failing in graph.pools[seg.pool or ""].member_set):
+            return route_after(route, k, failing), origin
+    if data:
+        return route, origin  # a turn never goes back: the failing provider is behind it
+    fresh = build_route(graph, provider=failing, model=model)
+    return route_after(fresh, 0, failing), fresh
