@@ -2,6 +2,9 @@
 /*
  * mp-policy JavaScript selector worker.
  *
+ * One file on purpose (about 600 lines): node runs it under the permission model with read access to
+ * this file alone (--allow-fs-read), so it cannot import a sibling module; splitting it would widen that.
+ *
  * A persistent node process that runs UNTRUSTED selector scripts and speaks JSON lines on
  * stdin/stdout: it prints {"ready": true, ...} once, then answers every request line with exactly
  * one reply line carrying the request's "id". It has no dependencies.

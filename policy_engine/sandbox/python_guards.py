@@ -1,5 +1,7 @@
 """The restricted globals a Python selector runs with: every guard RestrictedPython's code calls.
 
+One module on purpose (about 500 lines): the allow-list is one security boundary, audited as a whole.
+
 Security model
 --------------
 RestrictedPython (see :mod:`policy_engine.sandbox.python_compile`) rewrites the script so that

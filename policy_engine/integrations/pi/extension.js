@@ -23,6 +23,11 @@
 // install --per-session` a `mp-policy serve --stdio` started for each session.
 // If the engine is missing, exits, hangs or answers garbage, pi goes on exactly as without this
 // extension; one notice says so.
+//
+// Why one file of ~500 lines: what is left here is the event wiring, one closure over a session's state
+// (pi hands the extension one `pi` object); the pure parts already live beside it and are unit-tested
+// on their own (accounts.js, errors.js, text.js, settings.js, engine-client.js, fetch-capture.js).
+// Splitting the handlers apart would pass that state around for no reader's gain.
 
 import { join } from "node:path";
 
