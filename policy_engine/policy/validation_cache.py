@@ -37,8 +37,9 @@ def cache_dir() -> Path | None:
     return Path(base) / "mp-policy"
 
 
-#: The modules whose code produces validation diagnostics, relative to the package folder: a change in
-#: any of them invalidates the cache (``classify/rule_patterns.py`` checks the ``errorRules`` patterns).
+#: The modules whose code validation runs, relative to the package folder: a change in any of them
+#: invalidates the cache (``classify/rule_patterns.py`` checks the ``errorRules`` patterns). A test walks
+#: validation's imports and fails when one is missing here.
 _DIAGNOSTIC_SOURCES = (
     "policy/validation.py",
     "policy/schema_validator.py",
@@ -51,6 +52,9 @@ _DIAGNOSTIC_SOURCES = (
     "policy/yaml_reader.py",
     "policy/json_reader.py",
     "common/diagnostics.py",
+    "common/bounded_read.py",
+    "common/json_finite.py",
+    "common/terminal_text.py",
     "common/durations.py",
     "common/timezones.py",
     "classify/rule_patterns.py",

@@ -108,3 +108,42 @@ def test_a_fifo_in_place_of_a_cache_entry_is_ignored_not_waited_on(cache: Path, 
         """, str(path))  # the child inherits MP_POLICY_CACHE_DIR
     assert codes == ["required", "unknown-key"]
     assert entry.is_file()  # the result replaced the FIFO
+
+
+def _package_imports(module_file: Path, package_root: Path) -> set[str]:
+    """The ``policy_engine`` modules ``module_file`` imports at run time (not under ``TYPE_CHECKING``)."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(module_file.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("policy_engine"):
+            names = [f"{node.module}.{a.name}" for a in node.names]
+            found.update(n for n in [node.module, *names] if _module_file(n, package_root) is not None)
+    return found
+
+
+def _module_file(name: str, package_root: Path) -> Path | None:
+    relative = Path(*name.split(".")[1:])
+    for candidate in (package_root / relative.with_suffix(".py"), package_root / relative / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def test_the_cache_key_covers_every_module_that_validation_runs() -> None:
+    # A change in any module validation reaches must invalidate cached results: walk its imports.
+    root = Path(validation_cache.__file__).resolve().parent.parent
+    listed = set(validation_cache._DIAGNOSTIC_SOURCES)
+    assert all((root / path).is_file() for path in listed), listed
+    reached: set[str] = set()
+    todo = ["policy_engine.policy.validation", "policy_engine.policy.loader"]
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        todo.extend(_package_imports(_module_file(name, root), root))
+    files = {_module_file(name, root).relative_to(root).as_posix() for name in reached}
+    assert files - {"__init__.py", "common/__init__.py", "policy/__init__.py", "classify/__init__.py"} <= listed
