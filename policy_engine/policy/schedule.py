@@ -90,8 +90,6 @@ Occurrence = tuple[datetime, datetime]
 _DayCache = dict[int, tuple[Interval, ...]]
 
 
-# --------------------------------------------------------------------------- wall clock -> instant
-
 # --------------------------------------------------------------------------------------- parsing
 
 
@@ -172,9 +170,6 @@ def _check_keys(raw: Mapping[str, Any]) -> None:
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             expected = ", ".join(_WINDOW_KEYS)
             raise ValueError(f"unknown key {key!r} in schedule window{hint}; expected one of {expected}")
-
-
-# ------------------------------------------------------------------------------------------ cron
 
 
 # ---------------------------------------------------------------------------------------- window

@@ -108,17 +108,3 @@ def bundled_schema_text(kind: Kind, strategy_options: Mapping[str, Any] | None =
     if embedded:
         root.setdefault("$defs", {}).update(embedded)
     return json.dumps(root, indent=2, ensure_ascii=False)
-
-
-# --- schemas and the validator -------------------------------------------------------------------
-
-
-# --- turning jsonschema errors into diagnostics --------------------------------------------------
-
-
-# --- checks a schema cannot express --------------------------------------------------------------
-
-
-# --- path-like fields ----------------------------------------------------------------------------
-
-
