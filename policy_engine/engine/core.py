@@ -20,6 +20,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from policy_engine.classify.model import ErrorInfo
 from policy_engine.common.diagnostics import Diagnostic
 from policy_engine.common.durations import format_duration
 from policy_engine.compile.graph import Graph
@@ -337,8 +338,6 @@ class Engine:
         if model is None and current and current.get("provider") == failing:
             model = current.get("model")
         base = graph.base_of(failing) or failing
-        from policy_engine.classify import ErrorInfo
-
         classification = graph.classifier.classify(
             ErrorInfo(provider=failing, base=base, status=status, type=type, code=code, message=message or "",
                       headers=dict(headers or {}), body=body),
