@@ -252,9 +252,10 @@ class Engine:
         }
         return TurnRecord(turn_id=turn, data=data, updated_at=now, expires_at=now + self.graph.settings.turn_ttl)
 
-    def _commit(self, decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None,
-                quota: QuotaSnapshot | None = None) -> None:
-        """Write a decision's state changes in one batch: the turn, the cooldown, the pool's cursor, quota."""
+    @staticmethod
+    def _changes(decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None,
+                 quota: QuotaSnapshot | None = None) -> StateChanges:
+        """A decision's state changes, written as one batch: the turn, the cooldown, the pool's cursor, quota."""
         changes = StateChanges(turns={record.turn_id: record})
         if cooldown is not None:
             changes.cooldowns.append(cooldown)
@@ -263,11 +264,14 @@ class Engine:
         target = decision.target
         if target is not None and target.pool is not None:
             changes.cursors[target.pool] = target.provider
-        self.store.apply(changes)
-        now = record.updated_at.timestamp()
-        if self._purged_at is None or now - self._purged_at >= _PURGE_INTERVAL:
-            self._purged_at = now
-            self.store.purge(record.updated_at)  # expired turns and cooldowns
+        return changes
+
+    def _purge_due(self, now: datetime) -> None:
+        """After a turn was written: purge expired turns and cooldowns every ``_PURGE_INTERVAL`` of engine time."""
+        moment = now.timestamp()
+        if self._purged_at is None or moment - self._purged_at >= _PURGE_INTERVAL:
+            self._purged_at = moment
+            self.store.purge(now)
 
     # -- the three calls -----------------------------------------------------------------------
 
@@ -294,14 +298,22 @@ class Engine:
             if len(self._routes) < _ROUTE_CACHE_SIZE:
                 self._routes[key] = route  # the graph is immutable, and so are segments
         turn_id = turn or new_turn_id()
-        world = self._world(now, (), prompt, explain, snapshot=self._fresh_quota(None, now))
-        decision = self._decide(route, world, turn_id, "select", provider, started)
-        if not dry_run:
+        if dry_run:
+            world = self._world(now, (), prompt, explain, snapshot=self._fresh_quota(None, now))
+            decision = self._decide(route, world, turn_id, "select", provider, started)
+        else:
             request = {k: v for k, v in zip(("provider", "pool", "chain", "preset", "model"), key, strict=True)
                        if v is not None}
-            visited = visited_entries([], decision.target)
-            record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
-            self._commit(decision, record)
+
+            def decide(_: TurnRecord | None, snap: StateSnapshot) -> tuple[StateChanges, Decision]:
+                world = self._world(now, (), prompt, explain, snapshot=self._fresh_quota(snap, now))
+                decision = self._decide(route, world, turn_id, "select", provider, started)
+                visited = visited_entries([], decision.target)
+                record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
+                return self._changes(decision, record), decision
+
+            decision = self.store.transact(None, now, decide)
+            self._purge_due(now)
         decision.elapsed_us = (time.perf_counter() - started) * 1e6
         return decision
 
@@ -324,14 +336,37 @@ class Engine:
         """Report an error on the turn's current target (or ``provider``) and return where to go next."""
         started = time.perf_counter()
         now = self.now()
-        record, snap = self.store.read(turn, now) if turn else (None, None)  # one round trip to a remote store
+        turn_id = turn or new_turn_id()
+        wrote_turn = False
+
+        def decide(record: TurnRecord | None, snap: StateSnapshot | None) -> tuple[StateChanges, Decision]:
+            nonlocal wrote_turn
+            changes, decision = self._fail(record, snap, turn, turn_id, now, started, provider=provider, model=model,
+                                           status=status, message=message, type=type, code=code, headers=headers,
+                                           body=body, prompt=prompt, explain=explain)
+            wrote_turn = bool(changes.turns)
+            return changes, decision
+
+        if dry_run:
+            _, decision = decide(*(self.store.read(turn, now) if turn else (None, None)))
+        else:
+            decision = self.store.transact(turn, now, decide)  # one round trip to a remote store, as a rule
+            if wrote_turn:
+                self._purge_due(now)
+        decision.elapsed_us = (time.perf_counter() - started) * 1e6
+        return decision
+
+    def _fail(self, record: TurnRecord | None, snap: StateSnapshot | None, turn: str | None, turn_id: str,
+              now: datetime, started: float, *, provider: str | None, model: str | None, status: int | None,
+              message: str, type: str | None, code: str | None, headers: Mapping[str, str] | None, body: Any,
+              prompt: str | None, explain: bool) -> tuple[StateChanges, Decision]:
+        """The decision of :meth:`fail` on the turn and state read, and the changes it writes."""
         data = dict(record.data) if record is not None else {}
         current = data.get("target") or None
         failing = provider or (current or {}).get("provider")
         if not failing:
             raise RouteError("fail needs a provider, or a turn whose current target is known"
                              + (f" (turn {turn!r} is unknown or expired)" if turn and record is None else ""))
-        turn_id = turn or new_turn_id()
         graph = self.graph
         # A late failure: the turn is open but its current target (if any) is another provider.
         late = bool(data) and (current is None or current.get("provider") != failing)
@@ -350,18 +385,14 @@ class Engine:
         if not rotate:
             decision = self._keep(turn_id, data, failing, model, classification, retry_at, now, started, explain,
                                   snap)
-            if not dry_run:
-                if not data:
-                    # No turn behind it: a turn starts at the failing provider, as if select had named it.
-                    request = {"provider": failing, **({"model": model} if model else {})}
-                    started_route = list(decision.segments)
-                    record = self._turn_record(turn_id, started_route, started_route, decision.target, [], [],
-                                               now, request)
-                    self._commit(decision, record, quota=captured)
-                elif captured is not None:
-                    self.store.apply(StateChanges(quota=[captured]))
-            decision.elapsed_us = (time.perf_counter() - started) * 1e6
-            return decision
+            if not data:
+                # No turn behind it: a turn starts at the failing provider, as if select had named it.
+                request = {"provider": failing, **({"model": model} if model else {})}
+                started_route = list(decision.segments)
+                record = self._turn_record(turn_id, started_route, started_route, decision.target, [], [],
+                                           now, request)
+                return self._changes(decision, record, quota=captured), decision
+            return StateChanges(quota=[captured] if captured is not None else []), decision
 
         route, origin = self._remaining_route(data, failing, model, late)
         home_name = (current or {}).get("pool") if current and current.get("provider") == failing else None
@@ -388,11 +419,8 @@ class Engine:
         )
         visited = visited_entries(data.get("visited", []), decision.target)
         request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
-        if not dry_run:
-            record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
-            self._commit(decision, record, cooldown, captured)
-        decision.elapsed_us = (time.perf_counter() - started) * 1e6
-        return decision
+        record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
+        return self._changes(decision, record, cooldown, captured), decision
 
     def succeed(self, turn: str, *, headers: Mapping[str, str] | None = None, provider: str | None = None) -> None:
         """The turn ended well: forget its cascade (cooldowns and cursors stay).
