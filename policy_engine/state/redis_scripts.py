@@ -8,6 +8,12 @@ instead, so the caller decides again without another read. ``READ`` is one consi
 state, its digest and a turn. The digest is of the content itself, so no key is added to a
 namespace, every writer (of any version) is seen, and a state that changed and changed back is
 still the state the decision saw.
+
+Fairness: a caller whose checks keep failing (others keep writing first) asks for the turnstile
+(``mp-policy:{ns}:turnstile``, a short-lived key): while one caller holds it, every other checked
+write is refused, so the holder's next try, decided on the state its refusal answered, goes
+through; its write removes the key, and it expires by itself after a fraction of a second when
+the holder is gone.
 """
 
 from __future__ import annotations
@@ -29,26 +35,35 @@ local function digest(a, b, c)
 end
 """
 
-# KEYS: cooldowns, cursors, quota, log, turns index [, turn key of the checked turn].
+# KEYS: cooldowns, cursors, quota, log, turns index, turnstile [, turn key of the checked turn].
 # ARGV: payload JSON, turn key prefix, log limit, the digest of the state the batch was decided on
 #       ('' = write without a check), the expected text of the checked turn ('' = it must not exist),
-#       the latest server time (epoch µs) at which the caller still waits for the answer ('' = no limit).
+#       the latest server time (epoch µs) at which the caller still waits for the answer ('' = no limit),
+#       the caller's token, and '1' when the caller asks for the turnstile should its check fail.
 # Answers {1, '', server time} after an unchecked write; after a checked one {1, digest, server time,
 # cooldowns, cursors, quota} (the state just written); when the check fails {0, digest, server time,
-# cooldowns, cursors, quota, turn}; {2, '', server time} when the script ran after the caller had
-# stopped waiting (a server that was frozen): nothing is written, since the caller has written its
-# decision elsewhere (settings.stateFallback) or reported an error meanwhile.
+# cooldowns, cursors, quota, turn}, or {3, ...} the same when another caller holds the turnstile;
+# {2, '', server time} when the script ran after the caller had stopped waiting (a server that was
+# frozen): nothing is written, since the caller has written its decision elsewhere
+# (settings.stateFallback) or reported an error meanwhile.
 APPLY = _STATE + """
 local cd, cur, q, log, tidx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local tprefix, limit, expected = ARGV[2], tonumber(ARGV[3]), ARGV[4]
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 if ARGV[6] ~= '' and now > tonumber(ARGV[6]) then return {2, '', now} end
+local gate, token = KEYS[6], ARGV[7]
 if expected ~= '' then
+  local holder = redis.call('GET', gate)
+  local blocked = holder and holder ~= token
   local a, b, c = state(cd, cur, q)
   local d = digest(a, b, c)
-  local turn = KEYS[6] and (redis.call('GET', KEYS[6]) or '')
-  if d ~= expected or (KEYS[6] and turn ~= ARGV[5]) then return {0, d, now, a, b, c, turn or false} end
+  local turn = KEYS[7] and (redis.call('GET', KEYS[7]) or '')
+  if blocked or d ~= expected or (KEYS[7] and turn ~= ARGV[5]) then
+    if ARGV[8] == '1' and not holder then redis.call('SET', gate, token, 'PX', 250) end
+    return {blocked and 3 or 0, d, now, a, b, c, turn or false}
+  end
+  if holder then redis.call('DEL', gate) end
 end
 local p = cjson.decode(ARGV[1])
 -- Redis does not roll a script back: check every key the batch writes before the first write.

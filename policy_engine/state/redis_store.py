@@ -69,8 +69,8 @@ __all__ = ["DEFAULT_TIMEOUT", "RedisStore"]
 DEFAULT_TIMEOUT = 1.0  # seconds, for connecting and for each command
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
-_CALM_TRIES = 4  # decisions made again at once on a changed state; later ones after a short random pause
-_MAX_PAUSE = 0.02  # seconds: the longest such pause
+_TURNSTILE_AFTER = 2  # refused checks in a row before a caller asks for the turnstile
+_PAUSE = 0.0005  # seconds: the longest pause of a caller refused because another one holds the turnstile
 _REMEMBERED_TURNS = 256  # texts of turns this store read or wrote last, checked by the server before use
 
 
@@ -136,6 +136,7 @@ class RedisStore(StateStore):
                                   "unix:///run/redis.sock?db=0") from exc
         prefix = f"mp-policy:{{{self.namespace}}}:"
         self._keys = [prefix + k for k in ("cooldowns", "cursors", "quota", "log", "turns")]
+        self._turnstile = prefix + "turnstile"
         self._turn_prefix = prefix + "turn:"
         self._read = self._client.register_script(READ)
         self._apply = self._client.register_script(APPLY)
@@ -294,9 +295,9 @@ class RedisStore(StateStore):
 
     def transact(self, turn_id: str | None, now: datetime, decide: Decide[Any]) -> Any:
         """See :meth:`StateStore.transact`: one round trip (decide on the state seen last, write with a check),
-        two when nothing was seen yet, more only while other processes keep changing the state (after a
-        few such tries, with a short random pause between them; a :class:`StateError` when that lasts
-        ten store timeouts)."""
+        two when nothing was seen yet, more only while other processes keep changing the state (a caller
+        refused twice takes the turnstile, see :mod:`~policy_engine.state.redis_scripts`; a
+        :class:`StateError` when that lasts ten store timeouts)."""
         seen = self._seen
         text = self._texts.get(turn_id) if turn_id is not None else None
         fresh = seen is None or (turn_id is not None and text is None)  # read in this call: nothing to check
@@ -309,9 +310,10 @@ class RedisStore(StateStore):
             digest = seen[0] if seen is not None and seen[1] is snap else "-"  # "-" matches no state
         else:
             digest, snap = seen  # type: ignore[misc]
-        keys = self._keys if turn_id is None else [*self._keys, self._turn_prefix + turn_id]
+        keys = [*self._keys, self._turnstile, *(() if turn_id is None else (self._turn_prefix + turn_id,))]
+        token = f"{random.getrandbits(64):016x}"
         give_up = None if self._patience_us is None else time.monotonic() + 10 * self._patience_us / 1e6
-        tries = 0
+        refused = 0
         while True:
             with self._talking("read"):
                 record = self._turn(text, now)
@@ -321,8 +323,9 @@ class RedisStore(StateStore):
             self._check_writable()
             payload, texts = self._payload(changes)
             with self._talking("write to"):
-                reply = self._written(self._apply(keys=keys, args=[payload, self._turn_prefix, self._log_limit,
-                                                                   digest, text or "", self._deadline()]))
+                reply = self._written(self._apply(keys=keys, args=[
+                    payload, self._turn_prefix, self._log_limit, digest, text or "", self._deadline(), token,
+                    "1" if refused + 1 >= _TURNSTILE_AFTER else ""]))
                 current = self._saw([*reply[3:6], reply[1]])
             if reply[0] == 1:
                 for written, new_text in texts.items():
@@ -332,13 +335,13 @@ class RedisStore(StateStore):
             text = reply[6] if len(reply) > 6 and reply[6] else ""
             if turn_id is not None:
                 self._remember(turn_id, text)
-            tries += 1
-            if tries >= _CALM_TRIES:  # other writers keep winning: step aside for a moment (jittered)
-                if give_up is not None and time.monotonic() > give_up:
-                    raise StateError(f"the Redis state store {self.url} changed under every one of {tries} "
-                                     "decisions in a row; nothing was written",
-                                     hint="many processes write the same namespace at once: try again")
-                time.sleep(random.uniform(0, min(_MAX_PAUSE, 0.0005 * 2 ** (tries - _CALM_TRIES))))
+            refused += 1
+            if give_up is not None and time.monotonic() > give_up:
+                raise StateError(f"the Redis state store {self.url} changed under every one of {refused} "
+                                 "decisions in a row; nothing was written",
+                                 hint="many processes write the same namespace at once: try again")
+            if reply[0] == 3:  # another caller holds the turnstile: let it write first
+                time.sleep(random.uniform(0, _PAUSE))
 
     def _deadline(self) -> str:
         """The server time after which a write must not happen any more: this call has given up by then."""
