@@ -10,7 +10,6 @@ disabled) do not.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from collections import OrderedDict
@@ -80,6 +79,8 @@ class _Collector:
 
 
 def _did_you_mean(name: str, options: Sequence[str]) -> str | None:
+    import difflib  # only for a diagnostic's "did you mean"
+
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import secrets
 from typing import Any
 
 from policy_engine.evaluate.decision import Target
@@ -12,8 +11,8 @@ from policy_engine.evaluate.route import Segment
 
 __all__ = ["new_turn_id", "route_after", "visited_entries"]
 
-_TURN_IDS = random.Random(secrets.randbits(64))
-os.register_at_fork(after_in_child=lambda: _TURN_IDS.seed(secrets.randbits(64)))  # forks must not share ids
+_TURN_IDS = random.Random(int.from_bytes(os.urandom(8)))  # os.urandom: what secrets.randbits reads
+os.register_at_fork(after_in_child=lambda: _TURN_IDS.seed(int.from_bytes(os.urandom(8))))  # forks: own ids
 
 
 def new_turn_id() -> str:
