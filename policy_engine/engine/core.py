@@ -22,10 +22,9 @@ from typing import TYPE_CHECKING, Any
 
 from policy_engine.classify.model import ErrorInfo
 from policy_engine.common.diagnostics import Diagnostic
-from policy_engine.common.durations import format_duration
 from policy_engine.compile.graph import Graph
 from policy_engine.engine.building import parts_from_documents, parts_from_files, system_clock
-from policy_engine.engine.turns import new_turn_id, route_after, visited_entries
+from policy_engine.engine.turns import cooldown_source, new_turn_id, route_after, turn_changes, visited_entries
 from policy_engine.evaluate.decision import Decision, ErrorOutcome, Target
 from policy_engine.evaluate.route import RouteError, Segment, build_route, describe_route
 from policy_engine.evaluate.walk import World, walk
@@ -78,6 +77,7 @@ class Engine:
         self.registry = registry or get_registry()
         self._purged_at: float | None = None
         self._routes: dict[tuple[str | None, ...], list[Segment]] = {}
+        self._bases: dict[str, str] = {}  # account -> base provider
         self._quota_env = dict(os.environ if env is None else env)  # endpoint overrides for quota checks
         self._refresher: QuotaRefresher | None = None
         if quota_refresh:
@@ -210,6 +210,13 @@ class Engine:
                              endpoints=self.graph.settings.quota_endpoints, timeout=timeout or DEFAULT_TIMEOUT)
         return store_results(self.store, results)
 
+    def _base_of(self, provider: str) -> str:
+        """The base provider of an account (remembered: the graph never changes)."""
+        base = self._bases.get(provider)
+        if base is None:
+            base = self._bases[provider] = self.graph.base_of(provider) or provider
+        return base
+
     def _world(self, now: datetime, attempted: Iterable[str], prompt: str | None, explain: bool,
                extra_cooldown: Cooldown | None = None, snapshot: StateSnapshot | None = None) -> World:
         snap = snapshot if snapshot is not None else self.store.snapshot()
@@ -217,7 +224,8 @@ class Engine:
         if extra_cooldown is not None:
             existing = cooldowns.get(extra_cooldown.provider)
             if existing is None or existing.until.timestamp() < extra_cooldown.until.timestamp():
-                cooldowns = {**cooldowns, extra_cooldown.provider: extra_cooldown.to_utc()}
+                utc = extra_cooldown.until.tzinfo is UTC and extra_cooldown.since.tzinfo is UTC
+                cooldowns = {**cooldowns, extra_cooldown.provider: extra_cooldown if utc else extra_cooldown.to_utc()}
         return World(now=now, auth=self.auth, cooldowns=cooldowns, cursors=snap.cursors, quota=snap.quota,
                      attempted=frozenset(attempted), prompt=prompt, explain=explain, base_dir=self.graph.base_dir)
 
@@ -251,20 +259,6 @@ class Engine:
             "target": target.to_dict() | {"segment": target.segment} if target else None,
         }
         return TurnRecord(turn_id=turn, data=data, updated_at=now, expires_at=now + self.graph.settings.turn_ttl)
-
-    @staticmethod
-    def _changes(decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None,
-                 quota: QuotaSnapshot | None = None) -> StateChanges:
-        """A decision's state changes, written as one batch: the turn, the cooldown, the pool's cursor, quota."""
-        changes = StateChanges(turns={record.turn_id: record})
-        if cooldown is not None:
-            changes.cooldowns.append(cooldown)
-        if quota is not None:
-            changes.quota.append(quota)
-        target = decision.target
-        if target is not None and target.pool is not None:
-            changes.cursors[target.pool] = target.provider
-        return changes
 
     def _purge_due(self, now: datetime) -> None:
         """After a turn was written: purge expired turns and cooldowns every ``_PURGE_INTERVAL`` of engine time."""
@@ -310,7 +304,7 @@ class Engine:
                 decision = self._decide(route, world, turn_id, "select", provider, started)
                 visited = visited_entries([], decision.target)
                 record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
-                return self._changes(decision, record), decision
+                return turn_changes(decision, record), decision
 
             decision = self.store.transact(None, now, decide)
             self._purge_due(now)
@@ -372,7 +366,7 @@ class Engine:
         late = bool(data) and (current is None or current.get("provider") != failing)
         if model is None and current and current.get("provider") == failing:
             model = current.get("model")
-        base = graph.base_of(failing) or failing
+        base = self._base_of(failing)
         classification = graph.classifier.classify(
             ErrorInfo(provider=failing, base=base, status=status, type=type, code=code, message=message or "",
                       headers=dict(headers or {}), body=body),
@@ -391,7 +385,7 @@ class Engine:
                 started_route = list(decision.segments)
                 record = self._turn_record(turn_id, started_route, started_route, decision.target, [], [],
                                            now, request)
-                return self._changes(decision, record, quota=captured), decision
+                return turn_changes(decision, record, quota=captured), decision
             return StateChanges(quota=[captured] if captured is not None else []), decision
 
         route, origin = self._remaining_route(data, failing, model, late)
@@ -399,7 +393,7 @@ class Engine:
         home = graph.pools.get(home_name) if home_name else graph.pool_of(failing)
         length = home.cooldown if home is not None else graph.settings.cooldown
         until = now + length
-        source = f"{'pool ' + home.name if home is not None else 'default'} cooldown {format_duration(length)}"
+        source = cooldown_source(home.name if home is not None else None, length)
         if retry_at is not None and retry_at.timestamp() > until.timestamp():
             until, source = retry_at, classification.retry_source or "error retry time"
         cooldown = Cooldown(provider=failing, until=until, reason=f"{classification.kind}: {classification.reason}",
@@ -420,7 +414,7 @@ class Engine:
         visited = visited_entries(data.get("visited", []), decision.target)
         request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
         record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
-        return self._changes(decision, record, cooldown, captured), decision
+        return turn_changes(decision, record, cooldown, captured), decision
 
     def succeed(self, turn: str, *, headers: Mapping[str, str] | None = None, provider: str | None = None) -> None:
         """The turn ended well: forget its cascade (cooldowns and cursors stay).

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
+from datetime import timedelta
 from typing import Any
 
-from policy_engine.evaluate.decision import Target
+from policy_engine.common.durations import format_duration
+from policy_engine.evaluate.decision import Decision, Target
 from policy_engine.evaluate.route import Segment
+from policy_engine.state import Cooldown, QuotaSnapshot, StateChanges, TurnRecord
 
-__all__ = ["new_turn_id", "route_after", "visited_entries"]
+__all__ = ["cooldown_source", "new_turn_id", "route_after", "turn_changes", "visited_entries"]
 
 _TURN_IDS = random.Random(int.from_bytes(os.urandom(8)))  # os.urandom: what secrets.randbits reads
 os.register_at_fork(after_in_child=lambda: _TURN_IDS.seed(int.from_bytes(os.urandom(8))))  # forks: own ids
@@ -39,3 +43,23 @@ def visited_entries(previous: list[list[Any]], target: Target | None) -> list[li
         if key not in visited:
             visited.append(key)
     return visited
+
+
+def turn_changes(decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None,
+                 quota: QuotaSnapshot | None = None) -> StateChanges:
+    """A decision's state changes, written as one batch: the turn, the cooldown, the pool's cursor, quota."""
+    changes = StateChanges(turns={record.turn_id: record})
+    if cooldown is not None:
+        changes.cooldowns.append(cooldown)
+    if quota is not None:
+        changes.quota.append(quota)
+    target = decision.target
+    if target is not None and target.pool is not None:
+        changes.cursors[target.pool] = target.provider
+    return changes
+
+
+@functools.lru_cache(maxsize=256)
+def cooldown_source(pool: str | None, length: timedelta) -> str:
+    """Where a cooldown's length comes from: ``pool claude cooldown 5m`` (or ``default cooldown 5m``)."""
+    return f"{'pool ' + pool if pool is not None else 'default'} cooldown {format_duration(length)}"

@@ -77,6 +77,8 @@ class StateReadOnlyError(StateError):
 
 
 def _aware(value: datetime, what: str) -> datetime:
+    if getattr(value, "tzinfo", None) is UTC and isinstance(value, datetime):
+        return value  # the common case: the engine's clock is in UTC
     if not isinstance(value, datetime):
         raise TypeError(f"{what} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
