@@ -73,18 +73,44 @@ def compare(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any
     return rows
 
 
+def markdown(rows: list[dict[str, Any]], machine: dict[str, Any]) -> str:
+    """The pairs as a Markdown table (what docs/performance.md shows)."""
+    def times(x: float | None) -> str:
+        return "" if x is None else f"{x:.2f}×"
+
+    lines = ["| figure | before | after | after / before | × floor: before → after |",
+             "| --- | --- | --- | --- | --- |"]
+    for r in rows:
+        floor = ""
+        if r["after_floor_multiple"] is not None:
+            floor = f"{times(r['before_floor_multiple'])} → {times(r['after_floor_multiple'])}"
+        lines.append(f"| {r['figure']} | {num(r['before'])} {r['unit']} | {num(r['after'])} {r['unit']} | "
+                     f"{times(r['after_over_before'])} | {floor} |")
+    lines.append("")
+    lines.append(f"Load average at the start: {machine.get('load_average')}; {machine.get('cpus')} CPUs "
+                 f"({machine.get('cpu_model')}).")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the script on both checkouts and print the pairs."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference", type=Path, required=True, help="the other checkout (its root directory)")
-    parser.add_argument("--format", choices=["text", "json"], default="text", help="output format")
+    parser.add_argument("--format", choices=["text", "json", "markdown"], default="text",
+                        help="output format (markdown: the table of docs/performance.md)")
+    parser.add_argument("--match", action="append", default=[],
+                        help="keep only figures whose name contains this text (repeatable)")
     parser.add_argument("script", help="bench_engine.py or bench_state.py")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="the script's own options")
     options = parser.parse_args(argv)
     args = [a for a in options.args if a != "--"]
     before = run(options.script, args, options.reference.resolve())
     after = run(options.script, args, None)
-    rows = compare(before, after)
+    rows = [r for r in compare(before, after)
+            if not options.match or any(m in r["figure"] for m in options.match)]
+    if options.format == "markdown":
+        print(markdown(rows, after.get("machine", {})))
+        return 0
     if options.format == "json":
         print(json.dumps({"reference": str(options.reference), "script": options.script, "args": args,
                           "machine": after.get("machine"), "rows": rows}, indent=2, ensure_ascii=False))
