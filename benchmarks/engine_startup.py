@@ -26,6 +26,9 @@ __all__ = ["CLI_FLOOR_RATIO", "LOAD_TARGET_MS", "bench_cli", "bench_load", "slow
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 LOAD_TARGET_MS = 50.0  # Engine.load of the generated policy, cold and warm (median)
+#: Where measured commands run: not the repository, whose directory ``python -c`` would put first on
+#: ``sys.path`` ahead of a ``PYTHONPATH`` checkout (``compare.py --reference``).
+RUN_DIR = tempfile.gettempdir()
 CLI_FLOOR_RATIO = 4.0  # a cold `mp-policy eval` ≤ this many times `python -c pass` (medians, same run)
 
 
@@ -202,7 +205,7 @@ def _wall_ms(cmd: Sequence[str], n: int, env: dict[str, str]) -> list[float]:
     out = []
     for _ in range(n):
         t0 = time.perf_counter_ns()
-        done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, check=False)
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=RUN_DIR, env=env, check=False)
         out.append((time.perf_counter_ns() - t0) / 1e6)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stderr}")
@@ -216,7 +219,7 @@ def _timed_run(cmd: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
     steadier of the two.
     """
     t0 = time.perf_counter_ns()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=RUN_DIR, env=env)
     assert proc.stderr is not None
     err = proc.stderr.read()
     _, status, usage = os.wait4(proc.pid, 0)
@@ -231,7 +234,7 @@ def _timed_run(cmd: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
 def slowest_imports(cmd: Sequence[str], env: dict[str, str], top: int = 10) -> dict[str, list[dict[str, Any]]]:
     """The ``top`` imports by cumulative and by self time, from ``python -X importtime``."""
     argv = [*cmd[1:]] if cmd[0] == PYTHON else list(cmd)  # run the console script through the interpreter
-    done = subprocess.run([PYTHON, "-X", "importtime", *argv], capture_output=True, text=True, cwd=REPO, env=env,
+    done = subprocess.run([PYTHON, "-X", "importtime", *argv], capture_output=True, text=True, cwd=RUN_DIR, env=env,
                           check=False)
     rows = []
     for line in done.stderr.splitlines():
@@ -251,7 +254,7 @@ def bench_cli(report: Report, budget: Budget, pycache: str) -> None:
     env = child_env(pycache)
     n = 10 if budget.scale >= 1 else 5
     cmd = _cli_command()
-    subprocess.run(cmd, capture_output=True, cwd=REPO, env=env, check=False)  # prime bytecode and file cache
+    subprocess.run(cmd, capture_output=True, cwd=RUN_DIR, env=env, check=False)  # prime bytecode and file cache
     # Interleaved, so a change in the machine's speed hits the command and its floor alike.
     runs: dict[str, list[tuple[float, float]]] = {"eval": [], "pass": []}
     for _ in range(n):
