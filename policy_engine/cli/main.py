@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; unexpected exceptions exit 3 with a short report (a traceback with MP_POLICY_DEBUG=1)."""
     import os
 
+    if not (sys.argv[1:] if argv is None else argv):  # no arguments: the help, and success (not click's exit 2)
+        click.echo(cli.get_help(click.Context(cli, info_name="mp-policy")))
+        sys.exit(0)
     try:
         cli.main(args=argv, prog_name="mp-policy", standalone_mode=True)
     except SystemExit:

@@ -69,6 +69,9 @@ class Engine:
         quota_refresh: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> None:
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning an aware datetime, got {type(clock).__name__} "
+                            f"{clock!r} (for a fixed time: clock=lambda: datetime(..., tzinfo=timezone.utc))")
         self.graph = graph
         self.store = store
         self.auth = auth
@@ -162,6 +165,11 @@ class Engine:
         rendered. A naive clock reading is taken in the policy's time zone.
         """
         moment = self.clock()
+        if not isinstance(moment, datetime):
+            hint = " (epoch seconds? use datetime.fromtimestamp(t, timezone.utc))" \
+                if isinstance(moment, int | float) and not isinstance(moment, bool) else ""
+            raise TypeError(f"the engine's clock returned {type(moment).__name__} {moment!r}; it must return a "
+                            f"datetime, preferably an aware one{hint}")
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self.graph.tz)
         return moment.astimezone(UTC)

@@ -85,6 +85,10 @@ def validate_document(doc: LoadedDocument, kind: Kind) -> list[Diagnostic]:
         found.extend(_path_checks(doc, kind))
     except RecursionError:
         found = [doc.diagnostic("nesting-limit", "the document is nested too deeply")]
+    if pi_tolerant(doc):
+        from policy_engine.policy.pi_tolerance import tolerate
+
+        found = tolerate(doc, found)
     return _drop_redundant(sort_diagnostics(found))
 
 

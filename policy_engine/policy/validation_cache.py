@@ -41,6 +41,7 @@ def cache_dir() -> Path | None:
 _DIAGNOSTIC_SOURCES = (
     "policy/validation.py",
     "policy/loader.py",
+    "policy/pi_tolerance.py",
     "common/diagnostics.py",
     "common/durations.py",
     "common/timezones.py",
