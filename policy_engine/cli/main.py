@@ -152,7 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI; unexpected exceptions exit 3 with a short report (a traceback with MP_POLICY_DEBUG=1)."""
     import os
 
-    if not (sys.argv[1:] if argv is None else argv):  # no arguments: the help, and success (not click's exit 2)
+    # No arguments: the help, and success (not click's exit 2); shell completion also calls the program without
+    # arguments, with _MP_POLICY_COMPLETE set, and is left to click.
+    if not (sys.argv[1:] if argv is None else argv) and not os.environ.get("_MP_POLICY_COMPLETE"):
         click.echo(cli.get_help(click.Context(cli, info_name="mp-policy")))
         sys.exit(0)
     try:

@@ -170,6 +170,8 @@ def test_no_arguments_prints_the_help_and_succeeds(cli: Cli, tmp_path: Path) -> 
     run = cli(cwd=tmp_path)
     assert run.returncode == 0, run.describe()
     assert run.stdout.startswith("Usage: mp-policy [OPTIONS] COMMAND [ARGS]...")
+    completion = cli(cwd=tmp_path, env={"_MP_POLICY_COMPLETE": "bash_source"})  # also called without arguments
+    assert completion.returncode == 0 and "_mp_policy_completion()" in completion.stdout, completion.describe()
 
 
 def test_one_plugin_is_singular(cli: Cli) -> None:
