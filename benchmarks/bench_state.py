@@ -36,587 +36,34 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import cProfile
-import io
 import json
-import multiprocessing as mp
-import os
-import platform
-import pstats
-import queue
-import shutil
 import signal
-import statistics
-import subprocess
 import sys
-import tempfile
-import time
-import traceback
-import uuid
-from array import array
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
-from harness import cpu_model, load_average, num, percentile, table
-
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-STORES = ("memory", "sqlite", "redis")
-POOL = "bench"
-POOL_SIZE = 8
-COOLDOWN = "250ms"
-#: Single process: the engine clock moves this much per round trip (a failed account rests 2 round trips).
-STEP = timedelta(milliseconds=100)
-#: Several processes: one shared engine clock, this many times faster than real time.
-SPEED = 1000
-BASE = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # a Tuesday morning
-CHECK_EVERY = 64  # read the turn (and cooldown) back from the store every this many round trips
-
-SERVER_CPU = "(server cpu s)"  # the key of redis-server's CPU time among its command counts
-
-# Targets; see benchmarks/README.md.
-RT_P50_TARGET_US = 1000.0  # SQLite and Redis, single process
-REDIS_THROUGHPUT_TARGET = 2000.0  # failovers/s across PROCESSES processes
-PROCESSES = 4
-
-
-# --------------------------------------------------------------------------- setup
-
-
-def members() -> list[str]:
-    """The pool's accounts: ``anthropic``, ``anthropic-2`` .. ``anthropic-8``."""
-    return ["anthropic"] + [f"anthropic-{i}" for i in range(2, POOL_SIZE + 1)]
-
-
-def policy() -> dict[str, Any]:
-    """One round-robin pool of 8 accounts with a short cooldown (times in UTC)."""
-    return {
-        "version": 1,
-        "settings": {"timezone": "UTC"},
-        "subscriptions": [{"provider": "anthropic", "index": i, "label": f"seat {i}"} for i in range(2, POOL_SIZE + 1)],
-        "pools": [{"name": POOL, "baseProvider": "anthropic", "members": members(), "strategy": "round-robin",
-                   "cooldown": COOLDOWN}],
-    }
-
-
-def make_engine(url: str, clock: Callable[[], datetime]) -> Any:
-    """An engine on the store at ``url`` with every account logged in."""
-    from policy_engine.engine import Engine
-
-    return Engine.from_documents(policy(), state=url, auth=set(members()), clock=clock)
-
-
-class StepClock:
-    """A fake clock that moves only when told to (single process)."""
-
-    def __init__(self) -> None:
-        self.now = BASE
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self) -> None:
-        """One step (``STEP``) forward."""
-        self.now += STEP
-
-
-class SharedClock:
-    """An engine clock shared by processes: ``BASE`` + (system-wide monotonic time since ``origin_ns``) × SPEED."""
-
-    def __init__(self, origin_ns: int) -> None:
-        self.origin_ns = origin_ns
-
-    def __call__(self) -> datetime:
-        return BASE + timedelta(microseconds=(time.monotonic_ns() - self.origin_ns) * SPEED / 1000)
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def summary_us(samples_ns: Sequence[int]) -> dict[str, float | int]:
-    """Count, p50, p99, mean and max in µs."""
-    ordered = sorted(samples_ns)
-    if not ordered:
-        return {"n": 0}
-    return {"n": len(ordered), "p50": round(percentile(ordered, 50) / 1e3, 1),
-            "p99": round(percentile(ordered, 99) / 1e3, 1), "mean": round(statistics.fmean(ordered) / 1e3, 1),
-            "max": round(ordered[-1] / 1e3, 1)}
-
-
-@dataclass
-class Checks:
-    """What was verified while measuring, and the first few problems.
-
-    ``allow_dry``: several processes share the pool, and a process whose clock reading is a few
-    milliseconds old sees every cooldown written since as still running; when those cover the
-    whole pool, "no account free" is the right answer (counted as ``*_dry``, not as a problem).
-    """
-
-    allow_dry: bool = False
-    selects: int = 0
-    select_dry: int = 0
-    fails: int = 0
-    fail_ok: int = 0
-    fail_dry: int = 0
-    state_checked: int = 0
-    state_ok: int = 0
-    problems: list[str] = field(default_factory=list)
-
-    def problem(self, text: str) -> None:
-        """Keep the first five problems."""
-        if len(self.problems) < 5:
-            self.problems.append(text)
-
-    @property
-    def ok(self) -> bool:
-        """Every check passed."""
-        return (self.fail_ok + self.fail_dry == self.fails and self.state_ok == self.state_checked
-                and (self.allow_dry or self.select_dry + self.fail_dry == 0) and not self.problems)
-
-    def merge(self, other: dict[str, Any]) -> None:
-        """Add another process's checks."""
-        for key in ("selects", "select_dry", "fails", "fail_ok", "fail_dry", "state_checked", "state_ok"):
-            setattr(self, key, getattr(self, key) + other[key])
-        for text in other["problems"]:
-            self.problem(text)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"allow_dry": self.allow_dry, "selects": self.selects, "select_dry": self.select_dry,
-                "fails": self.fails, "fail_ok": self.fail_ok, "fail_dry": self.fail_dry,
-                "state_checked": self.state_checked, "state_ok": self.state_ok, "problems": self.problems,
-                "ok": self.ok}
-
-
-def check_select(first: Any, checks: Checks) -> bool:
-    """Count one ``select``: it found a target (else the whole pool was cooling)."""
-    checks.selects += 1
-    if first.target is not None:
-        return True
-    checks.select_dry += 1
-    if not checks.allow_dry:
-        checks.problem(f"select found no target (retry after {first.retry_after})")
-    return False
-
-
-def check_fail(first: Any, second: Any, checks: Checks) -> bool:
-    """Count one ``fail``: a rotating rate limit, and the failed account is neither the target nor a candidate."""
-    checks.fails += 1
-    failed = first.target.provider
-    error = second.error
-    if error is None or error.kind != "rate_limit" or not error.rotate:
-        checks.problem(f"fail({failed}) was not classified as a rotating rate limit: {error}")
-    elif any(c.provider == failed for c in second.candidates):
-        checks.problem(f"fail({failed}) still offers the failed account: {[c.provider for c in second.candidates]}")
-    elif second.target is None:
-        checks.fail_dry += 1
-        if not checks.allow_dry:
-            checks.problem(f"fail({failed}) found no other account (retry after {second.retry_after})")
-    else:
-        checks.fail_ok += 1
-        return True
-    return False
-
-
-def check_state(engine: Any, first: Any, second: Any, checks: Checks, *, cooldown: bool) -> None:
-    """Read the turn (and the failed account's cooldown) back from the store: the writes happened."""
-    checks.state_checked += 1
-    failed = first.target.provider
-    now = engine.now()
-    record = engine.store.get_turn(first.turn, now)
-    if record is None:
-        checks.problem(f"turn {first.turn} is not in the store after fail")
-        return
-    data = record.data
-    if data.get("attempted") != [failed] or (data.get("target") or {}).get("provider") != second.target.provider:
-        checks.problem(f"turn {first.turn} in the store does not show the failover: attempted={data.get('attempted')} "
-                       f"target={data.get('target')}")
-        return
-    if cooldown:
-        stored = engine.store.snapshot().cooldowns.get(failed)
-        if stored is None or stored.until < second.error.cooldown_until:
-            checks.problem(f"the cooldown of {failed} is not in the store: {stored}")
-            return
-    checks.state_ok += 1
-
-
-# --------------------------------------------------------------------------- single process
-
-
-@dataclass
-class Budget:
-    """Iteration counts and time caps of one run mode."""
-
-    iterations: int
-    warmup: int
-    max_seconds: float
-    duration: float  # seconds each process loops in the multi-process part
-    profile_iterations: int
-
-
-FULL = Budget(iterations=20_000, warmup=1_000, max_seconds=30.0, duration=10.0, profile_iterations=5_000)
-QUICK = Budget(iterations=2_000, warmup=200, max_seconds=5.0, duration=3.0, profile_iterations=1_000)
-
-
-def single_process(url: str, budget: Budget, *, store: str,
-                   counters: Callable[[], dict[str, float]] | None = None) -> dict[str, Any]:
-    """The round trip in one process: per-call wall and CPU times, per operation, with the checks.
-
-    ``counters`` (Redis: the server's command counts) is read just before and after the timed loop.
-    """
-    clock = StepClock()
-    engine = make_engine(url, clock)
-    perf, cpu = time.perf_counter_ns, time.thread_time_ns
-    try:
-        for _ in range(budget.warmup):
-            first = engine.select(pool=POOL)
-            engine.fail(first.turn, status=429, message="rate_limit_error")
-            engine.succeed(first.turn)
-            clock.advance()
-        rt, rt_cpu, sel, fl, suc = (array("q") for _ in range(5))
-        checks = Checks()
-        before = counters() if counters else {}
-        deadline = time.monotonic() + budget.max_seconds
-        for i in range(budget.iterations):
-            c0 = cpu()
-            t0 = perf()
-            first = engine.select(pool=POOL)
-            t1 = perf()
-            if first.target is None:  # never here: a problem, counted below
-                check_select(first, checks)
-                engine.succeed(first.turn)
-                clock.advance()
-                continue
-            second = engine.fail(first.turn, status=429, message="rate_limit_error")
-            t2 = perf()
-            c1 = cpu()
-            rt.append(t2 - t0)
-            rt_cpu.append(c1 - c0)
-            sel.append(t1 - t0)
-            fl.append(t2 - t1)
-            check_select(first, checks)
-            if check_fail(first, second, checks) and i % CHECK_EVERY == 0:
-                check_state(engine, first, second, checks, cooldown=True)
-            t3 = perf()
-            engine.succeed(first.turn)
-            suc.append(perf() - t3)
-            clock.advance()
-            if i >= 500 and (i & 63) == 0 and time.monotonic() > deadline:
-                break
-        after = counters() if counters else {}
-        leftover = len(engine.store.dump()["turns"])
-        if leftover:
-            checks.problem(f"{leftover} turns left in the store after succeed")
-    finally:
-        engine.close()
-    result: dict[str, Any] = {
-        "store": store,
-        "iterations": len(rt),
-        "capped": len(rt) < budget.iterations,
-        "round_trip": summary_us(rt),
-        "round_trip_cpu": summary_us(rt_cpu),
-        "select": summary_us(sel),
-        "fail": summary_us(fl),
-        "succeed": summary_us(suc),
-        "checks": checks.to_dict(),
-    }
-    if counters:
-        cpu_s = after.pop(SERVER_CPU, 0.0) - before.pop(SERVER_CPU, 0.0)
-        result["server_cpu_us_per_iteration"] = round(cpu_s * 1e6 / len(rt), 1)
-        result["server_calls_per_iteration"] = {
-            name: round((after.get(name, 0) - before.get(name, 0)) / len(rt), 2)
-            for name in sorted(set(after) | set(before)) if after.get(name, 0) > before.get(name, 0)}
-    if store != "memory":
-        result["target_us"] = RT_P50_TARGET_US
-        result["status"] = "target met" if result["round_trip"]["p50"] <= RT_P50_TARGET_US else "over target"
-    return result
-
-
-def profile_loop(url: str, budget: Budget, top: int = 30) -> str:
-    """cProfile of the single-process loop (select + fail + succeed): the top functions, two orders."""
-    clock = StepClock()
-    engine = make_engine(url, clock)
-
-    def loop(n: int) -> None:
-        for _ in range(n):
-            first = engine.select(pool=POOL)
-            engine.fail(first.turn, status=429, message="rate_limit_error")
-            engine.succeed(first.turn)
-            clock.advance()
-
-    try:
-        loop(budget.warmup)
-        profiler = cProfile.Profile()
-        profiler.enable()
-        loop(budget.profile_iterations)
-        profiler.disable()
-    finally:
-        engine.close()
-    out = io.StringIO()
-    out.write(f"cProfile of {budget.profile_iterations:,} loop iterations (select + fail + succeed); "
-              "times include the profiler's own overhead\n")
-    stats = pstats.Stats(profiler, stream=out)
-    stats.strip_dirs()
-    for order in ("tottime", "cumulative"):
-        out.write(f"\n--- by {order}\n")
-        stats.sort_stats(order).print_stats(top)
-    return out.getvalue()
-
-
-# --------------------------------------------------------------------------- several processes
-
-
-def _worker(index: int, url: str, origin_ns: int, duration: float, warmup: int, start: Any, results: Any) -> None:
-    """One process of the multi-process part: warm up, report ready, wait for the start, loop for ``duration``."""
-    try:
-        engine = make_engine(url, SharedClock(origin_ns))
-        try:
-            for _ in range(warmup):
-                first = engine.select(pool=POOL)
-                engine.fail(first.turn, status=429, message="rate_limit_error")
-                engine.succeed(first.turn)
-            results.put(("ready", index, None))
-            if not start.wait(timeout=120):
-                return
-            perf = time.perf_counter_ns
-            samples = array("q")
-            checks = Checks(allow_dry=True)
-            began = perf()
-            deadline = began + int(duration * 1e9)
-            i = 0
-            while True:
-                t0 = perf()
-                if t0 >= deadline:
-                    break
-                first = engine.select(pool=POOL)
-                if first.target is None:  # the whole pool cooling at that instant (see Checks)
-                    check_select(first, checks)
-                    engine.succeed(first.turn)
-                    continue
-                second = engine.fail(first.turn, status=429, message="rate_limit_error")
-                samples.append(perf() - t0)
-                check_select(first, checks)
-                if check_fail(first, second, checks) and i % CHECK_EVERY == 0:
-                    check_state(engine, first, second, checks, cooldown=False)
-                engine.succeed(first.turn)
-                i += 1
-            elapsed = (perf() - began) / 1e9
-        finally:
-            engine.close()
-        results.put(("done", index, {"elapsed": elapsed, "samples": samples.tobytes(), "checks": checks.to_dict()}))
-    except KeyboardInterrupt:
-        pass
-    except BaseException:
-        with contextlib.suppress(Exception):
-            results.put(("error", index, traceback.format_exc()))
-
-
-def multi_process(url: str, budget: Budget, processes: int, *, store: str) -> dict[str, Any]:
-    """``processes`` spawned processes on one store, started together: failovers/s and per-process latency."""
-    ctx = mp.get_context("spawn")
-    start, results = ctx.Event(), ctx.Queue()
-    origin_ns = time.monotonic_ns()
-    warmup = max(50, budget.warmup // 5)
-    procs = [ctx.Process(target=_worker, args=(k, url, origin_ns, budget.duration, warmup, start, results),
-                         daemon=True, name=f"bench-state-{store}-{k}") for k in range(processes)]
-    reports: dict[int, dict[str, Any]] = {}
-    try:
-        for proc in procs:
-            proc.start()
-        ready = 0
-        while ready < processes:
-            kind, index, payload = _next(results, 120, procs)
-            if kind == "error":
-                return {"store": store, "error": f"process {index} failed:\n{payload}"}
-            ready += 1
-        start.set()
-        while len(reports) < processes:
-            kind, index, payload = _next(results, budget.duration + 120, procs)
-            if kind == "error":
-                return {"store": store, "error": f"process {index} failed:\n{payload}"}
-            reports[index] = payload
-        for proc in procs:
-            proc.join(timeout=30)
-    finally:
-        for proc in procs:
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(timeout=5)
-        results.cancel_join_thread()
-        results.close()
-    per_process = []
-    checks = Checks(allow_dry=True)
-    everything: list[int] = []
-    for index in sorted(reports):
-        payload = reports[index]
-        samples = array("q")
-        samples.frombytes(payload["samples"])
-        everything += samples
-        checks.merge(payload["checks"])
-        per_process.append({"process": index, "round_trips": len(samples), "elapsed_s": round(payload["elapsed"], 3),
-                            "per_second": round(len(samples) / payload["elapsed"], 1), **summary_us(samples)})
-    total = sum(p["round_trips"] for p in per_process)
-    result: dict[str, Any] = {
-        "store": store,
-        "processes": processes,
-        "duration_s": budget.duration,
-        "round_trips": total,
-        "per_second": round(sum(p["per_second"] for p in per_process), 1),
-        "per_process": per_process,
-        "all": summary_us(everything),
-        "checks": checks.to_dict(),
-    }
-    if store == "redis":
-        result["target_per_second"] = REDIS_THROUGHPUT_TARGET
-        result["status"] = "target met" if result["per_second"] >= REDIS_THROUGHPUT_TARGET else "over target"
-    return result
-
-
-def _next(results: Any, timeout: float, procs: Sequence[Any]) -> tuple[str, int, Any]:
-    """The next message of a worker; a worker that died without a word is an error."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return results.get(timeout=1.0)
-        except queue.Empty:
-            dead = [p for p in procs if p.exitcode not in (None, 0)]
-            if dead:
-                return "error", -1, f"{dead[0].name} exited with {dead[0].exitcode}"
-            if time.monotonic() > deadline:
-                return "error", -1, f"no answer within {timeout:.0f} s"
-
-
-# --------------------------------------------------------------------------- the stores
-
-
-class Stores:
-    """Fresh state URLs per part of the run; owns the temporary directory and the redis-server."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.server: Any = None
-        self.redis_skip: str | None = None
-        self._files = 0
-
-    def start_redis(self) -> None:
-        """Start redis-server on a free loopback port (or note why Redis is skipped)."""
-        if shutil.which("redis-server") is None:
-            self.redis_skip = "redis-server is not installed (Debian: apt-get install redis-server)"
-            return
-        try:
-            import redis  # noqa: F401  (the optional extra)
-        except ImportError:
-            self.redis_skip = "the Python package 'redis' is not installed (extra mp-policy[redis], docs/install.md)"
-            return
-        sys.path.insert(0, str(REPO / "tests" / "state"))
-        try:
-            from redis_server import RedisServer  # tests/state/redis_server.py
-        except ImportError as exc:
-            self.redis_skip = f"cannot import tests/state/redis_server.py: {exc}"
-            return
-        finally:
-            sys.path.remove(str(REPO / "tests" / "state"))
-        try:
-            server = RedisServer(self.tmp / "redis", unix_socket=False)
-            server.start()
-        except Exception as exc:  # the benchmark reports, it never fails
-            self.redis_skip = f"cannot start redis-server: {type(exc).__name__}: {exc}"
-            return
-        self.server = server
-
-    def stop(self) -> None:
-        """Stop redis-server (gracefully, else killed)."""
-        if self.server is not None:
-            server, self.server = self.server, None
-            server.stop()
-
-    def url(self, store: str) -> str:
-        """A URL with empty state: a new in-process store, a new SQLite file, a new Redis namespace."""
-        if store == "memory":
-            return "memory://"
-        if store == "sqlite":
-            self._files += 1
-            return "sqlite://" + str(self.tmp / f"state-{self._files}.db")
-        assert self.server is not None
-        return f"{self.server.url}?namespace=bench-{uuid.uuid4()}"
-
-    def redis_calls(self) -> dict[str, float]:
-        """The server's calls per command (``INFO commandstats``; commands run inside Lua scripts included),
-        and its CPU time so far in seconds (under the key ``SERVER_CPU``)."""
-        import redis
-
-        assert self.server is not None
-        with contextlib.closing(redis.Redis.from_url(self.server.url)) as client:
-            stats = client.info("commandstats")
-            cpu = client.info("cpu")
-        calls: dict[str, float] = {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()
-                                   if name not in ("cmdstat_info", "cmdstat_hello", "cmdstat_client|setinfo")}
-        calls[SERVER_CPU] = float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
-        return calls
-
-
-@contextlib.contextmanager
-def stores_context() -> Iterator[Stores]:
-    """A temporary directory and (when possible) a redis-server, both gone afterwards, also on Ctrl-C."""
-    with tempfile.TemporaryDirectory(prefix="mp-policy-bench-state-") as tmp:
-        stores = Stores(Path(tmp))
-        try:
-            yield stores
-        finally:
-            stores.stop()
-
-
-# --------------------------------------------------------------------------- machine
-
-
-def machine_facts() -> dict[str, Any]:
-    """CPU count and model, Python, redis-server and redis-py versions, load, the temp directory's file system."""
-    server = "not installed"
-    binary = shutil.which("redis-server")
-    if binary:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False).stdout
-        server = next((part[2:] for part in out.split() if part.startswith("v=")), out.strip() or "unknown")
-    try:
-        import redis
-
-        client = str(redis.__version__)
-    except ImportError:
-        client = "not installed"
-    return {
-        "cpus": os.cpu_count(),
-        "cpu_model": cpu_model(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "platform": platform.platform(),
-        "redis_server": server,
-        "redis_py": client,
-        "load_average": load_average(),
-        "tmp_filesystem": _filesystem(Path(tempfile.gettempdir())),
-        "when": datetime.now().astimezone().isoformat(timespec="seconds"),
-    }
-
-
-def _filesystem(path: Path) -> str:
-    """The file system type holding ``path`` (from /proc/mounts; SQLite's commit cost depends on it)."""
-    best, kind = "", "unknown"
-    with contextlib.suppress(OSError):
-        resolved = str(path.resolve())
-        for line in Path("/proc/mounts").read_text(encoding="utf-8").splitlines():
-            parts = line.split()
-            if len(parts) >= 3:
-                mount = parts[1]
-                inside = resolved == mount or resolved.startswith(mount.rstrip("/") + "/")
-                if inside and len(mount) > len(best):
-                    best, kind = mount, parts[2]
-    return kind
-
+from harness import load_average, num, table
+from state_fleet import multi_process
+from state_loop import (
+    COOLDOWN,
+    FULL,
+    POOL,
+    POOL_SIZE,
+    PROCESSES,
+    QUICK,
+    REDIS_THROUGHPUT_TARGET,
+    RT_P50_TARGET_US,
+    SPEED,
+    STEP,
+    STORES,
+    Budget,
+    StepClock,
+    make_engine,
+    profile_loop,
+    redis_ping_us,
+    single_process,
+)
+from state_stores import machine_facts, stores_context
 
 # --------------------------------------------------------------------------- output
 
@@ -642,21 +89,23 @@ def render_text(report: dict[str, Any]) -> str:
     single = report["single_process"]
     if single:
         out.append(f"== single process (engine clock +{STEP.total_seconds() * 1000:.0f} ms per round trip)")
-        head = ("store", "round trips", "p50", "p99", "mean", "cpu p50", "select p50", "fail p50", "succeed p50",
-                "target p50", "status")
+        head = ("store", "round trips", "p50", "floor", "× floor", "p99", "mean", "cpu p50", "select p50",
+                "fail p50", "succeed p50", "target p50", "status")
         rows = []
         for r in single.values():
             if "skipped" in r or "error" in r:
-                rows.append((r["store"], "-", "-", "-", "-", "-", "-", "-", "-", "", "skipped" if "skipped" in r
-                             else "error"))
+                rows.append((r["store"], "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "",
+                             "skipped" if "skipped" in r else "error"))
                 continue
             rt = r["round_trip"]
-            rows.append((r["store"], num(r["iterations"]), num(rt["p50"]), num(rt["p99"]), num(rt["mean"]),
-                         num(r["round_trip_cpu"]["p50"]), num(r["select"]["p50"]), num(r["fail"]["p50"]),
-                         num(r["succeed"]["p50"]), f"≤ {num(r['target_us'])}" if "target_us" in r else "",
-                         r.get("status", "")))
+            ratio = f"{r['floor_ratio']:.2f}×" if "floor_ratio" in r else ""
+            rows.append((r["store"], num(r["iterations"]), num(rt["p50"]), num(r.get("floor_us")), ratio,
+                         num(rt["p99"]), num(rt["mean"]), num(r["round_trip_cpu"]["p50"]), num(r["select"]["p50"]),
+                         num(r["fail"]["p50"]), num(r["succeed"]["p50"]),
+                         f"≤ {num(r['target_us'])}" if "target_us" in r else "", r.get("status", "")))
         out += table(head, rows, left=2)
         out += _notes(single.values())
+        out += [f"  - floor of {r['store']}: {r['floor']}" for r in single.values() if "floor" in r]
         out.append("")
     multi = report["multi_process"]
     if multi:
@@ -768,9 +217,12 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
                                            "iterations": budget.iterations, "duration_s": budget.duration}}
     m = report["machine"]
     print(f"machine: {m['cpus']} CPUs, {m['python']}, redis-server {m['redis_server']}", file=sys.stderr)
+    stores_ping: float | None = None
     with stores_context() as stores:
         if "redis" in chosen:
             stores.start_redis()
+            if stores.server is not None:
+                stores_ping = redis_ping_us(stores.server.url)
         for store in chosen:
             if store == "redis" and stores.redis_skip:
                 report["single_process"][store] = {"store": store, "skipped": stores.redis_skip}
@@ -801,9 +253,34 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
                       f"{r.get('status', '')}", file=sys.stderr, flush=True)
             else:
                 print(f"  .. {store}: {r.get('error', '')}", file=sys.stderr, flush=True)
+    add_floors(report, stores_ping)
     report["targets"] = verdicts(report)
     report["machine"]["load_average_end"] = load_average()
     return report
+
+
+def add_floors(report: dict[str, Any], ping_us: float | None) -> None:
+    """Each single-process round trip next to its floor from the same run: for the memory store a minimal
+    router's pick over the same accounts, twice (select, fail); for SQLite the memory store's round trip
+    (the engine without I/O); for Redis that plus two PING round trips (select and fail, one each)."""
+    from timing import router_pick_us
+
+    single = report["single_process"]
+    floors: dict[str, tuple[float, str]] = {}
+    names = ["anthropic"] + [f"anthropic-{i}" for i in range(2, POOL_SIZE + 1)]
+    floors["memory"] = (round(2 * router_pick_us(names, names[1:4]), 2),
+                        f"a minimal router's pick over the {POOL_SIZE} accounts, twice")
+    memory = single.get("memory", {}).get("round_trip", {}).get("p50")
+    if memory:
+        floors["sqlite"] = (memory, "the memory store's round trip (the engine without I/O)")
+        if ping_us:
+            floors["redis"] = (round(memory + 2 * ping_us, 1),
+                               f"the memory store's round trip + 2 PING round trips ({ping_us:g} µs each)")
+    for store, (floor, what) in floors.items():
+        r = single.get(store)
+        if r is not None and "round_trip" in r:
+            r["floor_us"], r["floor"] = floor, what
+            r["floor_ratio"] = round(r["round_trip"]["p50"] / floor, 2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,9 +17,10 @@ first is loaded); so are two plugins claiming one strategy name, quota-checker b
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ __all__ = [
     "get_registry",
     "make_plugin_manager",
     "plugin_stores",
+    "registry_for",
 ]
 
 DISABLE_ENV = "MP_POLICY_DISABLE_PLUGIN_AUTOLOAD"
@@ -113,6 +115,16 @@ class Registry:
     def credential_readers(self) -> dict[str, CredentialReader]:
         """The credential reader of each provider family."""
         return {base: spec.read_credential for base, spec in self.providers.items()}
+
+    def with_providers(self, names: Iterable[str], owner: str = "models.json") -> Registry:
+        """This registry plus a generic family (no error rules, no model catalogue) for each of ``names``
+        it does not know yet (pi's ``models.json`` custom providers); itself when there is none."""
+        extra = [n for n in dict.fromkeys(names) if n not in self.providers]
+        if not extra:
+            return self
+        providers = {**self.providers, **{n: ProviderSpec(base=n, display_name=f"{n} ({owner})") for n in extra}}
+        owners = {**self.owners, **{("providers", n): owner for n in extra}}
+        return dataclasses.replace(self, providers=providers, owners=owners)
 
     def contributions(self, plugin: str) -> dict[str, list[str]]:
         """What ``plugin`` registers: ``{"strategies": [...], "providers": [...], ...}`` (empty kinds left out)."""
@@ -235,6 +247,31 @@ def plugin_stores() -> Mapping[str, StoreFactory]:
     whose scheme is not built in (the state package never imports the registry itself).
     """
     return get_registry().store_factories
+
+
+_AGENT_REGISTRIES: dict[tuple[int, tuple[str, ...]], tuple[Registry, Registry]] = {}
+
+
+def registry_for(agent_dir: str | os.PathLike[str] | None, registry: Registry | None = None) -> Registry:
+    """``registry`` (default: :func:`get_registry`) plus the custom providers of ``<agent_dir>/models.json``.
+
+    Every provider pi knows is an account family (DESIGN §3): pi's built-in providers are registered
+    by the built-in plugin; the custom ones depend on the agent directory, so they are added here.
+    """
+    from policy_engine.providers.pi_providers import custom_providers
+
+    base = registry or get_registry()
+    if agent_dir is None:
+        return base
+    names = custom_providers(agent_dir)
+    if not names:
+        return base
+    key = (id(base), names)
+    found = _AGENT_REGISTRIES.get(key)
+    if found is None or found[0] is not base:
+        found = (base, base.with_providers(names))
+        _AGENT_REGISTRIES[key] = found
+    return found[1]
 
 
 def build_registry(pm: pluggy.PluginManager, problems: list[PluginProblem] | None = None) -> Registry:

@@ -76,8 +76,11 @@ def test_builtins_are_registered_through_the_hooks(registry: Any) -> None:
     assert {"round-robin", "quota-first", "scheduled", "custom", "last-first"} <= set(registry.strategies)
     assert registry.strategy_owner["round-robin"] == "policy_engine.strategies.round_robin"
     assert registry.strategy_owner["last-first"] == "test_plugin"
+    from policy_engine.providers.pi_providers import PI_PROVIDERS
+
     assert {"anthropic", "openai-codex", "github-copilot", "google-gemini-cli", "google-antigravity",
-            "acme"} == set(registry.providers)
+            "acme", *PI_PROVIDERS} == set(registry.providers)
+    assert {"openai", "openrouter", "zai"} <= set(PI_PROVIDERS)
 
 
 def test_a_plugin_strategy_and_provider_work_end_to_end(registry: Any) -> None:

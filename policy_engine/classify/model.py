@@ -73,7 +73,8 @@ class ParsedError:
     (``RESOURCE_EXHAUSTED`` and ``resourceExhausted`` both become ``resource_exhausted``) and map
     to where they were found (``"error.type"``). ``text`` is the message plus the body's
     message fields (capped), ``lower`` the same lower-cased, for pattern rules. ``retry`` holds
-    every sane retry/reset moment as ``(moment, source)``, in discovery order.
+    every sane retry/reset moment as ``(moment, source)``, in discovery order; ``retry_absolute``
+says whether any absolute moment was seen (whether it counts depends on the time of parsing).
     """
 
     status: int | None
@@ -89,6 +90,7 @@ class ParsedError:
     text: str
     lower: str
     retry: tuple[tuple[datetime, str], ...]
+    retry_absolute: bool = False  # an absolute retry/reset moment was seen (counted or not, by ``now``)
 
     def search(self, pattern: re.Pattern[str]) -> str | None:
         """Search a lower-case ``pattern`` in :attr:`lower`; the matched text as written, or None."""

@@ -208,4 +208,5 @@ def parse_error(info: ErrorInfo, now: datetime) -> ParsedError:
         text=text,
         lower=lower,
         retry=tuple(c.retry),
+        retry_absolute=c.absolute,
     )

@@ -120,11 +120,13 @@ class _RetryMoments:
     def __init__(self, now: datetime) -> None:
         self.now = now
         self.retry: list[tuple[datetime, str]] = []
+        self.absolute = False  # an absolute moment was seen: whether it counts depends on ``now``
 
     def at(self, moment: datetime | None, source: str) -> None:
         """Record an absolute moment (dropped when past or absurdly far)."""
         if moment is None:
             return
+        self.absolute = True
         if self.now <= moment <= self.now + MAX_RETRY_DELAY:
             self.retry.append((moment, source))
 

@@ -15,7 +15,7 @@ from policy_engine.common.terminal_text import printable
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "check_one_start", "common_options", "emit_json",
            "exit_on_route_error", "exit_on_state_error", "format_choices", "load_engine", "print_diagnostics",
-           "route_options", "warn_unknown_provider"]
+           "reject_unknown_provider", "route_options", "warn_unknown_provider"]
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -127,6 +127,22 @@ def warn_unknown_provider(engine: Any, provider: str | None) -> None:
     hint = f"; did you mean {close[0]!r}?" if close else ""
     click.echo(f"warning: {provider!r} is not a known account (not a base provider nor a subscription){hint}",
                err=True)
+
+
+def reject_unknown_provider(engine: Any, provider: str | None) -> None:
+    """``--provider`` naming no account is a usage error (exit 2) with a "did you mean", as for pools and chains."""
+    import difflib
+
+    if provider is None or provider in engine.graph.accounts:
+        return
+    engine.close()
+    close = difflib.get_close_matches(provider, sorted(engine.graph.accounts), n=1, cutoff=0.6)
+    click.echo(printable(f"error: there is no account named {provider!r}"
+                         + (f"; did you mean {close[0]!r}?" if close else "")), err=True)
+    click.echo("hint: an account is a provider pi knows (anthropic, openai-codex, openai, openrouter, a models.json "
+               "provider, ...) or an extra account declared under subscriptions or in MULTI_SUB; "
+               "`mp-policy subs list` shows them", err=True)
+    sys.exit(EXIT_USAGE)
 
 
 def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | None, state: str | None,

@@ -293,9 +293,9 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
         if not doc.exists:
             return []
         unchanged = PolicyDocument(doc.path, doc.kind, doc.original, exists=True, source=shown)  # type: ignore[arg-type]
-        return unchanged.validate(env=env, global_doc=global_doc)
+        return unchanged.validate(env=env, global_doc=global_doc, agent_dir=target.agent_dir)
 
-    context = EditContext.from_registry(env, global_data)
+    context = EditContext.from_registry(env, global_data, agent_dir=target.agent_dir)
     try:
         changes = operate(doc, context)
     except EditError as exc:
@@ -310,15 +310,21 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
         found: list[Diagnostic] = []
     else:
         diff = doc.diff() if doc.changed else ""
-        found = doc.validate(env=env, global_doc=global_doc) if doc.changed else []
+        found = doc.validate(env=env, global_doc=global_doc, agent_dir=target.agent_dir) if doc.changed else []
     errors = [d for d in found if d.severity == "error"]
     earlier = before() if found else []
     if errors:
         already = [d for d in earlier if d.severity == "error"]
-        hint = (f"{shown} already had {len(already)} error(s) before this edit; fix them first (mp-policy validate)"
-                if already else "the change would make the policy invalid")
+        # Errors the file already had are shown as the file has them (its own line numbers), not at their
+        # lines in the edited text, which was never written.
+        old_keys = {_key(d) for d in already}
+        new = [d for d in errors if _key(d) not in old_keys]
+        hint = (f"{shown} already had {len(already)} error(s) before this edit (shown at its own lines); fix them "
+                "first (mp-policy validate)" if already else "the change would make the policy invalid")
+        if already and new:
+            hint += f"; the edit itself would add {len(new)} more"
         _fail(fmt, EXIT_FAIL, f"{shown} was not changed: the result would be invalid", file=shown, hint=hint,
-              diagnostics=errors)
+              diagnostics=already + new)
     known = {_key(d) for d in earlier}
     warnings = [d for d in found if d.severity == "warning" and _key(d) not in known]
     changed = deleted or doc.changed

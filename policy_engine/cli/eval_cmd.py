@@ -9,11 +9,13 @@ from typing import Any
 import click
 
 from policy_engine.cli.common import (
+    EXIT_USAGE,
     check_one_start,
     common_options,
     emit_json,
     exit_on_route_error,
     load_engine,
+    reject_unknown_provider,
     route_options,
     warn_unknown_provider,
 )
@@ -83,14 +85,19 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
         except ValueError as exc:
             raise click.BadParameter(f"{at!r}: {exc}", param_hint="--at") from None
     fmt = options["fmt"]
-    for name in (provider, *(p for p, _, _ in parsed_fails)):
+    reject_unknown_provider(engine, provider)
+    for name in (p for p, _, _ in parsed_fails):
         warn_unknown_provider(engine, name)
+    stuck: str | None = None
     try:
         dry = engine.dry_run()
         decision = dry.select(provider, pool=pool, chain=chain, preset=preset, model=model, turn=turn,
                               explain=explain)
         steps = [decision]
-        for fail_provider, status, message in parsed_fails:
+        for number, (fail_provider, status, message) in enumerate(parsed_fails, start=1):
+            if fail_provider is None and decision.target is None:
+                stuck = _no_target_to_fail(number, fails[number - 1], len(steps) - 1)
+                break
             decision = dry.fail(decision.turn, provider=fail_provider, status=status, message=message,
                                 explain=explain)
             steps.append(decision)
@@ -103,12 +110,50 @@ def eval_command(provider: str | None, pool: str | None, chain: str | None, pres
         if len(steps) > 1:
             out["steps"] = [s.to_dict() for s in steps[:-1]]
         emit_json(out)
-        return
-    color = sys.stdout.isatty()
-    for i, step in enumerate(steps):
-        if len(steps) > 1:
-            label = "select" if i == 0 else f"fail {fails[i - 1]}"
-            click.echo(click.style(f"— {label}", bold=True) if color else f"— {label}")
-        click.echo(render_decision(step, explain=explain, color=color))
+    else:
+        color = sys.stdout.isatty()
+        empty = _why_empty(engine.graph, pool, chain, preset)
+        for i, step in enumerate(steps):
+            if len(steps) > 1 or stuck:
+                label = "select" if i == 0 else f"fail {fails[i - 1]}"
+                click.echo(click.style(f"— {label}", bold=True) if color else f"— {label}")
+                if i > 0:
+                    note = _late_note(parsed_fails[i - 1][0], steps[i - 1], step)
+                    if note:
+                        click.echo(printable(note))
+            click.echo(render_decision(step, explain=explain, color=color, why_empty=empty))
+    if stuck is not None:
+        click.echo(f"error: {stuck}", err=True)
+        sys.exit(EXIT_USAGE)
+
+
+def _why_empty(graph: Any, pool: str | None, chain: str | None, preset: str | None) -> str | None:
+    """Why the route of this request is empty, when the project allow-list empties what it names."""
+    from policy_engine.compile.allow_list_checks import emptied_by_allow_list
+
+    named = {"pools": pool, "chains": chain, "presets": preset}
+    for found in emptied_by_allow_list(graph.allowed, graph.pools, graph.chains, graph.presets, graph.provider_pool):
+        if named.get(found.section) == found.name:
+            return found.message
+    return None
+
+
+def _no_target_to_fail(number: int, text: str, shown: int) -> str:
+    """Why ``--fail`` number ``number`` (``:STATUS``, without a provider) cannot be applied."""
+    after = "the select" if shown == 0 else f"--fail #{shown}"
+    return (f"--fail #{number} {text!r} names no provider and there is no current target to fail: the turn "
+            f"has no target after {after} (shown above); name the provider (P:STATUS) or drop this --fail")
+
+
+def _late_note(named: str | None, before: Any, after: Any) -> str | None:
+    """What a ``--fail P:...`` did when ``P`` was not the turn's current target (a late failure, DESIGN §4)."""
+    current = before.target.provider if before.target is not None else None
+    if named is None or named == current:
+        return None
+    where = f"the current target is {current}" if current else "the turn has no current target"
+    if after.error is not None and not after.error.rotate:
+        return f"{named} is not the current target ({where}): a late failure that does not rotate changes nothing"
+    return (f"{named} is not the current target ({where}): a late failure; {named} is cooled down and left out "
+            "of this turn, which goes on from where it was")
 
 

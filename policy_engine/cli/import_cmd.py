@@ -11,6 +11,7 @@ import click
 
 from policy_engine.cli.common import EXIT_FAIL, emit_json
 from policy_engine.common.terminal_text import printable
+from policy_engine.policy.locations import PI_JSON_ADVICE
 
 if TYPE_CHECKING:
     from policy_engine.pi_import import ImportReport
@@ -109,7 +110,7 @@ def import_command(file: Path | None, output: str | None, project: Path | None, 
         except OSError as exc:
             _fail(fmt, f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}; nothing was replaced", [])
     if fmt == "json":
-        emit_json(report.to_dict())
+        emit_json({**report.to_dict(), "advice": PI_JSON_ADVICE})
         return
     to_stdout = [f for f in report.files if f.target is None]
     for number, f in enumerate(to_stdout):
@@ -155,5 +156,7 @@ def _print_report(report: ImportReport, *, err: bool, dry_run: bool) -> None:
             say("  " + warning.replace("\n", "\n  "))
     say()
     total = len(report.differences)
-    say(f"{total} difference(s) from pi-multi-pass for this set-up; pi-multi-pass keeps reading its JSON files. "
-        "Check the result with `mp-policy validate`.")
+    say(f"{total} difference(s) from pi-multi-pass for this set-up. Check the result with `mp-policy validate`.")
+    say()
+    for line in textwrap.wrap(PI_JSON_ADVICE, 100, break_on_hyphens=False):
+        say(line)

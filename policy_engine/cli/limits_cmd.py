@@ -119,6 +119,15 @@ def _check(engine: Any, accounts: list[Any], timeout: float, progress: bool) -> 
         return asyncio.run(check_accounts(accounts, checkers, on_result=done, **kwargs))
 
 
+def _no_checker_note(names: list[str], graph: Any) -> str:
+    """``openai, openai-2 (openai): no quota checker for this family ...`` — not an error (DESIGN §3)."""
+    families = sorted({graph.base_of(n) for n in names})
+    return (f"{', '.join(names)}: no quota checker for the {', '.join(families)} "
+            f"famil{'y' if len(families) == 1 else 'ies'}, so {'its' if len(names) == 1 else 'their'} quota is not "
+            f"checked ({'its' if len(names) == 1 else 'their'} errors still rotate; a plugin can add a checker, "
+            "see mp-policy plugins)")
+
+
 @click.command("limits")
 @click.option("--account", "accounts", multiple=True, metavar="NAME",
               help="Check only this account (repeatable). Default: every account with a quota checker.")
@@ -138,10 +147,12 @@ def limits_command(accounts: tuple[str, ...], current: str | None, timeout: floa
     Accounts: each provider family with a quota checker (openai-codex, google-gemini-cli,
     google-antigravity, anthropic, github-copilot, and plugins'), its base account when logged in
     and every configured extra subscription (a missing login shows as 'not logged in'); a project
-    allow-list restricts them. Status from the bottleneck window: ready > 30%, watch <= 30,
-    low <= 15, blocked <= 5. Results are written to the quota cache that quota-first pools read
-    (unless --no-save). Errors say what to do (HTTP 401: log in again; 403: a scope or project
-    problem) and never show a token. Exit code 0 whatever the accounts' status.
+    allow-list restricts them. Accounts of a family without a checker (openai, openrouter, zai, a
+    models.json provider, ...) are named in a note, not checked (stderr with --format json). Status
+    from the bottleneck window: ready > 30%, watch <= 30, low <= 15, blocked <= 5. Results are
+    written to the quota cache that quota-first pools read (unless --no-save). Errors say what to do
+    (HTTP 401: log in again; 403: a scope or project problem) and never show a token. Exit code 0
+    whatever the accounts' status.
 
     \b
     JSON (--format json): a list, best first, of
@@ -158,7 +169,7 @@ def limits_command(accounts: tuple[str, ...], current: str | None, timeout: floa
     MP_POLICY_ANTIGRAVITY_BASE_URLS, MP_POLICY_ANTHROPIC_BASE_URL, MP_POLICY_COPILOT_BASE_URL, or
     settings.quotaEndpoints in the policy.
     """
-    from policy_engine.quota.runner import collect_accounts, store_results
+    from policy_engine.quota.runner import collect_accounts, store_results, unchecked_accounts
     from policy_engine.quota.status import rank_key
 
     if count is not None and watch is None:
@@ -172,7 +183,13 @@ def limits_command(accounts: tuple[str, ...], current: str | None, timeout: floa
             raise click.BadParameter(f"unknown account(s): {', '.join(unknown)} (known: "
                                      f"{', '.join(sorted(graph.accounts))})", param_hint="--account")
         targets = collect_accounts(graph, engine.auth, engine.registry.quota_checkers, accounts or None)
+        unchecked = unchecked_accounts(graph, engine.auth, engine.registry.quota_checkers, accounts or None)
+        note = _no_checker_note(unchecked, graph) if unchecked else None
+        if note is not None and (fmt == "json" or not targets):
+            click.echo(note, err=fmt == "json")  # JSON stays a list of checked accounts
         if not targets:
+            if fmt != "json" and note is not None:
+                return  # the note said why nothing is checked
             restriction = f" for this project restriction ({', '.join(sorted(graph.allowed))})" \
                 if graph.allowed is not None else ""
             if fmt == "json":
@@ -202,6 +219,8 @@ def limits_command(accounts: tuple[str, ...], current: str | None, timeout: floa
                 if watch is not None:
                     click.echo(f"— {engine.now().astimezone(graph.tz):%Y-%m-%d %H:%M:%S}")
                 _render_table(results, graph, engine.now(), best=best, current=current, color=sys.stdout.isatty())
+                if note is not None:
+                    click.echo(note)
             rounds += 1
             if watch is None or (count is not None and rounds >= count):
                 return

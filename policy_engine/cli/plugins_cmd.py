@@ -63,8 +63,9 @@ def plugins_command(fmt: str, installed: bool, strict: bool) -> None:
             raise SystemExit(EXIT_FAIL)
         return
     third_party = sum(1 for p in report["plugins"] if not p["builtin"])
-    click.echo(f"{len(report['plugins'])} plugins loaded ({third_party} installed, "
-               f"{len(report['plugins']) - third_party} built-in)")
+    count = len(report["plugins"])
+    click.echo(f"{count} plugin{'' if count == 1 else 's'} loaded ({third_party} installed, "
+               f"{count - third_party} built-in)")
     for plugin in report["plugins"]:
         if plugin["builtin"]:
             origin = f"built-in (mp-policy {plugin['version'] or ''})".replace(" )", ")")

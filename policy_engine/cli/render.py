@@ -57,8 +57,29 @@ def render_target(target: Target) -> str:
     return printable(f"{target.provider}{model} ({', '.join(where)})")
 
 
-def render_decision(decision: Decision, *, explain: bool = False, color: bool = True) -> str:
-    """The decision as text; with ``explain``, the route, every candidate and skip, and the reasoning."""
+def why_no_target(decision: Decision, empty: str | None = None) -> str:
+    """Why a decision has no target, in one line: the skips by reason, else ``empty`` (why the route is empty)."""
+    if not decision.skipped:
+        return f"why: {empty or 'nothing is on this route'}"
+    by_reason: dict[str, list[str]] = {}
+    for s in decision.skipped:
+        who = s.provider or s.pool or s.chain or s.preset or "?"
+        names = by_reason.setdefault(s.reason, [])
+        if who not in names:
+            names.append(who)
+    parts = []
+    for reason, names in by_reason.items():
+        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+        parts.append(f"{reason} ({shown})")
+    return printable("why: everything on the route was skipped: " + "; ".join(parts))
+
+
+def render_decision(decision: Decision, *, explain: bool = False, color: bool = True,
+                    why_empty: str | None = None) -> str:
+    """The decision as text; with ``explain``, the route, every candidate and skip, and the reasoning.
+
+    A decision without a target always says why (``why_empty``: why the route itself is empty, when known).
+    """
     tz = decision.tz
     lines: list[str] = []
 
@@ -80,6 +101,7 @@ def render_decision(decision: Decision, *, explain: bool = False, color: bool = 
         retry = _when(decision.retry_after, tz, decision.at) if decision.retry_after else \
             "unknown (nothing predictable would help)"
         lines.append(style("target: none", fg="red", bold=True) + f" — retry after {retry}")
+        lines.append(why_no_target(decision, why_empty))
     if not explain:
         return "\n".join(lines)
     lines.append(printable(f"at {_when(decision.at, tz)} · turn {decision.turn} · policy {decision.policy_revision} · "

@@ -30,6 +30,7 @@ from policy_engine.cli.common import (
     exit_on_route_error,
     exit_on_state_error,
     load_engine,
+    reject_unknown_provider,
     route_options,
     warn_unknown_provider,
 )
@@ -119,7 +120,7 @@ def select_command(provider: str | None, pool: str | None, chain: str | None, pr
     """
     check_one_start(provider, pool, chain, preset)
     engine = load_engine(readonly=False, **options)
-    warn_unknown_provider(engine, provider)
+    reject_unknown_provider(engine, provider)
     with _answering(engine):
         decision = engine.select(provider, pool=pool, chain=chain, preset=preset, model=model, prompt=prompt,
                                  turn=turn, explain=explain)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, tzinfo
 from typing import Any
 
 import click
@@ -12,34 +14,55 @@ from policy_engine.common.terminal_text import printable
 __all__ = ["state_group"]
 
 PARTS = ("cooldowns", "cursors", "turns", "quota", "log")
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
 
-def _open(options: dict[str, Any], readonly: bool) -> Any:
-    """The store of this set-up: --state / $MP_POLICY_STATE, else the policy's settings.state, else SQLite."""
+def _open(options: dict[str, Any], readonly: bool, policy_url: tuple[str | None] | None = None) -> Any:
+    """The store of this set-up: --state / $MP_POLICY_STATE, else the policy's settings.state (``policy_url``
+    when the caller has read it already), else SQLite."""
     from policy_engine.plugins import plugin_stores
     from policy_engine.policy.locations import agent_dir
     from policy_engine.state import StateError, open_store
 
-    url = options["state"] or _policy_state_url(options)
+    url = options["state"] or (policy_url or (_policy(options, "store")[0],))[0]
     try:
         return open_store(url, agent_dir=agent_dir(options["agent_dir"]), readonly=readonly, stores=plugin_stores)
     except StateError as exc:
         exit_on_state_error(exc)
 
 
-def _policy_state_url(options: dict[str, Any]) -> str | None:
-    """``settings.state`` of the effective policy (None when unset, or when the policy cannot be read)."""
+def _policy(options: dict[str, Any], use: str) -> tuple[str | None, tzinfo]:
+    """``settings.state`` of the effective policy (None when unset) and its time zone (DESIGN §4: times are
+    shown in the policy's zone, as ``eval`` shows them); the machine's zone when the policy cannot be read."""
     from policy_engine.common.diagnostics import PolicyError
+    from policy_engine.common.timezones import local_zone
     from policy_engine.engine import Engine
 
     try:
         engine = Engine.load(agent_dir=options["agent_dir"], project=options["project"], policy=options["policy"],
                              state="memory://", quota_refresh=False)
     except PolicyError:
-        click.echo("warning: the policy is invalid, so its settings.state is not used; showing the default store",
-                   err=True)
-        return None
-    return engine.graph.settings.state
+        what = "its settings.state is not used; showing the default store" if use == "store" \
+            else "its time zone is not used; times are in the machine's zone"
+        click.echo(f"warning: the policy is invalid, so {what}", err=True)
+        return None, local_zone()
+    return engine.graph.settings.state, engine.graph.tz
+
+
+def _in_zone(value: Any, tz: tzinfo) -> Any:
+    """``value`` (a store dump) with every ISO-8601 time that carries an offset shown in ``tz``."""
+    if isinstance(value, dict):
+        return {k: _in_zone(v, tz) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_in_zone(v, tz) for v in value]
+    if isinstance(value, str) and _ISO_TIME.match(value):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+        if moment.tzinfo is not None:
+            return moment.astimezone(tz).isoformat()
+    return value
 
 
 @click.group("state")
@@ -51,15 +74,20 @@ def state_group() -> None:
 @common_options
 def show(**options: Any) -> None:
     """Print the state store's content (never any credential)."""
-    store = _open(options, readonly=True)
+    url, tz = _policy(options, "zone")
+    store = _open(options, readonly=True, policy_url=(url,))
     try:
-        data = store.dump()
+        data = _in_zone(store.dump(), tz)
     finally:
         store.close()
     if options["fmt"] == "json":
         emit_json({"store": store.url, **data})
         return
     click.echo(printable(f"store: {store.url}"))
+    if data.get("exists") is False:
+        click.echo(printable(f"{data.get('path') or store.url} does not exist: nothing has been recorded yet "
+                             "(the engine creates it at the first decision that writes state)"))
+        return
     for part in PARTS:  # keys and values are whatever the store holds: escaped like names
         items = data.get(part)
         if not items:

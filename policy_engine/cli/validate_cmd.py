@@ -9,8 +9,27 @@ from typing import Any
 import click
 
 from policy_engine.cli.common import EXIT_FAIL, common_options, emit_json, print_diagnostics
+from policy_engine.common.diagnostics import Diagnostic
 
-__all__ = ["validate_command"]
+__all__ = ["REPEATS", "validate_command"]
+
+REPEATS = 5
+"""How many warnings of one code in one file the text output shows before it counts the rest."""
+
+
+def _cap_repeats(diagnostics: list[Diagnostic]) -> tuple[list[Diagnostic], dict[tuple[str | None, str], int]]:
+    """The diagnostics to print (every error; at most :data:`REPEATS` warnings per file and code) and how
+    many warnings of each (file, code) were left out."""
+    seen: dict[tuple[str | None, str], int] = {}
+    shown: list[Diagnostic] = []
+    for d in diagnostics:
+        if d.severity == "warning":
+            key = (d.file, d.code)
+            seen[key] = seen.get(key, 0) + 1
+            if seen[key] > REPEATS:
+                continue
+        shown.append(d)
+    return shown, {key: count - REPEATS for key, count in seen.items() if count > REPEATS}
 
 
 @click.command("validate")
@@ -18,8 +37,11 @@ __all__ = ["validate_command"]
 @click.option("--kind", type=click.Choice(["policy", "project", "test"]),
               help="What FILES are (default: *.test.yaml = test, .pi/* = project, else policy).")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
+@click.option("--all", "show_all", is_flag=True,
+              help=f"Show every warning (text output shows at most {REPEATS} of one code per file, then a count).")
 @common_options
-def validate_command(files: tuple[Path, ...], kind: str | None, strict: bool, **options: Any) -> None:
+def validate_command(files: tuple[Path, ...], kind: str | None, strict: bool, show_all: bool,
+                     **options: Any) -> None:
     """Check policies: every schema error and compile warning, with file, line, column and JSON path.
 
     Without FILES, checks the effective policy of this set-up (the global policy, the project
@@ -47,7 +69,11 @@ def validate_command(files: tuple[Path, ...], kind: str | None, strict: bool, **
                    "errors": len(errors), "warnings": len(warnings),
                    "diagnostics": [d.to_dict() for d in diagnostics]})
     else:
-        print_diagnostics(diagnostics, err=False)
+        shown, hidden = (diagnostics, {}) if show_all else _cap_repeats(diagnostics)
+        print_diagnostics(shown, err=False)
+        for (file, code), count in hidden.items():
+            click.echo(f"{file or '(policy)'}: … and {count} more {code} warning{'' if count == 1 else 's'} "
+                       "(--all shows every one)")
         if not checked:
             click.echo("no policy found (looked for <agent-dir>/multi-pass.yaml/.json and .pi/multi-pass.*); "
                        "an empty policy is valid", err=True)

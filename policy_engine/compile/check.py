@@ -11,7 +11,7 @@ from typing import Any, Literal
 from policy_engine.common.diagnostics import Diagnostic, PolicyError, sort_diagnostics
 from policy_engine.common.timezones import local_zone
 from policy_engine.compile.compiler import compile_policy, policy_revision
-from policy_engine.plugins import get_registry
+from policy_engine.plugins import registry_for
 from policy_engine.policy.document import LoadedDocument
 from policy_engine.policy.locations import agent_dir as default_agent_dir
 from policy_engine.policy.locations import global_policy_file
@@ -34,14 +34,16 @@ def guess_kind(path: Path) -> Kind:
 
 
 def _compile(global_doc: LoadedDocument | None, project_doc: LoadedDocument | None, env: Mapping[str, str],
-             base_dir: str | None, known: list[Diagnostic] = ()) -> list[Diagnostic]:  # type: ignore[assignment]
+             base_dir: str | None, known: list[Diagnostic] = (),  # type: ignore[assignment]
+             agent_dir: Path | None = None) -> list[Diagnostic]:
     """Compile diagnostics, also for a policy with schema errors (so every problem shows at once).
 
     A compile diagnostic at, inside or around a place the schema already reported is left out (the
     schema's message is the precise one); if the compiler
     cannot cope with a policy the schema rejected, only the schema's diagnostics are shown.
+    ``agent_dir`` adds the custom providers of its ``models.json`` to the known families.
     """
-    registry = get_registry()
+    registry = registry_for(agent_dir)
     schema_failed = any(d.severity == "error" for d in known)
     try:
         merged = merge_policy(global_doc, project_doc, env, registry.bases)
@@ -90,7 +92,7 @@ def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] |
     if doc is None:
         return sort_diagnostics(diags)
     if kind == "policy":
-        diags += _compile(doc, None, env, str(path.parent), diags)
+        diags += _compile(doc, None, env, str(path.parent), diags, agent or default_agent_dir(None, env))
     elif kind == "project":
         global_path = global_policy or global_policy_file(agent or default_agent_dir(None, env))
         global_doc = None
@@ -98,7 +100,7 @@ def check_file(path: Path, kind: Kind | None = None, *, env: Mapping[str, str] |
             global_doc, global_diags = load_checked(global_path, "policy")
             if any(d.severity == "error" for d in global_diags):
                 return sort_diagnostics(diags + global_diags)
-        diags += _compile(global_doc, doc, env, str(path.parent), diags)
+        diags += _compile(global_doc, doc, env, str(path.parent), diags, agent or default_agent_dir(None, env))
     else:
         parts: dict[str, LoadedDocument | None] = {}
         base = path.parent
@@ -126,6 +128,6 @@ def check_effective(*, agent: Path | None, project: Path | None, policy: Path | 
     sources = read_sources(agent, project, policy, env)
     diags = list(sources.diagnostics)
     if sources.global_doc is not None or sources.project_doc is not None or not diags:
-        diags += _compile(sources.global_doc, sources.project_doc, env, sources.base_dir, diags)
+        diags += _compile(sources.global_doc, sources.project_doc, env, sources.base_dir, diags, sources.agent_dir)
     files = sources.files
     return files, sort_diagnostics(diags)

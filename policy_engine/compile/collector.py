@@ -3,7 +3,6 @@ value."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 from policy_engine.common.diagnostics import Diagnostic, Severity
@@ -47,5 +46,7 @@ class Collector:
 
 def did_you_mean_hint(name: str, options: Sequence[str]) -> str | None:
     """``did you mean 'x'?`` for the closest of ``options``, or ``None``."""
+    import difflib  # only for a diagnostic's "did you mean"
+
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None

@@ -21,6 +21,7 @@ from datetime import tzinfo
 from typing import Any
 
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
+from policy_engine.compile.allow_list_checks import emptied_by_allow_list
 from policy_engine.compile.collector import Collector, did_you_mean_hint
 from policy_engine.compile.graph import (
     CompiledChain,
@@ -183,6 +184,12 @@ def compile_policy(
                 out.add("pools", [i, "members", j], "provider-in-two-pools",
                         f"{member!r} is in enabled pools {owner!r} and {pool.name!r}; it belongs to {owner!r} "
                         "(the first)", "warning")
+    allowed = frozenset(policy.allowed) if policy.allowed else None
+    for found in emptied_by_allow_list(allowed, pools, chains, presets, provider_pool):
+        items = getattr(policy, found.section)
+        index = next((i for i, raw in enumerate(items) if raw.get("name") == found.name), None)
+        out.add(found.section, [] if index is None else [index, "name"], "emptied-by-allow-list", found.message,
+                "warning", hint="allow one of its accounts in allowedSubs, or stop using it in this project")
     pool_chain: dict[str, tuple[str, int]] = {}
     for chain in chains.values():
         if not chain.enabled:

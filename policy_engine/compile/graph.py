@@ -64,6 +64,7 @@ class CompiledPool:
     prepared: Any = None
     position: Mapping[str, int] = field(default_factory=dict)  # written member -> index
     member_set: frozenset[str] = frozenset()
+    pi_tolerant: bool = False  # declared in a multi-pass.json: schedules read with pi's tolerance (DESIGN §3)
 
     def rotation_from(self, start: str | None) -> list[str]:
         """Members in rotation order starting at ``start`` (the cursor), else at the first member."""

@@ -153,6 +153,7 @@ def compile_pools(
             dropped=bool(written) and not members,
             position=position,
             member_set=frozenset(members),
+            pi_tolerant=declared_in is not None and pi_tolerant(declared_in),
         )
         try:
             pool.prepared = strategy.prepare(pool)

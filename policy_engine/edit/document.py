@@ -289,12 +289,13 @@ class PolicyDocument:
         """The current text as the engine loads it (positions included); raises :class:`PolicyError`."""
         return replace(self._load(), path=self.path.resolve())
 
-    def validate(self, *, env: Mapping[str, str] | None = None, global_doc: LoadedDocument | None = None
-                 ) -> list[Diagnostic]:
-        """Every schema and compile diagnostic of the current text (a project with ``global_doc``)."""
+    def validate(self, *, env: Mapping[str, str] | None = None, global_doc: LoadedDocument | None = None,
+                 agent_dir: Path | None = None) -> list[Diagnostic]:
+        """Every schema and compile diagnostic of the current text (a project with ``global_doc``); the
+        custom providers of ``agent_dir``'s ``models.json`` are known accounts."""
         from policy_engine.common.timezones import local_zone
         from policy_engine.compile.compiler import compile_policy, policy_revision
-        from policy_engine.plugins import get_registry
+        from policy_engine.plugins import registry_for
         from policy_engine.policy.merge import merge_policy
         from policy_engine.policy.validation_cache import validate_cached
 
@@ -305,7 +306,7 @@ class PolicyDocument:
         found = list(validate_cached(doc, self.kind))
         if any(d.severity == "error" for d in found):
             return found
-        registry = get_registry()
+        registry = registry_for(agent_dir)
         policy_doc, project_doc = (doc, None) if self.kind == "policy" else (global_doc, doc)
         try:
             merged = merge_policy(policy_doc, project_doc, dict(env or {}), registry.bases)

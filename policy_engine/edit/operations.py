@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from policy_engine.common.suggestions import did_you_mean
@@ -124,12 +125,12 @@ class EditContext:
     models: Mapping[str, frozenset[str]] = field(default_factory=dict)  # base -> catalogue, where known
 
     @classmethod
-    def from_registry(cls, env: Mapping[str, str] | None = None, global_data: Mapping[str, Any] | None = None
-                      ) -> EditContext:
-        """The context of the installed plugins."""
-        from policy_engine.plugins import get_registry
+    def from_registry(cls, env: Mapping[str, str] | None = None, global_data: Mapping[str, Any] | None = None,
+                      agent_dir: Path | None = None) -> EditContext:
+        """The context of the installed plugins (and of the custom providers in ``agent_dir``'s ``models.json``)."""
+        from policy_engine.plugins import registry_for
 
-        registry = get_registry()
+        registry = registry_for(agent_dir)
         return cls(providers={base: spec.display_name for base, spec in registry.providers.items()},
                    strategies=frozenset(registry.strategies), env=dict(env or {}), global_data=global_data,
                    models={b: s.models for b, s in registry.providers.items() if s.models is not None})

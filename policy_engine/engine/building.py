@@ -17,12 +17,12 @@ from policy_engine.common.diagnostics import PolicyError
 from policy_engine.common.timezones import local_zone
 from policy_engine.compile.compiler import compile_policy, policy_revision
 from policy_engine.compile.graph import Graph
-from policy_engine.plugins import Registry, get_registry
+from policy_engine.plugins import Registry, registry_for
 from policy_engine.policy.document import LoadedDocument
 from policy_engine.policy.loader import from_object
 from policy_engine.policy.locations import agent_dir as default_agent_dir
 from policy_engine.policy.merge import merge_policy
-from policy_engine.policy.sources import PolicySources, read_sources
+from policy_engine.policy.sources import PolicySources, read_sources, tolerant_data
 from policy_engine.policy.validation_cache import validate_cached
 from policy_engine.providers.auth import AuthSource, as_auth_source
 from policy_engine.state import StateStore, open_state
@@ -54,7 +54,7 @@ def parts_from_files(
     sources = read_sources(agent_dir, project, policy, env, search_project=search_project)
     if sources.has_errors():
         raise PolicyError(sources.diagnostics)
-    registry = registry or get_registry()
+    registry = registry_for(sources.agent_dir, registry)  # pi's models.json custom providers are families too
     graph = compile_sources(sources, env, timezone_default or local_zone(), None, sources.base_dir, registry)
     directory = sources.agent_dir
     auth_source = as_auth_source(auth, directory, registry.credential_readers)
@@ -95,9 +95,11 @@ def parts_from_documents(
         diagnostics += validate_cached(project_doc, "project")
     if any(d.severity == "error" for d in diagnostics):
         raise PolicyError(diagnostics)
+    global_doc = tolerant_data(global_doc, diagnostics)
+    project_doc = tolerant_data(project_doc, diagnostics) if project_doc is not None else None
     directory = default_agent_dir(agent_dir)
     sources = PolicySources(directory, global_doc, project_doc, diagnostics=tuple(diagnostics))
-    registry = registry or get_registry()
+    registry = registry_for(agent_dir, registry)  # models.json providers only of a directory given
     graph = compile_sources(sources, dict(env or {}), timezone_default or local_zone(),
                             {k: sorted(v) for k, v in (models or {}).items()}, base_dir, registry)
     store = state if isinstance(state, StateStore) else open_state(

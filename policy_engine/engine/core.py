@@ -20,11 +20,17 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from policy_engine.classify.model import ErrorInfo
 from policy_engine.common.diagnostics import Diagnostic
-from policy_engine.common.durations import format_duration
 from policy_engine.compile.graph import Graph
 from policy_engine.engine.building import parts_from_documents, parts_from_files, system_clock
-from policy_engine.engine.turns import new_turn_id, remaining_route, visited_entries
+from policy_engine.engine.turns import (
+    cooldown_source,
+    new_turn_id,
+    remaining_route,
+    turn_changes,
+    visited_entries,
+)
 from policy_engine.evaluate.decision import Decision, ErrorOutcome, Target
 from policy_engine.evaluate.route import RouteError, Segment, build_route, describe_route
 from policy_engine.evaluate.walk import World, walk
@@ -69,6 +75,9 @@ class Engine:
         quota_refresh: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> None:
+        if not callable(clock):
+            raise TypeError(f"clock must be a callable returning an aware datetime, got {type(clock).__name__} "
+                            f"{clock!r} (for a fixed time: clock=lambda: datetime(..., tzinfo=timezone.utc))")
         self.graph = graph
         self.store = store
         self.auth = auth
@@ -77,6 +86,7 @@ class Engine:
         self.registry = registry or get_registry()
         self._purged_at: float | None = None
         self._routes: dict[tuple[str | None, ...], list[Segment]] = {}
+        self._bases: dict[str, str] = {}  # account -> base provider
         self._quota_env = dict(os.environ if env is None else env)  # endpoint overrides for quota checks
         self._refresher: QuotaRefresher | None = None
         if quota_refresh:
@@ -161,6 +171,11 @@ class Engine:
         rendered. A naive clock reading is taken in the policy's time zone.
         """
         moment = self.clock()
+        if not isinstance(moment, datetime):
+            hint = " (epoch seconds? use datetime.fromtimestamp(t, timezone.utc))" \
+                if isinstance(moment, int | float) and not isinstance(moment, bool) else ""
+            raise TypeError(f"the engine's clock returned {type(moment).__name__} {moment!r}; it must return a "
+                            f"datetime, preferably an aware one{hint}")
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=self.graph.tz)
         return moment.astimezone(UTC)
@@ -209,6 +224,13 @@ class Engine:
                              endpoints=self.graph.settings.quota_endpoints, timeout=timeout or DEFAULT_TIMEOUT)
         return store_results(self.store, results)
 
+    def _base_of(self, provider: str) -> str:
+        """The base provider of an account (remembered: the graph never changes)."""
+        base = self._bases.get(provider)
+        if base is None:
+            base = self._bases[provider] = self.graph.base_of(provider) or provider
+        return base
+
     def _world(self, now: datetime, attempted: Iterable[str], prompt: str | None, explain: bool,
                extra_cooldown: Cooldown | None = None, snapshot: StateSnapshot | None = None) -> World:
         snap = snapshot if snapshot is not None else self.store.snapshot()
@@ -216,7 +238,8 @@ class Engine:
         if extra_cooldown is not None:
             existing = cooldowns.get(extra_cooldown.provider)
             if existing is None or existing.until.timestamp() < extra_cooldown.until.timestamp():
-                cooldowns = {**cooldowns, extra_cooldown.provider: extra_cooldown.to_utc()}
+                utc = extra_cooldown.until.tzinfo is UTC and extra_cooldown.since.tzinfo is UTC
+                cooldowns = {**cooldowns, extra_cooldown.provider: extra_cooldown if utc else extra_cooldown.to_utc()}
         return World(now=now, auth=self.auth, cooldowns=cooldowns, cursors=snap.cursors, quota=snap.quota,
                      attempted=frozenset(attempted), prompt=prompt, explain=explain, base_dir=self.graph.base_dir)
 
@@ -251,22 +274,12 @@ class Engine:
         }
         return TurnRecord(turn_id=turn, data=data, updated_at=now, expires_at=now + self.graph.settings.turn_ttl)
 
-    def _commit(self, decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None,
-                quota: QuotaSnapshot | None = None) -> None:
-        """Write a decision's state changes in one batch: the turn, the cooldown, the pool's cursor, quota."""
-        changes = StateChanges(turns={record.turn_id: record})
-        if cooldown is not None:
-            changes.cooldowns.append(cooldown)
-        if quota is not None:
-            changes.quota.append(quota)
-        target = decision.target
-        if target is not None and target.pool is not None:
-            changes.cursors[target.pool] = target.provider
-        self.store.apply(changes)
-        now = record.updated_at.timestamp()
-        if self._purged_at is None or now - self._purged_at >= _PURGE_INTERVAL:
-            self._purged_at = now
-            self.store.purge(record.updated_at)  # expired turns and cooldowns
+    def _purge_due(self, now: datetime) -> None:
+        """After a turn was written: purge expired turns and cooldowns every ``_PURGE_INTERVAL`` of engine time."""
+        moment = now.timestamp()
+        if self._purged_at is None or moment - self._purged_at >= _PURGE_INTERVAL:
+            self._purged_at = moment
+            self.store.purge(now)
 
     # -- the three calls -----------------------------------------------------------------------
 
@@ -293,14 +306,22 @@ class Engine:
             if len(self._routes) < _ROUTE_CACHE_SIZE:
                 self._routes[key] = route  # the graph is immutable, and so are segments
         turn_id = turn or new_turn_id()
-        world = self._world(now, (), prompt, explain, snapshot=self._fresh_quota(None, now))
-        decision = self._decide(route, world, turn_id, "select", provider, started)
-        if not dry_run:
+        if dry_run:
+            world = self._world(now, (), prompt, explain, snapshot=self._fresh_quota(None, now))
+            decision = self._decide(route, world, turn_id, "select", provider, started)
+        else:
             request = {k: v for k, v in zip(("provider", "pool", "chain", "preset", "model"), key, strict=True)
                        if v is not None}
-            visited = visited_entries([], decision.target)
-            record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
-            self._commit(decision, record)
+
+            def decide(_: TurnRecord | None, snap: StateSnapshot) -> tuple[StateChanges, Decision]:
+                world = self._world(now, (), prompt, explain, snapshot=self._fresh_quota(snap, now))
+                decision = self._decide(route, world, turn_id, "select", provider, started)
+                visited = visited_entries([], decision.target)
+                record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
+                return turn_changes(decision, record), decision
+
+            decision = self.store.transact(None, now, decide)
+            self._purge_due(now)
         decision.elapsed_us = (time.perf_counter() - started) * 1e6
         return decision
 
@@ -323,22 +344,43 @@ class Engine:
         """Report an error on the turn's current target (or ``provider``) and return where to go next."""
         started = time.perf_counter()
         now = self.now()
-        record, snap = self.store.read(turn, now) if turn else (None, None)  # one round trip to a remote store
+        turn_id = turn or new_turn_id()
+        wrote_turn = False
+
+        def decide(record: TurnRecord | None, snap: StateSnapshot | None) -> tuple[StateChanges, Decision]:
+            nonlocal wrote_turn
+            changes, decision = self._fail(record, snap, turn, turn_id, now, started, provider=provider, model=model,
+                                           status=status, message=message, type=type, code=code, headers=headers,
+                                           body=body, prompt=prompt, explain=explain)
+            wrote_turn = bool(changes.turns)
+            return changes, decision
+
+        if dry_run:
+            _, decision = decide(*(self.store.read(turn, now) if turn else (None, None)))
+        else:
+            decision = self.store.transact(turn, now, decide)  # one round trip to a remote store, as a rule
+            if wrote_turn:
+                self._purge_due(now)
+        decision.elapsed_us = (time.perf_counter() - started) * 1e6
+        return decision
+
+    def _fail(self, record: TurnRecord | None, snap: StateSnapshot | None, turn: str | None, turn_id: str,
+              now: datetime, started: float, *, provider: str | None, model: str | None, status: int | None,
+              message: str, type: str | None, code: str | None, headers: Mapping[str, str] | None, body: Any,
+              prompt: str | None, explain: bool) -> tuple[StateChanges, Decision]:
+        """The decision of :meth:`fail` on the turn and state read, and the changes it writes."""
         data = dict(record.data) if record is not None else {}
         current = data.get("target") or None
         failing = provider or (current or {}).get("provider")
         if not failing:
             raise RouteError("fail needs a provider, or a turn whose current target is known"
                              + (f" (turn {turn!r} is unknown or expired)" if turn and record is None else ""))
-        turn_id = turn or new_turn_id()
         graph = self.graph
         # A late failure: the turn is open but its current target (if any) is another provider.
         late = bool(data) and (current is None or current.get("provider") != failing)
         if model is None and current and current.get("provider") == failing:
             model = current.get("model")
-        base = graph.base_of(failing) or failing
-        from policy_engine.classify import ErrorInfo
-
+        base = self._base_of(failing)
         classification = graph.classifier.classify(
             ErrorInfo(provider=failing, base=base, status=status, type=type, code=code, message=message or "",
                       headers=dict(headers or {}), body=body),
@@ -351,25 +393,21 @@ class Engine:
         if not rotate:
             decision = self._keep(turn_id, data, failing, model, classification, retry_at, now, started, explain,
                                   snap)
-            if not dry_run:
-                if not data:
-                    # No turn behind it: a turn starts at the failing provider, as if select had named it.
-                    request = {"provider": failing, **({"model": model} if model else {})}
-                    started_route = list(decision.segments)
-                    record = self._turn_record(turn_id, started_route, started_route, decision.target, [], [],
-                                               now, request)
-                    self._commit(decision, record, quota=captured)
-                elif captured is not None:
-                    self.store.apply(StateChanges(quota=[captured]))
-            decision.elapsed_us = (time.perf_counter() - started) * 1e6
-            return decision
+            if not data:
+                # No turn behind it: a turn starts at the failing provider, as if select had named it.
+                request = {"provider": failing, **({"model": model} if model else {})}
+                started_route = list(decision.segments)
+                record = self._turn_record(turn_id, started_route, started_route, decision.target, [], [],
+                                           now, request)
+                return turn_changes(decision, record, quota=captured), decision
+            return StateChanges(quota=[captured] if captured is not None else []), decision
 
         route, origin = remaining_route(self.graph, data, failing, model, late)
         home_name = (current or {}).get("pool") if current and current.get("provider") == failing else None
         home = graph.pools.get(home_name) if home_name else graph.pool_of(failing)
         length = home.cooldown if home is not None else graph.settings.cooldown
         until = now + length
-        source = f"{'pool ' + home.name if home is not None else 'default'} cooldown {format_duration(length)}"
+        source = cooldown_source(home.name if home is not None else None, length)
         if retry_at is not None and retry_at.timestamp() > until.timestamp():
             until, source = retry_at, classification.retry_source or "error retry time"
         cooldown = Cooldown(provider=failing, until=until, reason=f"{classification.kind}: {classification.reason}",
@@ -389,11 +427,8 @@ class Engine:
         )
         visited = visited_entries(data.get("visited", []), decision.target)
         request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
-        if not dry_run:
-            record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
-            self._commit(decision, record, cooldown, captured)
-        decision.elapsed_us = (time.perf_counter() - started) * 1e6
-        return decision
+        record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
+        return turn_changes(decision, record, cooldown, captured), decision
 
     def succeed(self, turn: str, *, headers: Mapping[str, str] | None = None, provider: str | None = None) -> None:
         """The turn ended well: forget its cascade (cooldowns and cursors stay).

@@ -3,20 +3,30 @@ visited chain and preset entries."""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
-import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
+from policy_engine.common.durations import format_duration
 from policy_engine.compile.graph import Graph
-from policy_engine.evaluate.decision import Target
+from policy_engine.evaluate.decision import Decision, Target
 from policy_engine.evaluate.route import Segment, build_route
+from policy_engine.state import Cooldown, QuotaSnapshot, StateChanges, TurnRecord
 
-__all__ = ["new_turn_id", "remaining_route", "route_after", "visited_entries"]
+__all__ = [
+    "cooldown_source",
+    "new_turn_id",
+    "remaining_route",
+    "route_after",
+    "turn_changes",
+    "visited_entries",
+]
 
-_TURN_IDS = random.Random(secrets.randbits(64))
-os.register_at_fork(after_in_child=lambda: _TURN_IDS.seed(secrets.randbits(64)))  # forks must not share ids
+_TURN_IDS = random.Random(int.from_bytes(os.urandom(8)))  # os.urandom: what secrets.randbits reads
+os.register_at_fork(after_in_child=lambda: _TURN_IDS.seed(int.from_bytes(os.urandom(8))))  # forks: own ids
 
 
 def new_turn_id() -> str:
@@ -77,3 +87,23 @@ def remaining_route(graph: Graph, data: Mapping[str, Any], failing: str, model: 
         return route, origin  # a turn never goes back: the failing provider is behind it
     fresh = build_route(graph, provider=failing, model=model)
     return route_after(fresh, 0, failing), fresh
+
+
+def turn_changes(decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None,
+                 quota: QuotaSnapshot | None = None) -> StateChanges:
+    """A decision's state changes, written as one batch: the turn, the cooldown, the pool's cursor, quota."""
+    changes = StateChanges(turns={record.turn_id: record})
+    if cooldown is not None:
+        changes.cooldowns.append(cooldown)
+    if quota is not None:
+        changes.quota.append(quota)
+    target = decision.target
+    if target is not None and target.pool is not None:
+        changes.cursors[target.pool] = target.provider
+    return changes
+
+
+@functools.lru_cache(maxsize=256)
+def cooldown_source(pool: str | None, length: timedelta) -> str:
+    """Where a cooldown's length comes from: ``pool claude cooldown 5m`` (or ``default cooldown 5m``)."""
+    return f"{'pool ' + pool if pool is not None else 'default'} cooldown {format_duration(length)}"

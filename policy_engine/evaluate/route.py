@@ -7,7 +7,6 @@ Segments are small and JSON-serialisable, so a turn can keep the route it starte
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +62,8 @@ class Segment:
 
 
 def _missing(kind: str, name: str, options: list[str]) -> RouteError:
+    import difflib  # only for an error's "did you mean"
+
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else (f"; known: {', '.join(options)}" if options else "")
     return RouteError(f"there is no {kind} named {name!r}{hint}")

@@ -23,6 +23,7 @@ from policy_engine.common.terminal_text import first_unsafe, printable
 from policy_engine.pi_import.describe import describe_member, describe_strategy, entry_route
 from policy_engine.pi_import.model import Difference, SourceKind
 from policy_engine.policy.loader import load_text
+from policy_engine.policy.locations import PI_JSON_ADVICE
 
 __all__ = ["EmitContext", "render_yaml"]
 
@@ -155,8 +156,7 @@ def _header(ctx: EmitContext, notes: _Notes) -> list[str]:
     if ctx.kind == "policy":
         lines = [
             f"mp-policy policy, imported from pi-multi-pass's {ctx.source_name} by `mp-policy import`.",
-            "mp-policy reads this file from now on (multi-pass.yaml comes before multi-pass.json); pi-multi-pass",
-            "itself still reads multi-pass.json, so a change to one is not seen by the other.",
+            *_wrap(PI_JSON_ADVICE, 0, ""),
             "Check it with `mp-policy validate`; try it with `mp-policy eval --chain NAME --explain`.",
         ]
     else:

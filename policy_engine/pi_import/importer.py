@@ -21,7 +21,7 @@ from policy_engine.pi_import.convert import Converted, convert_document, filter_
 from policy_engine.pi_import.emit import EmitContext, render_yaml
 from policy_engine.pi_import.model import Difference, ImportedFile, ImportReport, PiImportError, SourceKind
 from policy_engine.pi_import.reading import read_pi_file
-from policy_engine.plugins import Registry, get_registry
+from policy_engine.plugins import Registry, registry_for
 from policy_engine.policy.document import LoadedDocument
 from policy_engine.policy.loader import from_object, load_text
 from policy_engine.policy.locations import agent_dir as default_agent_dir
@@ -108,8 +108,8 @@ def plan_import(
     JSON (or to standard output with ``-``). ``multi_sub`` defaults to ``$MULTI_SUB``.
     """
     env = dict(os.environ) if env is None else dict(env)
-    registry = registry or get_registry()
     agent = default_agent_dir(agent_dir, env)
+    registry = registry_for(agent, registry)
     if multi_sub is None:
         multi_sub = env.get("MULTI_SUB") or None
     main, main_kind, global_path, project_path = _locate(source, agent, project)

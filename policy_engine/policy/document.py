@@ -114,6 +114,7 @@ def _reroot(mapping: Mapping[JsonPath, Any], prefix: JsonPath) -> Mapping[JsonPa
 
 
 def pi_tolerant(doc: LoadedDocument) -> bool:
-    """Whether ``doc`` is a JSON file as pi-multi-pass writes them (``multi-pass.json``), which DESIGN §3
-    reads with pi's tolerance: what pi accepts is a warning there where a YAML file has an error."""
-    return doc.source.lower().endswith(".json")
+    """Whether ``doc`` is a file pi-multi-pass reads too (named ``multi-pass.json``), which DESIGN §3 reads
+    with pi's tolerance: what pi accepts is a warning there where a YAML file has an error. Another
+    ``.json`` (a policy of mp-policy's own, or ``auth.json`` passed by mistake) is as strict as YAML."""
+    return doc.source.replace("\\", "/").rsplit("/", 1)[-1].lower() == "multi-pass.json"

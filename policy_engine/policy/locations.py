@@ -13,8 +13,8 @@ from pathlib import Path
 
 from policy_engine.common.diagnostics import Diagnostic
 
-__all__ = ["GLOBAL_NAMES", "PROJECT_NAMES", "agent_dir", "find_project_file", "global_policy_file",
-           "shadowed_policy_warnings"]
+__all__ = ["GLOBAL_NAMES", "PI_JSON_ADVICE", "PROJECT_NAMES", "agent_dir", "find_project_file",
+           "global_policy_file", "shadowed_policy_warnings"]
 
 GLOBAL_NAMES = ("multi-pass.yaml", "multi-pass.yml", "multi-pass.json")
 PROJECT_NAMES = (".pi/multi-pass.yaml", ".pi/multi-pass.yml", ".pi/multi-pass.json")
@@ -30,12 +30,23 @@ def agent_dir(explicit: str | os.PathLike[str] | None = None, env: Mapping[str, 
     return Path.home() / ".pi" / "agent"
 
 
+PI_JSON_ADVICE = (
+    "mp-policy reads multi-pass.yaml and ignores the multi-pass.json next to it; pi-multi-pass reads only "
+    "multi-pass.json, so a change to one file is not seen by the other tool. Let one tool route: to use "
+    "mp-policy in pi (`mp-policy pi install`), uninstall pi-multi-pass and rename multi-pass.json to "
+    "multi-pass.json.bak; to go back to pi-multi-pass, delete multi-pass.yaml."
+)
+"""What each tool reads once ``mp-policy import`` has written YAML next to a pi-multi-pass JSON file, and what
+to do: said in the same words by the import report, the warning of every command, and docs/pi-multi-pass.md."""
+
+
 def shadowed_policy_warnings(directory: Path) -> list[Diagnostic]:
     """Warnings for global policy files that exist but are ignored because an earlier name exists too."""
     found = [directory / name for name in GLOBAL_NAMES if _present(directory / name)]
     return [Diagnostic("ignored-file", f"{path.name} is ignored: {found[0].name} is read instead",
                        severity="warning", file=str(path),
-                       hint="keep one global policy file (multi-pass.yaml, else multi-pass.json)")
+                       hint=PI_JSON_ADVICE if path.suffix == ".json"
+                       else "keep one global policy file (multi-pass.yaml, else multi-pass.json)")
             for path in found[1:]]
 
 

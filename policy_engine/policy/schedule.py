@@ -93,6 +93,29 @@ _DayCache = dict[int, tuple[Interval, ...]]
 # --------------------------------------------------------------------------------------- parsing
 
 
+def _as_pi_reads(raw: Any) -> Any:
+    """A ``multi-pass.json`` window as pi-multi-pass reads it: day names lower-cased, items that are no
+    day left out (they match no day), and ``None`` for a window that never opens (``hours: [h, h]``,
+    or days of which none is a day). Anything else is returned as it is (and checked as in YAML)."""
+    if not isinstance(raw, Mapping):
+        return raw
+    hours = raw.get("hours")
+    if isinstance(hours, list) and len(hours) == 2 and hours[0] == hours[1] and "cron" not in raw:
+        return None
+    days = raw.get("days")
+    if isinstance(days, list) and days:
+        read = [d.strip().lower() for d in days if isinstance(d, str) and _is_day_text(d.strip().lower())]
+        if not read:
+            return None
+        raw = {**raw, "days": read}
+    return raw
+
+
+def _is_day_text(text: str) -> bool:
+    parts = text.split("-")
+    return 1 <= len(parts) <= 2 and all(p in _DAY_INDEX for p in parts)
+
+
 def parse_days(items: Sequence[str]) -> frozenset[int]:
     """Read ``days`` items (``mon``..``sun``, ranges ``mon-fri``/``fri-mon``) into 0=mon..6=sun.
 
@@ -374,30 +397,45 @@ class Schedule:
 
     windows: tuple[Window, ...]
     tz: ZoneInfo
+    never: bool = False  # every window given never opens (pi's [h, h]): never active, no next opening
     _always: bool = field(init=False, default=False, repr=False, compare=False)
     _lookback: int = field(init=False, default=1, repr=False, compare=False)
     _days: _DayCache = field(init=False, default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "windows", tuple(self.windows))
-        object.__setattr__(self, "_always", not self.windows or any(w.always_open for w in self.windows))
+        object.__setattr__(self, "_always", not self.never and (not self.windows
+                                                                or any(w.always_open for w in self.windows)))
         object.__setattr__(self, "_lookback", max((w._lookback for w in self.windows), default=1))
 
     @classmethod
-    def from_windows(cls, raws: Sequence[Mapping[str, Any]], tz: ZoneInfo) -> Schedule:
-        """Parse window mappings; a ``ValueError`` names the window (``window 2: ...``)."""
+    def from_windows(cls, raws: Sequence[Mapping[str, Any]], tz: ZoneInfo, *, pi_tolerant: bool = False) -> Schedule:
+        """Parse window mappings; a ``ValueError`` names the window (``window 2: ...``).
+
+        ``pi_tolerant`` (a ``multi-pass.json``, DESIGN §3): day names are matched whatever their case,
+        an item that is no day matches no day, and ``hours: [h, h]`` is a window that never opens.
+        """
         if isinstance(raws, str | Mapping) or not isinstance(raws, Sequence):
             raise ValueError(f"windows must be a list of windows, got {raws!r}")
         windows = []
         for index, raw in enumerate(raws):
+            if pi_tolerant:
+                raw = _as_pi_reads(raw)
+                if raw is None:
+                    continue  # never opens
             try:
                 windows.append(Window.from_dict(raw))
             except ValueError as exc:
                 raise ValueError(f"window {index}: {exc}") from exc
+        if raws and not windows:
+            return cls(windows=(), tz=tz, never=True)
         return cls(windows=tuple(windows), tz=tz)
 
     def state(self, now: datetime) -> ScheduleState:
         """(active, until): the close of the current active period, or the next opening."""
+        if self.never:
+            timestamp_of(now, "now")
+            return ScheduleState(False, None)
         if self._always:
             timestamp_of(now, "now")
             return ScheduleState(True, None)
@@ -429,7 +467,7 @@ class Schedule:
         When inactive, that is the next opening; when active, the opening after the current
         period closes. ``None``: no such opening within the horizon.
         """
-        if self._always:
+        if self._always or self.never:
             timestamp_of(now, "now")
             return None
         ts = timestamp_of(now, "now")

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from policy_engine.common.bounded_read import OVERLAY, POLICY
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
-from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.document import LoadedDocument, pi_tolerant
 from policy_engine.policy.loader import load_file
 from policy_engine.policy.locations import agent_dir as default_agent_dir
 from policy_engine.policy.locations import find_project_file, global_policy_file, shadowed_policy_warnings
 from policy_engine.policy.validation_cache import validate_cached
 
-__all__ = ["PolicySources", "load_checked", "read_sources"]
+__all__ = ["PolicySources", "load_checked", "overlay_as_policy", "read_sources", "tolerant_data"]
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,32 @@ def load_checked(path: Path, kind: str) -> tuple[LoadedDocument | None, list[Dia
         doc = load_file(path, kind=OVERLAY if kind == "project" else POLICY)
     except PolicyError as exc:
         return None, list(exc.diagnostics)
-    return doc, validate_cached(doc, kind)
+    found = validate_cached(doc, kind)
+    return tolerant_data(doc, found), found
+
+
+def overlay_as_policy(doc: LoadedDocument | None, found: list[Diagnostic]) -> list[Diagnostic]:
+    """``found``, or, for a project overlay given where a policy belongs (``--policy``), one located error
+    that says so instead of "unknown key 'allowedSubs'" (or, in a ``.json``, a silently ignored allow-list)."""
+    data = doc.data if doc is not None else None
+    written = (isinstance(data, Mapping) and "allowedSubs" in data) or any(
+        d.path == ("allowedSubs",) for d in found)  # a .json's ignored keys are already left out of data
+    if doc is None or not written or not isinstance(data, Mapping) or "subscriptions" in data:
+        return found
+    line, col = doc.key_position(("allowedSubs",)) or (None, None)
+    error = Diagnostic("overlay-as-policy", f"{doc.source} is a project overlay (it has allowedSubs), not a policy",
+                       file=doc.source, line=line, col=col, path=("allowedSubs",),
+                       hint="pass it with --project (the file or its project folder); --policy takes a global policy")
+    return [error, *(d for d in found if d.path[:1] != ("allowedSubs",))]
+
+
+def tolerant_data(doc: LoadedDocument, diagnostics: list[Diagnostic]) -> LoadedDocument:
+    """A ``multi-pass.json`` without the keys pi ignores (:mod:`policy_engine.policy.pi_tolerance`); else ``doc``."""
+    if not pi_tolerant(doc):
+        return doc
+    from policy_engine.policy.pi_tolerance import without_ignored_keys
+
+    return without_ignored_keys(doc, diagnostics)
 
 
 def read_sources(
@@ -82,7 +107,7 @@ def read_sources(
     global_doc = project_doc = None
     if global_path is not None:
         global_doc, found = load_checked(global_path, "policy")
-        diagnostics += found
+        diagnostics += overlay_as_policy(global_doc, found) if policy is not None else found
     if project_path is not None:
         project_doc, found = load_checked(project_path, "project")
         diagnostics += found

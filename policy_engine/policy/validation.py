@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from policy_engine.common.diagnostics import Diagnostic, PolicyError, sort_diagnostics
-from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.document import LoadedDocument, pi_tolerant
 from policy_engine.policy.domain_checks import domain_checks, path_checks
 from policy_engine.policy.schema_messages import drop_redundant, translate_error
 from policy_engine.policy.schema_validator import (
@@ -60,6 +60,10 @@ def validate_document(doc: LoadedDocument, kind: Kind) -> list[Diagnostic]:
         found.extend(path_checks(doc, kind))
     except RecursionError:
         found = [doc.diagnostic("nesting-limit", "the document is nested too deeply")]
+    if pi_tolerant(doc):
+        from policy_engine.policy.pi_tolerance import tolerate
+
+        found = tolerate(doc, found)
     return drop_redundant(sort_diagnostics(found))
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -51,6 +50,7 @@ _DIAGNOSTIC_SOURCES = (
     "policy/document.py",
     "policy/yaml_reader.py",
     "policy/json_reader.py",
+    "policy/pi_tolerance.py",
     "common/diagnostics.py",
     "common/bounded_read.py",
     "common/json_finite.py",
@@ -121,6 +121,8 @@ def validate_cached(doc: LoadedDocument, kind: str) -> list[Diagnostic]:
 def _write(path: Path, text: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when a result is written (a cache hit imports nothing more)
+
         with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
                                          encoding="utf-8") as handle:
             handle.write(text)

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from policy_engine.providers.families import Credential
     from policy_engine.quota import QuotaChecker
 
-__all__ = ["DEFAULT_TIMEOUT", "QuotaAccount", "check_accounts", "collect_accounts", "run_checks", "store_results"]
+__all__ = ["DEFAULT_TIMEOUT", "QuotaAccount", "check_accounts", "collect_accounts", "run_checks", "store_results",
+           "unchecked_accounts"]
 
 DEFAULT_TIMEOUT = 10.0  # seconds per HTTP request
 
@@ -69,6 +70,27 @@ def collect_accounts(graph: Graph, auth: AuthSource, checkers: Mapping[str, Quot
         if name == base and not auth.has(name) and wanted is None:
             continue
         found.append(QuotaAccount(name, base, graph.labels.get(name, name), _credential(auth, name)))
+    return found
+
+
+def unchecked_accounts(graph: Graph, auth: AuthSource, checkers: Mapping[str, QuotaChecker],
+                       names: Iterable[str] | None = None) -> list[str]:
+    """The accounts ``limits`` cannot check because their family has no quota checker (``openai``,
+    ``openrouter``, a ``models.json`` provider, ...): by the same rules as :func:`collect_accounts`
+    (a base account only when logged in or named), so ``limits`` can say so instead of staying silent."""
+    wanted = set(names) if names is not None else None
+    found: list[str] = []
+    for name in sorted(graph.accounts):
+        base = graph.base_of(name)
+        if base is None or base in checkers:
+            continue
+        if graph.allowed is not None and name not in graph.allowed:
+            continue
+        if wanted is not None and name not in wanted:
+            continue
+        if name == base and not auth.has(name) and wanted is None:
+            continue
+        found.append(name)
     return found
 
 

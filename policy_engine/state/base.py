@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "LOG_LIMIT",
     "STATE_PARTS",
     "Cooldown",
+    "Decide",
     "QuotaSnapshot",
     "QuotaWindow",
     "StateChanges",
@@ -74,6 +77,8 @@ class StateReadOnlyError(StateError):
 
 
 def _aware(value: datetime, what: str) -> datetime:
+    if getattr(value, "tzinfo", None) is UTC and isinstance(value, datetime):
+        return value  # the common case: the engine's clock is in UTC
     if not isinstance(value, datetime):
         raise TypeError(f"{what} must be a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
@@ -335,6 +340,10 @@ class StateChanges:
 
 # --------------------------------------------------------------------------- interface
 
+Decide = Callable[[TurnRecord | None, StateSnapshot], tuple[StateChanges, T]]
+"""What :meth:`StateStore.transact` calls: the turn and a snapshot in, the changes to write and a result out."""
+
+
 
 class StateStore(ABC):
     """Where routing state lives; shared by several processes. Use as a context manager to close it."""
@@ -355,6 +364,23 @@ class StateStore(ABC):
         """:meth:`get_turn` and :meth:`snapshot` together (what a ``fail`` needs); a remote store does
         both in one round trip."""
         return self.get_turn(turn_id, now), self.snapshot()
+
+    def transact(self, turn_id: str | None, now: datetime, decide: Decide[T]) -> T:
+        """Read the turn (when ``turn_id`` is given) and a snapshot, call ``decide(turn, snapshot)``, write
+        the :class:`StateChanges` it returns as one batch, and return its result.
+
+        This is how the engine's ``select`` and ``fail`` change state. ``decide`` must be a pure
+        function of its arguments: a store may call it again with newer data. The Redis store
+        decides on the state it saw last and writes with a version check, so a call costs one
+        round trip unless another process wrote meanwhile.
+        """
+        if turn_id is None:
+            record, snap = None, self.snapshot()
+        else:
+            record, snap = self.read(turn_id, now)
+        changes, result = decide(record, snap)
+        self.apply(changes)
+        return result
 
     @abstractmethod
     def apply(self, changes: StateChanges) -> None:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from policy_engine.state.base import (
+    Decide,
     StateChanges,
     StateError,
     StateSnapshot,
@@ -148,6 +149,25 @@ class FallbackStore(StateStore):
     def apply(self, changes: StateChanges) -> None:
         """See :meth:`StateStore.apply`."""
         self._call(lambda s: s.apply(changes))
+        self._remember(changes)
+
+    def transact(self, turn_id: str | None, now: datetime, decide: Decide[T]) -> T:
+        """See :meth:`StateStore.transact`; a turn this process wrote to the other store is found too."""
+        written: list[StateChanges] = []
+
+        def recalled(record: TurnRecord | None, snap: StateSnapshot) -> tuple[StateChanges, T]:
+            if turn_id is not None:
+                record = self._recall(turn_id, now, record)
+            changes, result = decide(record, snap)
+            written.append(changes)
+            return changes, result
+
+        result = self._call(lambda s: s.transact(turn_id, now, recalled))
+        if written:
+            self._remember(written[-1])
+        return result
+
+    def _remember(self, changes: StateChanges) -> None:
         for turn_id, turn in changes.turns.items():
             self._turns[turn_id] = turn
             self._turns.move_to_end(turn_id)

@@ -29,6 +29,11 @@ from .base import (
 __all__ = ["MemoryStore", "reset_shared_memory"]
 
 
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC (itself when it already is)."""
+    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+
+
 class _Turn(NamedTuple):
     """A stored turn: its data as JSON text (a private copy, checked serialisable) and its times."""
 
@@ -162,7 +167,7 @@ class MemoryStore(StateStore):
                 text = json.dumps(turn.data, separators=(",", ":"), allow_nan=False)
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"turn {turn_id!r} data is not JSON-serialisable: {exc}") from exc
-            new_turns[turn_id] = _Turn(text, turn.updated_at.astimezone(UTC), turn.expires_at.astimezone(UTC))
+            new_turns[turn_id] = _Turn(text, _utc(turn.updated_at), _utc(turn.expires_at))
         entries = [json_copy(e, "log entry") for e in changes.log]
         with self._shared.lock:
             t = self._tables()
@@ -174,10 +179,13 @@ class MemoryStore(StateStore):
                 for new in changes.cooldowns:
                     old = cooldowns.get(new.provider)
                     if old is None or new.until > old.until:
-                        cooldowns[new.provider] = new.to_utc()
+                        utc = new.until.tzinfo is UTC and new.since.tzinfo is UTC
+                        cooldowns[new.provider] = new if utc else new.to_utc()
             cursors = t.cursors
             if changes.cursors:
-                cursors = {**t.cursors, **{str(k): str(v) for k, v in changes.cursors.items()}}
+                moved = {str(k): str(v) for k, v in changes.cursors.items()}
+                if any(cursors.get(k) != v for k, v in moved.items()):  # only what changed is written
+                    cursors = {**cursors, **moved}
             quota = t.quota
             if changes.quota:
                 quota = dict(t.quota)

@@ -10,10 +10,17 @@ slot; the prefix ``mp-policy:`` keeps them apart from anything else in the datab
     mp-policy:{ns}:turns       ZSET  turn id, scored by expires_at (epoch µs)
     mp-policy:{ns}:turn:<id>   STRING JSON of the turn
 
-Every write batch (:meth:`RedisStore.apply`) is ONE Lua script, so it is atomic and the merge
-rules of :class:`~policy_engine.state.StateChanges` (a cooldown never shortened, the newest quota
-snapshot wins) hold with any number of writers; every read (:meth:`RedisStore.snapshot`) is one
-``MULTI``/``EXEC`` round trip. Expiry compares the engine's clock (which tests and ``eval --at``
+Every write batch (:meth:`RedisStore.apply`) is ONE Lua script (:mod:`policy_engine.state.redis_scripts`),
+so it is atomic and the merge rules of :class:`~policy_engine.state.StateChanges` (a cooldown never
+shortened, the newest quota snapshot wins) hold with any number of writers; every read
+(:meth:`RedisStore.snapshot`) is one script too. The engine's ``select`` and ``fail`` go through
+:meth:`RedisStore.transact`: it decides on the state this store saw last (the answer of its last
+read or write) and writes with a check of that state's digest and of the turn's stored text, in
+one round trip; when another process wrote meanwhile, the same answer carries the current state
+and the decision is made again (optimistic concurrency: no decision is written over a state it
+did not see). A write that reaches a server after the caller stopped waiting for it (a frozen
+server) is dropped by the script, so a decision written to the local fallback meanwhile is not
+written to Redis as well. Expiry compares the engine's clock (which tests and ``eval --at``
 move freely), so it is checked on read and done by :meth:`RedisStore.purge`; Redis's own expiry
 only removes what nobody has touched for a long time: a turn key lives as long as the turn's
 lifetime, the cooldown hash a day longer than its longest cooldown.
@@ -30,6 +37,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -39,6 +50,7 @@ from urllib.parse import parse_qsl, urlencode
 from policy_engine.state.base import (
     LOG_LIMIT,
     Cooldown,
+    Decide,
     QuotaSnapshot,
     StateChanges,
     StateError,
@@ -50,114 +62,21 @@ from policy_engine.state.base import (
     dump_document,
     json_text,
 )
+from policy_engine.state.redis_scripts import APPLY, CLEAR_TURNS, PURGE, READ
 
 __all__ = ["DEFAULT_TIMEOUT", "RedisStore"]
 
 DEFAULT_TIMEOUT = 1.0  # seconds, for connecting and for each command
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
+_TURNSTILE_AFTER = 2  # refused checks in a row before a caller asks for the turnstile
+_PAUSE = 0.0005  # seconds: the longest pause of a caller refused because another one holds the turnstile
+_REMEMBERED_TURNS = 256  # texts of turns this store read or wrote last, checked by the server before use
 
 
 def _us(value: datetime) -> int:
     """Epoch microseconds, exact (Lua numbers are doubles: exact below 2**53 µs, the year 2255)."""
     return (value.astimezone(UTC) - _EPOCH) // _MICRO
-
-
-# KEYS: cooldowns, cursors, quota, log, turns index. ARGV: payload JSON, turn key prefix, log limit.
-_APPLY = """
-local p = cjson.decode(ARGV[1])
-local cd, cur, q, log, tidx = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local tprefix, limit = ARGV[2], tonumber(ARGV[3])
--- Redis does not roll a script back: check every key the batch writes before the first write.
-local function expect(key, kind)
-  local t = redis.call('TYPE', key).ok
-  if t ~= 'none' and t ~= kind then error('WRONGTYPE ' .. key .. ' is a ' .. t) end
-end
-if #p.clear > 0 or #p.cooldowns > 0 then expect(cd, 'hash') end
-if #p.cursors > 0 then expect(cur, 'hash') end
-if #p.quota > 0 then expect(q, 'hash') end
-if #p.log > 0 then expect(log, 'list') end
-if #p.turns > 0 or #p.deleted > 0 then expect(tidx, 'zset') end
-local function num(text, name)
-  local ok, v = pcall(cjson.decode, text)
-  if ok and type(v) == 'table' and type(v[name]) == 'number' then return v[name] end
-  return nil
-end
-for _, provider in ipairs(p.clear) do redis.call('HDEL', cd, provider) end
-local keep_ms = 0
-for _, c in ipairs(p.cooldowns) do
-  local old = redis.call('HGET', cd, c[1])
-  local u = old and num(old, 'u')
-  if (not u) or u < c[2] then redis.call('HSET', cd, c[1], c[3]) end
-  if c[4] > keep_ms then keep_ms = c[4] end
-end
-if keep_ms > 0 then
-  local ttl = redis.call('PTTL', cd)
-  if ttl >= 0 and ttl < keep_ms then redis.call('PEXPIRE', cd, keep_ms)
-  elseif ttl == -1 then redis.call('PEXPIRE', cd, keep_ms) end
-end
-for _, c in ipairs(p.cursors) do redis.call('HSET', cur, c[1], c[2]) end
-local turn_ms = 0
-for _, t in ipairs(p.turns) do
-  redis.call('SET', tprefix .. t[1], t[2], 'PX', t[3])
-  redis.call('ZADD', tidx, t[4], t[1])
-  if t[3] > turn_ms then turn_ms = t[3] end
-end
-if turn_ms > 0 then
-  local ttl, want = redis.call('PTTL', tidx), turn_ms + 86400000
-  if ttl == -1 or (ttl >= 0 and ttl < want) then redis.call('PEXPIRE', tidx, want) end
-end
-for _, id in ipairs(p.deleted) do
-  redis.call('DEL', tprefix .. id)
-  redis.call('ZREM', tidx, id)
-end
-for _, s in ipairs(p.quota) do
-  local old = redis.call('HGET', q, s[1])
-  local f = old and num(old, 'f')
-  if (not f) or f <= s[2] then redis.call('HSET', q, s[1], s[3]) end
-end
-if #p.log > 0 then
-  for _, entry in ipairs(p.log) do redis.call('RPUSH', log, entry) end
-  redis.call('LTRIM', log, -limit, -1)
-end
-return 1
-"""
-
-# KEYS: cooldowns, cursors, quota, and optionally a turn key. One atomic read: an EVALSHA reply is cheaper to
-# parse than a MULTI/EXEC pipeline of the same reads.
-_READ = """
-local out = {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
-if KEYS[4] then out[4] = redis.call('GET', KEYS[4]) end
-return out
-"""
-
-# KEYS: cooldowns, turns index. ARGV: now (epoch µs), turn key prefix.
-_PURGE = """
-local now, tprefix = tonumber(ARGV[1]), ARGV[2]
-local count = 0
-local all = redis.call('HGETALL', KEYS[1])
-for i = 1, #all, 2 do
-  local ok, v = pcall(cjson.decode, all[i + 1])
-  if (not ok) or type(v) ~= 'table' or type(v.u) ~= 'number' or v.u <= now then
-    redis.call('HDEL', KEYS[1], all[i])
-    count = count + 1
-  end
-end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)
-for _, id in ipairs(ids) do
-  if redis.call('DEL', tprefix .. id) == 1 then count = count + 1 end
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-return count
-"""
-
-# KEYS: turns index. ARGV: turn key prefix.
-_CLEAR_TURNS = """
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, id in ipairs(ids) do redis.call('DEL', ARGV[1] .. id) end
-redis.call('DEL', KEYS[1])
-return #ids
-"""
 
 
 def _split_url(url: str) -> tuple[str, str | None, dict[str, float]]:
@@ -217,14 +136,24 @@ class RedisStore(StateStore):
                                   "unix:///run/redis.sock?db=0") from exc
         prefix = f"mp-policy:{{{self.namespace}}}:"
         self._keys = [prefix + k for k in ("cooldowns", "cursors", "quota", "log", "turns")]
+        self._turnstile = prefix + "turnstile"
         self._turn_prefix = prefix + "turn:"
-        self._read = self._client.register_script(_READ)
-        self._apply = self._client.register_script(_APPLY)
+        self._read = self._client.register_script(READ)
+        self._apply = self._client.register_script(APPLY)
         self._parsed: dict[str, Any] = {}  # raw JSON -> parsed cooldown / quota snapshot (values repeat a lot)
-        self._purge = self._client.register_script(_PURGE)
-        self._clear_turns = self._client.register_script(_CLEAR_TURNS)
+        self._purge = self._client.register_script(PURGE)
+        self._clear_turns = self._client.register_script(CLEAR_TURNS)
+        # The state as this store saw it last: (digest, snapshot), and the stored texts of recent turns
+        # ("" for a turn known to be missing). Used only by transact, and only with the server's check.
+        self._seen: tuple[str, StateSnapshot] | None = None
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._texts_lock = threading.Lock()
+        timeout = self._client.connection_pool.connection_kwargs.get("socket_timeout")
+        self._patience_us = None if timeout is None else int(float(timeout) * 1e6)  # how long a call waits
+        self._offset_us = 0  # the server's clock minus ours, from its last answer
         with self._talking("connect to"):
-            self._client.ping()
+            seconds, micros = self._client.time()
+            self._offset_us = seconds * 1_000_000 + micros - time.time_ns() // 1000
 
     # -- plumbing
 
@@ -266,13 +195,34 @@ class RedisStore(StateStore):
     def snapshot(self) -> StateSnapshot:
         """Cooldowns, cursors and quota in one atomic round trip."""
         with self._talking("read"):
-            return self._snapshot(self._read(keys=self._keys[:3]))
+            return self._saw(self._read(keys=self._keys[:3]))
 
     def read(self, turn_id: str, now: datetime) -> tuple[TurnRecord | None, StateSnapshot]:
         """The turn and a snapshot in one atomic round trip."""
+        text, snap = self._read_text(turn_id)
+        return self._turn(text, now), snap
+
+    def _read_text(self, turn_id: str) -> tuple[str | None, StateSnapshot]:
+        """The stored text of a turn and a snapshot in one round trip (both remembered for transact)."""
         with self._talking("read"):
             reply = self._read(keys=[*self._keys[:3], self._turn_prefix + turn_id])
-            return self._turn(reply[3] if len(reply) > 3 else None, now), self._snapshot(reply)
+            text = reply[4] if len(reply) > 4 else None
+            self._remember(turn_id, text or "")
+            return text, self._saw(reply)
+
+    def _saw(self, reply: list[Any]) -> StateSnapshot:
+        """Parse a state (cooldowns, cursors, quota, digest) from a script's answer and remember it."""
+        snap = self._snapshot(reply)
+        self._seen = (reply[3], snap)
+        return snap
+
+    def _remember(self, turn_id: str, text: str) -> None:
+        with self._texts_lock:  # serve's socket clients share one store from several threads
+            texts = self._texts
+            texts[turn_id] = text
+            texts.move_to_end(turn_id)
+            while len(texts) > _REMEMBERED_TURNS:
+                texts.popitem(last=False)
 
     def get_turn(self, turn_id: str, now: datetime) -> TurnRecord | None:
         """The turn, or ``None`` when it is missing or has expired at ``now``."""
@@ -287,6 +237,7 @@ class RedisStore(StateStore):
         return turn if turn.expires_at > now else None
 
     def _snapshot(self, reply: list[Any]) -> StateSnapshot:
+        """The state in a script's answer (cooldowns, cursors, quota)."""
         parsed = self._parsed
         if len(parsed) > 4096:
             parsed.clear()
@@ -335,21 +286,96 @@ class RedisStore(StateStore):
         if changes.is_empty():
             return
         self._check_writable()
+        payload, texts = self._payload(changes)
+        with self._talking("write to"):
+            self._written(self._apply(keys=self._keys, args=[payload, self._turn_prefix, self._log_limit, "", "",
+                                                              self._deadline()]))
+        for turn_id, text in texts.items():
+            self._remember(turn_id, text)
+
+    def transact(self, turn_id: str | None, now: datetime, decide: Decide[Any]) -> Any:
+        """See :meth:`StateStore.transact`: one round trip (decide on the state seen last, write with a check),
+        two when nothing was seen yet, more only while other processes keep changing the state (a caller
+        refused twice takes the turnstile, see :mod:`~policy_engine.state.redis_scripts`; a
+        :class:`StateError` when that lasts ten store timeouts)."""
+        seen = self._seen
+        text = self._texts.get(turn_id) if turn_id is not None else None
+        fresh = seen is None or (turn_id is not None and text is None)  # read in this call: nothing to check
+        if fresh:
+            if turn_id is None:
+                snap = self.snapshot()
+            else:
+                text, snap = self._read_text(turn_id)
+            seen = self._seen
+            digest = seen[0] if seen is not None and seen[1] is snap else "-"  # "-" matches no state
+        else:
+            digest, snap = seen  # type: ignore[misc]
+        keys = [*self._keys, self._turnstile, *(() if turn_id is None else (self._turn_prefix + turn_id,))]
+        token = f"{random.getrandbits(64):016x}"
+        give_up = None if self._patience_us is None else time.monotonic() + 10 * self._patience_us / 1e6
+        refused = 0
+        while True:
+            with self._talking("read"):
+                record = self._turn(text, now)
+            changes, result = decide(record, snap)
+            if fresh and changes.is_empty():
+                return result
+            self._check_writable()
+            payload, texts = self._payload(changes)
+            with self._talking("write to"):
+                reply = self._written(self._apply(keys=keys, args=[
+                    payload, self._turn_prefix, self._log_limit, digest, text or "", self._deadline(), token,
+                    "1" if refused + 1 >= _TURNSTILE_AFTER else ""]))
+                current = self._saw([*reply[3:6], reply[1]])
+            if reply[0] == 1:
+                for written, new_text in texts.items():
+                    self._remember(written, new_text)
+                return result
+            digest, snap, fresh = reply[1], current, True  # the answer's own state, read atomically
+            text = reply[6] if len(reply) > 6 and reply[6] else ""
+            if turn_id is not None:
+                self._remember(turn_id, text)
+            refused += 1
+            if give_up is not None and time.monotonic() > give_up:
+                raise StateError(f"the Redis state store {self.url} changed under every one of {refused} "
+                                 "decisions in a row; nothing was written",
+                                 hint="many processes write the same namespace at once: try again")
+            if reply[0] == 3:  # another caller holds the turnstile: let it write first
+                time.sleep(random.uniform(0, _PAUSE))
+
+    def _deadline(self) -> str:
+        """The server time after which a write must not happen any more: this call has given up by then."""
+        if self._patience_us is None:
+            return ""
+        return str(time.time_ns() // 1000 + self._offset_us + self._patience_us)
+
+    def _written(self, reply: list[Any]) -> list[Any]:
+        """Note the server's clock from an APPLY answer; a write that came too late is an unavailable store."""
+        self._offset_us = int(reply[2]) - time.time_ns() // 1000
+        if reply[0] == 2:
+            raise self._errors[1]("the server ran the write after this call had stopped waiting for it")
+        return reply
+
+    def _payload(self, changes: StateChanges) -> tuple[str, dict[str, str]]:
+        """The APPLY script's payload for a batch, and the stored text of each turn it writes ("" deleted)."""
         cooldowns = []
         for c in changes.cooldowns:
             c = c.to_utc()
             keep_ms = max(0, (c.until - c.since) // timedelta(milliseconds=1)) + 86_400_000
             cooldowns.append([c.provider, _us(c.until), json_text({**c.to_dict(), "u": _us(c.until)}), keep_ms])
         turns, deleted = [], []
+        texts: dict[str, str] = {}
         for turn_id, turn in changes.turns.items():
             if turn is None:
                 deleted.append(turn_id)
+                texts[turn_id] = ""
                 continue
             text = json_text({"turn_id": turn.turn_id, "data": turn.data,
                               "updated_at": turn.updated_at.astimezone(UTC).isoformat(),
                               "expires_at": turn.expires_at.astimezone(UTC).isoformat()}, f"turn {turn_id!r} data")
             ttl_ms = max(1000, (turn.expires_at - turn.updated_at) // timedelta(milliseconds=1))
             turns.append([turn_id, text, ttl_ms, _us(turn.expires_at)])
+            texts[turn_id] = text
         quota = [[s.provider, _us(s.fetched_at), json_text({**s.normalised().to_dict(), "f": _us(s.fetched_at)})]
                  for s in changes.quota]
         payload = {
@@ -359,15 +385,16 @@ class RedisStore(StateStore):
             "log": [json_text(e, "log entry") for e in changes.log],
         }
         # cjson decodes an empty JSON array as an (empty) table, so ipairs works on every field.
-        with self._talking("write to"):
-            self._apply(keys=self._keys, args=[json.dumps(payload, separators=(",", ":")), self._turn_prefix,
-                                              self._log_limit])
+        return json.dumps(payload, separators=(",", ":")), texts
 
     def purge(self, now: datetime) -> int:
         """Delete cooldowns and turns that have expired at ``now``; returns how many."""
         self._check_writable()
         with self._talking("write to"):
-            return int(self._purge(keys=[self._keys[0], self._keys[4]], args=[_us(now), self._turn_prefix]))
+            reply = self._purge(keys=[self._keys[0], self._keys[4], self._keys[1], self._keys[2]],
+                                args=[_us(now), self._turn_prefix])
+            self._saw([*reply[2:5], reply[1]])  # what is left is the state the next decision starts from
+            return int(reply[0])
 
     def clear(self, parts: Collection[str] | None = None) -> None:
         """Empty the given parts of this namespace (all when ``None``)."""
@@ -377,6 +404,7 @@ class RedisStore(StateStore):
         with self._talking("write to"):
             if "turns" in chosen:
                 self._clear_turns(keys=[idx_key], args=[self._turn_prefix])
+                self._texts.clear()
             names = {"cooldowns": cd_key, "cursors": cur_key, "quota": q_key, "log": log_key}
             doomed = [key for part, key in names.items() if part in chosen]
             if doomed:

@@ -53,7 +53,8 @@ class Scheduled:
         for member, raw in pool.member_schedule.items():
             role = raw.get("role", "default")
             windows = raw.get("windows") or []
-            schedule = Schedule.from_windows(windows, pool.tz) if windows and role == "preferred" else None
+            schedule = Schedule.from_windows(windows, pool.tz, pi_tolerant=pool.pi_tolerant) \
+                if windows and role == "preferred" else None
             plans[member] = MemberPlan(role=role, schedule=schedule)
         return plans
 

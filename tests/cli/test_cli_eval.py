@@ -284,7 +284,7 @@ def test_multi_sub_adds_accounts(cli: Cli) -> None:
         (("eval", *DEMO_ARGS, "--provider", "anthropic-3", "--format", "json"), {}),
         (("eval", *DEMO_ARGS, "--provider", "anthropic-3", "--format", "json"), {"env": {"MULTI_SUB": "anthropic:2"}}),
     ])
-    assert without.json()["skipped"][0]["reason"] == "unknown"
+    assert without.returncode == 2 and "error: there is no account named 'anthropic-3'" in without.stderr
     assert with_env.json()["skipped"][0]["reason"] == "no-auth"
 
 

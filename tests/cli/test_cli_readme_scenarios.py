@@ -143,7 +143,9 @@ def test_the_readme_scenarios_from_an_empty_agent_directory(cli: Cli, tmp_path: 
     assert sorted(p.name for p in agent.iterdir()) == ["multi-pass.yaml"]
     assert not (side / ".pi").exists()
     assert run_ok(cli, "validate", cwd=side, env=env).stdout.endswith("valid — 0 error(s), 0 warning(s)\n")
-    assert run_ok(cli, "validate", cwd=corp, env=env).stdout.endswith("valid — 0 error(s), 0 warning(s)\n")
+    in_corp = run_ok(cli, "validate", cwd=corp, env=env).stdout  # corp's allow-list leaves coding-budget nothing
+    assert in_corp.endswith("valid — 0 error(s), 1 warning(s)\n")
+    assert "warning: emptied-by-allow-list: preset 'coding-budget'" in in_corp
     built = load_file(policy).data
     demo = load_file(DEMO / "multi-pass.yaml").data
     for pool in demo["pools"]:

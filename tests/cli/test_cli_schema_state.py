@@ -162,8 +162,10 @@ def test_state_show_on_a_missing_store_is_empty_and_creates_nothing(cli: Cli, tm
     text, js = cli.many([(("state", "show", "--state", url(db)), {}),
                          (("state", "show", "--state", url(db), "--format", "json"), {})])
     assert text.returncode == 0, text.describe()
-    assert "cooldowns: (none)" in text.stdout and "cursors: (none)" in text.stdout
+    assert text.stdout.splitlines()[1] == (f"{db} does not exist: nothing has been recorded yet (the engine "
+                                           "creates it at the first decision that writes state)")
     data = js.json()
+    assert data["exists"] is False
     assert data["cooldowns"] == {} and data["cursors"] == {} and data["turns"] == {}
     assert not (tmp_path / "not").exists()
 

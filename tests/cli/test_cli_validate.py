@@ -53,6 +53,9 @@ pools:
     members: [anthropic, anthropic-7]   # not a declared account: a warning
 """
 
+#: The warning of the demo corp project: its allow-list leaves the global preset coding-budget nothing.
+EMPTIED = "emptied-by-allow-list: preset 'coding-budget': no entry's provider (nor a pool sibling of it) is allowed"
+
 
 def write(path: Path, text: str) -> Path:
     """Write ``text`` (dedented) to ``path``, creating folders."""
@@ -242,7 +245,9 @@ def test_demo_test_files_and_overlay_validate(cli: Cli) -> None:
     run = cli("validate", "--agent-dir", "policies/demo", "policies/demo/multi-pass.test.yaml",
               "policies/demo/projects/corp/.pi/multi-pass.yaml", "policies/demo/projects/corp/corp.test.yaml")
     assert run.returncode == 0, run.describe()
-    assert run.last_line.endswith("valid — 0 error(s), 0 warning(s)")
+    assert run.last_line.endswith("valid — 0 error(s), 2 warning(s)")  # the overlay, and the test that uses it
+    warnings = [line for line in run.stdout.splitlines() if ": warning: " in line]
+    assert len(warnings) == 2 and all(EMPTIED in w for w in warnings), run.describe()
 
 
 def test_a_test_file_naming_a_missing_policy_is_reported(cli: Cli, tmp_path: Path) -> None:
@@ -333,8 +338,12 @@ def test_review_findings_are_reported_not_crashes(cli: Cli, tmp_path: Path) -> N
 
 
 def test_a_global_policy_given_alongside_an_overlay_is_used_for_it(cli: Cli) -> None:
-    run = cli("validate", "--strict", DEMO / "multi-pass.yaml", CORP / ".pi" / "multi-pass.yaml")
+    run = cli("validate", DEMO / "multi-pass.yaml", CORP / ".pi" / "multi-pass.yaml")
     assert run.returncode == 0, run.describe()
+    # The one warning is about the global preset that the overlay's allow-list empties: the global was read.
+    warnings = [line for line in run.stdout.splitlines() if ": warning: " in line]
+    assert len(warnings) == 1 and f"{EMPTIED} by the project's allowedSubs (anthropic-2, openai-codex-2)" in \
+        warnings[0], run.describe()
 
 
 def test_a_shadowed_json_policy_is_warned_about(cli: Cli, tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def test_an_explicit_index(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("provider", "message", "hint"), [
     ("antropic", "unknown provider 'antropic'", "did you mean 'anthropic'?"),
     ("openai-codex-2", "is an account name", "mp-policy subs add openai-codex"),
-    ("mistral", "unknown provider 'mistral'", "known providers: anthropic, github-copilot"),
+    ("acme", "unknown provider 'acme'", "known providers: amazon-bedrock, anthropic, azure-openai-responses"),
 ])
 def test_unknown_providers_are_refused(tmp_path: Path, provider: str, message: str, hint: str) -> None:
     doc = doc_of(tmp_path)
@@ -171,7 +171,7 @@ def test_create_pool_writes_what_pi_multi_pass_writes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("kwargs", "message", "hint"), [
     ({"members": []}, "Pool needs at least 1 member.", "--members"),
     ({"members": ["anthropic", "anthropic"]}, "listed twice", None),
-    ({"members": ["mistral-2"]}, "'mistral-2' is not a known account", "mp-policy subs add"),
+    ({"members": ["acme-2"]}, "'acme-2' is not a known account", "mp-policy subs add"),
     ({"members": ["anthropc"]}, "'anthropc' is not a known account", "did you mean 'anthropic'?"),
     ({"provider": "antropic"}, "unknown provider", "did you mean 'anthropic'?"),
     ({"strategy": "round-robbin"}, "unknown strategy", "did you mean 'round-robin'?"),

@@ -972,3 +972,14 @@ def test_a_pool_the_allow_list_emptied_is_reported_not_allowed() -> None:
     d = engine.select(pool="codex").to_dict()
     assert d["target"] is None and d["retryAfter"] is None
     assert d["skipped"][0]["pool"] == "codex" and d["skipped"][0]["reason"] == "not-allowed"
+
+
+def test_a_float_clock_is_a_clear_type_error() -> None:
+    import time
+
+    with pytest.raises(TypeError, match=r"^clock must be a callable returning an aware datetime, got float 12\.5"):
+        Engine.from_documents({}, clock=12.5)  # type: ignore[arg-type]
+    engine = Engine.from_documents({}, clock=time.time)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^the engine's clock returned float .*; it must return a datetime, "
+                                        r"preferably an aware one \(epoch seconds\? use datetime\.fromtimestamp"):
+        engine.select(provider="anthropic")

@@ -191,7 +191,7 @@ def test_calls_that_are_not_the_router_s_are_ignored(fake_llm: FakeLLMServer, se
 def test_construction_errors(fake_llm: FakeLLMServer) -> None:
     engine = Engine.from_documents(POLICY, auth=set(KEYS))
     with pytest.raises(ValueError, match="not an account of the policy"):
-        PolicyRouting(engine, {"openai": {"model": "openai/{model}"}})
+        PolicyRouting(engine, {"acme": {"model": "openai/{model}"}})
     with pytest.raises(ValueError, match="need a 'model'"):
         PolicyRouting(engine, {"anthropic": {"api_key": "k"}})
     with pytest.raises(ValueError, match="give one of provider/pool/chain/preset"):

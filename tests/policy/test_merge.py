@@ -79,7 +79,7 @@ def test_multi_sub_ignores_counts_below_one_or_not_a_number(part: str) -> None:
     assert ignored == [part]
 
 
-@pytest.mark.parametrize("part", ["foo:2", "Anthropic:1", "anthropic-2:1", "openai:1"])
+@pytest.mark.parametrize("part", ["foo:2", "Anthropic:1", "anthropic-2:1", "OpenAI:1"])
 def test_multi_sub_ignores_unknown_providers_case_sensitively(part: str) -> None:
     counts, ignored = parse_multi_sub(f"{part},anthropic:1", BASES)
     assert counts == {"anthropic": 1}

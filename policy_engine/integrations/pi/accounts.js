@@ -85,3 +85,27 @@ export function accountsFromAuth(auth, knownBases) {
     return account !== null && bases.has(account.base) && !bases.has(name);
   });
 }
+
+/**
+ * The models of a models.json custom provider (`{"providers": {NAME: {baseUrl, api, models: [...]}}}`) in the
+ * shape of pi's registry (`provider`, `api`, `baseUrl` on each model), so its extra accounts can be cloned
+ * before pi's registry is at hand. A built-in provider's override (no `models`) gives [].
+ */
+export function customModels(overrides, base) {
+  const entry = overrides && typeof overrides === "object" ? overrides[base] : undefined;
+  if (!entry || typeof entry !== "object" || !Array.isArray(entry.models)) return [];
+  return entry.models
+    .filter((model) => model && typeof model === "object" && typeof model.id === "string")
+    .map((model) => ({
+      ...model,
+      provider: base,
+      api: model.api ?? entry.api,
+      baseUrl: model.baseUrl ?? entry.baseUrl,
+    }));
+}
+
+/** Every provider pi knows: its built-in providers and the custom providers of models.json (each once). */
+export function knownProviders(builtIn, overrides) {
+  const custom = overrides && typeof overrides === "object" ? Object.keys(overrides) : [];
+  return [...new Set([...(builtIn ?? []), ...custom])];
+}

@@ -35,7 +35,7 @@ import { join } from "node:path";
 import { getModels, getProviders } from "@mariozechner/pi-ai";
 import { getOAuthProvider } from "@mariozechner/pi-ai/oauth";
 
-import { accountsFromAuth, providerConfig, splitAccount } from "./accounts.js";
+import { accountsFromAuth, customModels, knownProviders, providerConfig, splitAccount } from "./accounts.js";
 import { EngineClient } from "./engine-client.js";
 import { PI_RETRY_PATTERN, failureDetails, lastAssistant, piWillRetry } from "./errors.js";
 import { captureFetch } from "./fetch-capture.js";
@@ -180,15 +180,17 @@ export default async function mpPolicy(pi) {
       return false;
     }
   };
-  // At load: the extra accounts auth.json holds, from pi's built-in catalogue with the base provider's
-  // models.json URL, so that a saved default model of an extra account resolves at start-up.
+  // At load: the extra accounts auth.json holds, of any provider pi knows (built in, with the base provider's
+  // models.json URL, or a models.json custom provider), so that a saved default model of an extra account
+  // resolves at start-up.
   const registerFromAuth = () => {
     const auth = readJson(join(dir, "auth.json"));
     const overrides = readJson(join(dir, "models.json"))?.providers ?? {};
-    for (const name of accountsFromAuth(auth, getProviders())) {
+    for (const name of accountsFromAuth(auth, knownProviders(getProviders(), overrides))) {
       const { base } = splitAccount(name);
       const override = overrides[base] && typeof overrides[base] === "object" ? overrides[base] : {};
-      const models = getModels(base).map((m) => ({ ...m, baseUrl: override.baseUrl ?? m.baseUrl }));
+      const builtIn = getModels(base).map((m) => ({ ...m, baseUrl: override.baseUrl ?? m.baseUrl }));
+      const models = builtIn.length > 0 ? builtIn : customModels(overrides, base);
       const config = providerConfig(name, { models, baseOAuth: baseOAuth(undefined, base) });
       if (config && config.baseUrl) register(name, config);
     }

@@ -4,6 +4,8 @@ import { test } from "node:test";
 
 import {
   accountsFromAuth,
+  customModels,
+  knownProviders,
   apiKeyVariable,
   cloneModels,
   displayName,
@@ -98,4 +100,31 @@ test("models pi would refuse (no API, no URL) register nothing rather than stop 
   const broken = [{ ...MODELS[0], api: undefined }];
   assert.equal(providerConfig("anthropic-2", { models: broken }), null);
   assert.equal(providerConfig("anthropic-2", { models: [{ ...MODELS[0], baseUrl: "" }] }), null);
+});
+
+test("every provider pi knows has extra accounts: built-in ones and models.json custom providers", () => {
+  const overrides = {
+    anthropic: { baseUrl: "http://127.0.0.1:1" },
+    ollama: { baseUrl: "http://127.0.0.1:11434/v1", api: "openai-completions", apiKey: "ollama",
+              models: [{ id: "qwen3", name: "Qwen 3" }, { id: "llama4", api: "openai-responses" }, { name: "no id" }] },
+  };
+  const known = knownProviders(["anthropic", "openai", "openrouter", "zai"], overrides);
+  assert.deepEqual(known, ["anthropic", "openai", "openrouter", "zai", "ollama"]);
+  const auth = { "openrouter-2": {}, "zai-3": {}, "ollama-2": {}, "mystery-2": {} };
+  assert.deepEqual(accountsFromAuth(auth, known), ["openrouter-2", "zai-3", "ollama-2"]);
+  const models = customModels(overrides, "ollama");
+  assert.deepEqual(models.map((m) => [m.id, m.provider, m.api, m.baseUrl]), [
+    ["qwen3", "ollama", "openai-completions", "http://127.0.0.1:11434/v1"],
+    ["llama4", "ollama", "openai-responses", "http://127.0.0.1:11434/v1"],
+  ]);
+  assert.deepEqual(customModels(overrides, "anthropic"), [], "an override of a built-in provider has no models");
+  const config = providerConfig("ollama-2", { models, baseName: "ollama" });
+  assert.equal(config.name, "ollama #2");
+  assert.equal(config.baseUrl, "http://127.0.0.1:11434/v1");
+  assert.deepEqual(config.models.map((m) => m.id), ["qwen3", "llama4"]);
+  assert.equal(config.apiKey, "OLLAMA_2_API_KEY");
+  const openrouter = providerConfig("openrouter-2", {
+    models: [{ id: "x/y", provider: "openrouter", api: "openai-completions", baseUrl: "https://openrouter.ai/api/v1" }],
+  });
+  assert.equal(openrouter.name, "openrouter #2");
 });
