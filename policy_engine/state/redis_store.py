@@ -114,7 +114,7 @@ class RedisStore(StateStore):
         except ImportError as exc:  # the optional extra is not installed
             raise StateError(
                 f"state store {redact_url(url)} needs the Python package 'redis'",
-                hint="pip install 'mp-policy[redis]' (or pip install redis)",
+                hint="pip install redis (mp-policy's extra [redis], docs/install.md)",
             ) from exc
         client_url, url_namespace, timeouts = _split_url(url)
         self.url = redact_url(url)
