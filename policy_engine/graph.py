@@ -9,6 +9,7 @@ from policy_engine.compile.graph import (
     CompiledPreset,
     Graph,
     Settings,
+    TraceSettings,
 )
 
-__all__ = ["CompiledChain", "CompiledEntry", "CompiledPool", "CompiledPreset", "Graph", "Settings"]
+__all__ = ["CompiledChain", "CompiledEntry", "CompiledPool", "CompiledPreset", "Graph", "Settings", "TraceSettings"]

@@ -61,6 +61,10 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
               "Answer select, fail, succeed, status and explain requests: one JSON object per line each way."),
     "demo": ("demo_cmd", "demo_command",
              "Write the bundled demo agent directory to DIRECTORY (default: ./mp-policy-demo)."),
+    "trace": ("trace_cmd", "trace_command",
+              "Show the decision trace: what each turn asked, who served, why the others were skipped."),
+    "replay": ("replay_cmd", "replay_command",
+               "Backtest a policy: replay recorded traffic against --policy CANDIDATE."),
 }
 
 

@@ -105,9 +105,11 @@ def _print(decision: Any, fmt: str, explain: bool) -> None:
 @click.option("--prompt", help="The prompt (custom selectors see it).")
 @click.option("--turn", help="Use this turn id (default: a fresh one, printed).")
 @click.option("--explain", is_flag=True, help="Show the route, every candidate and skip, and the reasoning.")
+@click.option("--label", help="Name the caller (e.g. agent/session) in the decision trace (mp-policy trace).")
 @common_options
 def select_command(provider: str | None, pool: str | None, chain: str | None, preset: str | None,
-                   model: str | None, prompt: str | None, turn: str | None, explain: bool, **options: Any) -> None:
+                   model: str | None, prompt: str | None, turn: str | None, explain: bool, label: str | None,
+                   **options: Any) -> None:
     """Start a turn: print the account and model to use, and write the turn to the state.
 
     The text output ends with `turn: ID`; pass it to `mp-policy fail --turn ID` when the
@@ -123,7 +125,7 @@ def select_command(provider: str | None, pool: str | None, chain: str | None, pr
     reject_unknown_provider(engine, provider)
     with _answering(engine):
         decision = engine.select(provider, pool=pool, chain=chain, preset=preset, model=model, prompt=prompt,
-                                 turn=turn, explain=explain)
+                                 turn=turn, explain=explain, label=label)
     _print(decision, options["fmt"], explain)
 
 
@@ -140,10 +142,11 @@ def select_command(provider: str | None, pool: str | None, chain: str | None, pr
               help="The response body (JSON or text; - reads stdin).")
 @click.option("--prompt", help="The prompt (custom selectors see it).")
 @click.option("--explain", is_flag=True, help="Show the route, every candidate and skip, and the reasoning.")
+@click.option("--label", help="Name the caller (e.g. agent/session) in the decision trace (mp-policy trace).")
 @common_options
 def fail_command(turn: str | None, provider: str | None, model: str | None, status: int | None, message: str,
                  kind: str | None, code: str | None, headers: tuple[str, ...], body: IO[bytes] | None,
-                 prompt: str | None, explain: bool, **options: Any) -> None:
+                 prompt: str | None, explain: bool, label: str | None, **options: Any) -> None:
     """Report an error on a turn: cool the account down if the error rotates, and print where to go next.
 
     Exit 2 when the engine has nothing to blame: no --provider and a turn that is unknown,
@@ -163,7 +166,8 @@ def fail_command(turn: str | None, provider: str | None, model: str | None, stat
     with _answering(engine, "name the account that failed with --provider; a turn is forgotten settings.turnTtl "
                             "(1 h) after its last change"):
         decision = engine.fail(turn, provider=provider, model=model, status=status, message=message, type=kind,
-                               code=code, headers=parsed_headers, body=parsed_body, prompt=prompt, explain=explain)
+                               code=code, headers=parsed_headers, body=parsed_body, prompt=prompt, explain=explain,
+                               label=label)
     _print(decision, options["fmt"], explain)
 
 
@@ -172,8 +176,10 @@ def fail_command(turn: str | None, provider: str | None, model: str | None, stat
 @click.option("--provider", help="The account that answered (default: the turn's current target).")
 @click.option("--header", "headers", multiple=True, metavar="K:V",
               help="A response header (repeatable); quota headers update the quota cache.")
+@click.option("--label", help="Name the caller (e.g. agent/session) in the decision trace (mp-policy trace).")
 @common_options
-def succeed_command(turn: str, provider: str | None, headers: tuple[str, ...], **options: Any) -> None:
+def succeed_command(turn: str, provider: str | None, headers: tuple[str, ...], label: str | None,
+                    **options: Any) -> None:
     """End a turn that worked: forget its cascade (cooldowns and cursors stay).
 
     \b
@@ -184,7 +190,7 @@ def succeed_command(turn: str, provider: str | None, headers: tuple[str, ...], *
     parsed_headers = parse_headers(headers)
     engine = load_engine(readonly=False, **options)
     with _answering(engine):
-        engine.succeed(turn, headers=parsed_headers, provider=provider)
+        engine.succeed(turn, headers=parsed_headers, provider=provider, label=label)
     if options["fmt"] == "json":
         emit_json({"turn": turn})
     else:

@@ -25,9 +25,12 @@ __all__ = ["parse_idle_exit", "serve_command"]
 @click.option("--quota-refresh/--no-quota-refresh", "quota_refresh", default=None,
               help="Refresh stale quota of quota-first pools in the background (default: on, unless "
                    "MP_POLICY_QUOTA_REFRESH=0).")
+@click.option("--metrics", "metrics_at", metavar="HOST:PORT",
+              help="Expose Prometheus metrics at http://HOST:PORT/metrics (needs prometheus-client: mp-policy's "
+                   "extra [metrics]).")
 @common_options
 def serve_command(stdio: bool, socket_path: Path | None, idle_exit: str | None, quota_refresh: bool | None,
-                  **options: Any) -> None:
+                  metrics_at: str | None, **options: Any) -> None:
     """Answer select, fail, succeed, status and explain requests: one JSON object per line each way.
 
     A long-running engine makes a decision cost a round trip instead of an interpreter start.
@@ -61,8 +64,11 @@ def serve_command(stdio: bool, socket_path: Path | None, idle_exit: str | None, 
         except SocketInUse as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_USAGE)
+    metrics = None
     try:
         engine = load_engine(readonly=False, quota_refresh=quota_refresh, **options)
+        if metrics_at:
+            metrics = _metrics(metrics_at, engine.store)
     except BaseException:
         if listener is not None:
             listener.close()
@@ -80,7 +86,7 @@ def serve_command(stdio: bool, socket_path: Path | None, idle_exit: str | None, 
         cache.adopt(key, engine)
     else:  # an overlay appeared or vanished while loading: the cache builds its own
         engine.close()
-    server = Server(cache)
+    server = Server(cache, metrics)
     try:
         if listener is not None:
             assert socket_path is not None
@@ -89,8 +95,42 @@ def serve_command(stdio: bool, socket_path: Path | None, idle_exit: str | None, 
         else:
             serve_stdio(server)
     finally:
+        if metrics is not None:
+            metrics.close()
         cache.close()
         store.close()
+
+
+def _metrics(address: str, store: Any) -> Any:
+    """Start the ``--metrics`` endpoint (a usage error for a bad address or a missing library)."""
+    from datetime import UTC, datetime
+
+    from policy_engine.trace.metrics import parse_address
+
+    try:
+        host, port = parse_address(address)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--metrics") from None
+    try:
+        from prometheus_client import disable_created_metrics
+
+        from policy_engine.trace.metrics import ServeMetrics
+
+        disable_created_metrics()  # this process only: no *_created series beside every counter
+        metrics = ServeMetrics(lambda: (store.snapshot(), datetime.now(UTC)))
+    except ImportError:
+        click.echo("error: --metrics needs the Python package 'prometheus_client'\n"
+                   "    hint: pip install prometheus-client (mp-policy's extra [metrics], docs/install.md)",
+                   err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        bound = metrics.start((host, port))
+    except OSError as exc:
+        click.echo(f"error: cannot serve metrics on {address}: {exc.strerror or exc}\n"
+                   "    hint: choose a free port, e.g. --metrics 127.0.0.1:9464", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"mp-policy serve: metrics on http://{bound[0]}:{bound[1]}/metrics", err=True)
+    return metrics
 
 
 def _idle_seconds(value: str | None, stdio: bool) -> float | None:

@@ -11,7 +11,7 @@ import click
 from policy_engine.cli.common import common_options, emit_json, exit_on_state_error
 from policy_engine.common.terminal_text import printable
 
-__all__ = ["state_group"]
+__all__ = ["open_configured_store", "state_group"]
 
 PARTS = ("cooldowns", "cursors", "turns", "quota", "log")
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -63,6 +63,12 @@ def _in_zone(value: Any, tz: tzinfo) -> Any:
         if moment.tzinfo is not None:
             return moment.astimezone(tz).isoformat()
     return value
+
+
+def open_configured_store(options: dict[str, Any], readonly: bool) -> Any:
+    """The store of this set-up (--state / $MP_POLICY_STATE, else settings.state, else SQLite): what
+    ``mp-policy trace`` and ``replay`` read."""
+    return _open(options, readonly)
 
 
 @click.group("state")

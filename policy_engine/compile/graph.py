@@ -17,9 +17,19 @@ from policy_engine.providers.families import base_of
 if TYPE_CHECKING:
     from policy_engine.classify import Classifier, PolicyErrorRule, ProviderRule
 
-__all__ = ["CompiledChain", "CompiledEntry", "CompiledPool", "CompiledPreset", "Graph", "Settings"]
+__all__ = ["CompiledChain", "CompiledEntry", "CompiledPool", "CompiledPreset", "Graph", "Settings", "TraceSettings"]
 
 DEFAULT_ROTATE_ON = frozenset({"rate_limit", "quota_exhausted", "overloaded"})
+
+
+@dataclass(frozen=True, slots=True)
+class TraceSettings:
+    """``settings.trace``: whether decisions are traced, and how much of the trace the store keeps."""
+
+    enabled: bool = True
+    entries: int | None = 10_000
+    age: timedelta | None = timedelta(days=7)
+    max_bytes: int | None = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +47,7 @@ class Settings:
     state: str | None = None
     state_fallback: str = "error"  # "local": use the local SQLite state while a remote store is unreachable
     quota_endpoints: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # base -> quota endpoint URLs
+    trace: TraceSettings = TraceSettings()
 
 
 @dataclass(eq=False, slots=True)

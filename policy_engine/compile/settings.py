@@ -11,6 +11,7 @@ from policy_engine.common.durations import format_duration, parse_duration
 from policy_engine.compile.collector import Collector
 from policy_engine.compile.graph import (
     Settings,
+    TraceSettings,
 )
 from policy_engine.sandbox.base import MAX_SELECTOR_TIMEOUT
 
@@ -50,8 +51,31 @@ def compile_settings(raw: Mapping[str, Any], default_tz: tzinfo, out: Collector)
         state=raw.get("state") if isinstance(raw.get("state"), str) else None,
         state_fallback="local" if raw.get("stateFallback") == "local" else "error",
         quota_endpoints=_quota_endpoints(raw.get("quotaEndpoints")),
+        trace=_trace(raw.get("trace"), defaults.trace, out),
     )
     return settings, tz
+
+
+def _trace(raw: Any, defaults: TraceSettings, out: Collector) -> TraceSettings:
+    """``settings.trace`` (the schema checked its shape): on/off and the retention bounds."""
+    if not isinstance(raw, Mapping):
+        return defaults
+    age = defaults.age
+    if "age" in raw:
+        try:
+            age = parse_duration(raw["age"])
+        except ValueError as exc:
+            out.add("settings", ["trace", "age"], "duration", str(exc))
+    if age is not None and age <= timedelta(0):
+        age = None
+
+    def bound(key: str, default: int | None) -> int | None:
+        value = raw.get(key, default)
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+    return TraceSettings(enabled=raw.get("enabled", True) is not False, entries=bound("entries", defaults.entries),
+                         age=age, max_bytes=bound("bytes", defaults.max_bytes))
+
 
 def _selector_timeout(value: timedelta, defaults: Settings, out: Collector) -> timedelta:
     """``settings.selectorTimeout``: at most :data:`MAX_SELECTOR_TIMEOUT` (an error where it is

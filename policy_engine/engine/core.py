@@ -48,6 +48,7 @@ from policy_engine.state import (
     TurnRecord,
     open_store,
 )
+from policy_engine.trace.entry import decision_entry, project_dir, succeed_entry, trace_retention
 
 if TYPE_CHECKING:
     from policy_engine.engine.attempts import Attempts
@@ -89,6 +90,8 @@ class Engine:
         self._bases: dict[str, str] = {}  # account -> base provider
         self._quota_env = dict(os.environ if env is None else env)  # endpoint overrides for quota checks
         self._refresher: QuotaRefresher | None = None
+        self._trace = trace_retention(graph.settings.trace)  # None: the trace is off
+        self._project = project_dir(sources)
         if quota_refresh:
             from policy_engine.quota.refresh import QuotaRefresher
 
@@ -274,6 +277,21 @@ class Engine:
         }
         return TurnRecord(turn_id=turn, data=data, updated_at=now, expires_at=now + self.graph.settings.turn_ttl)
 
+    def _add_entry(self, changes: StateChanges, entry: Mapping[str, Any] | None) -> StateChanges:
+        """Put the trace entry in the batch (when the trace is on), with the retention the store trims by."""
+        if entry is not None and self._trace is not None:
+            changes.log.append(entry)
+            changes.retention = self._trace
+        return changes
+
+    def _entry(self, op: str, decision: Decision, request: Mapping[str, Any], label: str | None,
+               prompt: str | None, failing: str | None = None, failed: Mapping[str, Any] | None = None
+               ) -> dict[str, Any] | None:
+        if self._trace is None:
+            return None
+        return decision_entry(op, decision, request=request, failing=failing, failed=failed, project=self._project,
+                              label=label, prompt=prompt)
+
     def _purge_due(self, now: datetime) -> None:
         """After a turn was written: purge expired turns and cooldowns every ``_PURGE_INTERVAL`` of engine time."""
         moment = now.timestamp()
@@ -295,8 +313,12 @@ class Engine:
         turn: str | None = None,
         explain: bool = False,
         dry_run: bool = False,
+        label: str | None = None,
     ) -> Decision:
-        """Start a turn from a provider, pool, chain or preset and return the first eligible target."""
+        """Start a turn from a provider, pool, chain or preset and return the first eligible target.
+
+        ``label`` names the caller (e.g. ``agent/session``) in the trace entry of this decision.
+        """
         started = time.perf_counter()
         now = self.now()
         key = (provider, pool, chain, preset, model)
@@ -318,7 +340,8 @@ class Engine:
                 decision = self._decide(route, world, turn_id, "select", provider, started)
                 visited = visited_entries([], decision.target)
                 record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
-                return turn_changes(decision, record), decision
+                entry = self._entry("select", decision, request, label, prompt)
+                return self._add_entry(turn_changes(decision, record), entry), decision
 
             decision = self.store.transact(None, now, decide)
             self._purge_due(now)
@@ -340,8 +363,12 @@ class Engine:
         prompt: str | None = None,
         explain: bool = False,
         dry_run: bool = False,
+        label: str | None = None,
     ) -> Decision:
-        """Report an error on the turn's current target (or ``provider``) and return where to go next."""
+        """Report an error on the turn's current target (or ``provider``) and return where to go next.
+
+        ``label`` names the caller (e.g. ``agent/session``) in the trace entry of this decision.
+        """
         started = time.perf_counter()
         now = self.now()
         turn_id = turn or new_turn_id()
@@ -351,7 +378,7 @@ class Engine:
             nonlocal wrote_turn
             changes, decision = self._fail(record, snap, turn, turn_id, now, started, provider=provider, model=model,
                                            status=status, message=message, type=type, code=code, headers=headers,
-                                           body=body, prompt=prompt, explain=explain)
+                                           body=body, prompt=prompt, explain=explain, label=label)
             wrote_turn = bool(changes.turns)
             return changes, decision
 
@@ -367,7 +394,7 @@ class Engine:
     def _fail(self, record: TurnRecord | None, snap: StateSnapshot | None, turn: str | None, turn_id: str,
               now: datetime, started: float, *, provider: str | None, model: str | None, status: int | None,
               message: str, type: str | None, code: str | None, headers: Mapping[str, str] | None, body: Any,
-              prompt: str | None, explain: bool) -> tuple[StateChanges, Decision]:
+              prompt: str | None, explain: bool, label: str | None = None) -> tuple[StateChanges, Decision]:
         """The decision of :meth:`fail` on the turn and state read, and the changes it writes."""
         data = dict(record.data) if record is not None else {}
         current = data.get("target") or None
@@ -390,17 +417,20 @@ class Engine:
             classification.kind in graph.settings.rotate_on)
         retry_at = classification.retry_at.astimezone(graph.tz) if classification.retry_at else None
         captured = snapshot_from_headers(failing, base, headers, now)  # quota the failing response carried
+        failed = {"status": status, "type": type, "code": code, "headers": sorted(headers or ())}  # for the trace
         if not rotate:
             decision = self._keep(turn_id, data, failing, model, classification, retry_at, now, started, explain,
                                   snap)
+            request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
+            entry = self._entry("fail", decision, request, label, prompt, failing, failed)
             if not data:
                 # No turn behind it: a turn starts at the failing provider, as if select had named it.
-                request = {"provider": failing, **({"model": model} if model else {})}
                 started_route = list(decision.segments)
                 record = self._turn_record(turn_id, started_route, started_route, decision.target, [], [],
                                            now, request)
-                return turn_changes(decision, record, quota=captured), decision
-            return StateChanges(quota=[captured] if captured is not None else []), decision
+                return self._add_entry(turn_changes(decision, record, quota=captured), entry), decision
+            # the turn stays as it is: only the quota the response carried, and the trace entry
+            return self._add_entry(StateChanges(quota=[captured] if captured is not None else []), entry), decision
 
         route, origin = remaining_route(self.graph, data, failing, model, late)
         home_name = (current or {}).get("pool") if current and current.get("provider") == failing else None
@@ -428,15 +458,18 @@ class Engine:
         visited = visited_entries(data.get("visited", []), decision.target)
         request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
         record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
-        return turn_changes(decision, record, cooldown, captured), decision
+        entry = self._entry("fail", decision, request, label, prompt, failing, failed)
+        return self._add_entry(turn_changes(decision, record, cooldown, captured), entry), decision
 
-    def succeed(self, turn: str, *, headers: Mapping[str, str] | None = None, provider: str | None = None) -> None:
+    def succeed(self, turn: str, *, headers: Mapping[str, str] | None = None, provider: str | None = None,
+                label: str | None = None) -> None:
         """The turn ended well: forget its cascade (cooldowns and cursors stay).
 
         ``headers`` of the successful response update the quota cache when they carry quota
         (Codex ``x-codex-*``, Anthropic ``anthropic-ratelimit-unified-*``, Copilot
         ``x-quota-snapshot-*``), in the same batch; the account is ``provider``, else the turn's
-        current target.
+        current target. The trace entry rides in the same batch (``label``: the caller, as in :meth:`select`;
+        the account only when given or looked up for the headers: the turn's last entry names its target).
         """
         changes = StateChanges(turns={turn: None})
         if headers:
@@ -449,6 +482,9 @@ class Engine:
                 captured = snapshot_from_headers(provider, self.graph.base_of(provider), headers, now)
                 if captured is not None:
                     changes.quota.append(captured)
+        if self._trace is not None:
+            self._add_entry(changes, succeed_entry(turn, self.now(), self.graph.tz, self.graph.revision,
+                                                   provider=provider, project=self._project, label=label))
         self.store.apply(changes)
 
     # -- fail helpers --------------------------------------------------------------------------

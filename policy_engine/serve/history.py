@@ -10,9 +10,10 @@ the turn record in the state store (route, attempted providers, current target, 
 request) and the cooldowns of the attempted providers, which say why each one failed; skips of
 accounts that were never tried are not stored there.
 
-The answer names its ``source`` (``"server"`` or ``"store"``), and each step has the same shape
-whatever the source, so a persistent decision trace (a later source, ``"trace"``) can take over
-without changing what clients read: ``{turn, source, steps: [{op, at, request, target, error,
+The answer names its ``source``: ``"trace"`` (the decision trace in the state store, see
+``docs/trace.md``: any server's turn, also after ``succeed`` or a restart), ``"server"`` (this
+server's own history, when the trace is off) or ``"store"`` (the turn record); each step has the
+same shape whatever the source: ``{turn, source, steps: [{op, at, request, target, error,
 skipped, strategy, retryAfter}], route, attempted, target, note}``.
 """
 
@@ -29,8 +30,8 @@ from policy_engine.evaluate.route import Segment
 if TYPE_CHECKING:
     from policy_engine.state import StateSnapshot, TurnRecord
 
-__all__ = ["MAX_STEPS", "MAX_TURNS", "TurnHistory", "explain_from_steps", "from_record", "request_summary", "step_of",
-           "stored_target"]
+__all__ = ["MAX_STEPS", "MAX_TURNS", "TurnHistory", "explain_from_steps", "explain_from_trace", "from_record",
+           "request_summary", "step_of", "stored_target"]
 
 MAX_TURNS = 1024
 MAX_STEPS = 32
@@ -131,6 +132,27 @@ def explain_from_steps(turn: str, steps: list[dict[str, Any]], record: TurnRecor
         "ended": bool(steps) and steps[-1]["op"] == "succeed",
         "note": "the decisions this server made for the turn, with every skip and its reason",
     }
+
+
+def explain_from_trace(turn: str, entries: list[dict[str, Any]], record: TurnRecord | None) -> dict[str, Any]:
+    """The explain answer from the turn's trace entries (oldest first); the store adds the route while it lives."""
+    steps = []
+    for e in entries:
+        step = {"op": e["op"], "request": dict(e.get("request") or {}), "at": e.get("at"), "target": e.get("target"),
+                "error": e.get("error"), "skipped": list(e.get("skipped") or ()),
+                "strategy": list(e.get("strategy") or ()), "retryAfter": e.get("retryAfter")}
+        if e["op"] == "fail":
+            step["failing"] = e.get("failing")
+            error = e.get("error") or {}
+            step["request"] = {"provider": e.get("failing"), **{k: error[k] for k in ("status", "type", "code",
+                                                                                       "headers") if k in error}}
+        if e.get("label"):
+            step["label"] = e["label"]
+        steps.append(step)
+    answer = explain_from_steps(turn, steps, record)
+    answer["source"] = "trace"
+    answer["note"] = "the decisions recorded in the trace for the turn, with every skip and its reason"
+    return answer
 
 
 def from_record(turn: str, record: TurnRecord, snapshot: StateSnapshot, tz: Any) -> dict[str, Any]:

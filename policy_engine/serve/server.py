@@ -47,6 +47,7 @@ from policy_engine.serve.engines import EngineCache, EngineSlot
 from policy_engine.serve.history import (
     TurnHistory,
     explain_from_steps,
+    explain_from_trace,
     from_record,
     request_summary,
     step_of,
@@ -63,9 +64,11 @@ from policy_engine.serve.protocol import (
     ok_answer,
     parse_line,
 )
+from policy_engine.trace.read import turn_entries
 
 if TYPE_CHECKING:
     from policy_engine.engine import Engine
+    from policy_engine.trace.metrics import ServeMetrics
 
 __all__ = ["Connection", "Server"]
 
@@ -91,8 +94,9 @@ class Connection:
 class Server:
     """Answers protocol-1 requests for every transport (see the module docstring)."""
 
-    def __init__(self, engines: EngineCache) -> None:
+    def __init__(self, engines: EngineCache, metrics: ServeMetrics | None = None) -> None:
         self.engines = engines
+        self.metrics = metrics
         self.history = TurnHistory()
         self.stopping = threading.Event()
         self._turn_slots: OrderedDict[str, str | None] = OrderedDict()
@@ -233,13 +237,15 @@ class Server:
             try:
                 decision = engine.select(route.get("provider"), pool=route.get("pool"), chain=route.get("chain"),
                                          preset=route.get("preset"), model=model, prompt=prompt, turn=turn,
-                                         explain=explain)
+                                         explain=explain, label=_label(conn, session))
             except RouteError as exc:
                 raise ProtocolError("not-found", str(exc), "name a pool, chain or preset of the policy "
                                     "(`mp-policy pool list`, `chain list`, `preset list`)") from None
         data = decision.to_dict()
         self._remember(decision.turn, slot, session, conn)
         self.history.add(decision.turn, step_of("select", request_summary({**route, "model": model}), data))
+        if self.metrics is not None:
+            self.metrics.observe("select", route, data)
         return data
 
     def _fail(self, args: Args, conn: Connection) -> Mapping[str, Any]:
@@ -265,7 +271,7 @@ class Server:
             try:
                 decision = engine.fail(turn, provider=provider, model=model, status=status, message=message or "",
                                        type=kind, code=code, headers=headers, body=body, prompt=prompt,
-                                       explain=explain)
+                                       explain=explain, label=_label(conn, session))
             except RouteError as exc:
                 raise ProtocolError("bad-route", str(exc), "send 'provider' (the account that failed); a turn is "
                                     "forgotten settings.turnTtl (1 h) after its last change") from None
@@ -273,6 +279,10 @@ class Server:
         self._remember(decision.turn, slot, session, conn)
         summary = request_summary({"provider": provider, "model": model, "status": status, "type": kind,
                                    "code": code, "message": message, "headers": headers})
+        if self.metrics is not None:
+            steps = self.history.get(decision.turn)
+            asked = steps[0]["request"] if steps else {"provider": provider or failing}
+            self.metrics.observe("fail", asked, data, provider or failing)
         self.history.add(decision.turn, step_of("fail", summary, data, failing))
         return data
 
@@ -283,7 +293,9 @@ class Server:
         slot = self._slot(conn, args.string("cwd"), turn)
         engine = slot.get()
         with self._turn_lock(turn):
-            engine.succeed(turn, headers=headers, provider=provider)
+            engine.succeed(turn, headers=headers, provider=provider, label=_label(conn, self._session(args, conn)))
+        if self.metrics is not None:
+            self.metrics.succeeded.inc()
         if self.history.get(turn) is not None:
             self.history.add(turn, step_of("succeed", request_summary({"provider": provider, "headers": headers}),
                                            None))
@@ -335,8 +347,11 @@ class Server:
         assert turn is not None
         slot = self._slot(conn, args.string("cwd"), turn)
         engine = slot.get()
+        traced = turn_entries(engine.store, turn)
+        if traced:  # the decision trace: this server's turn or another's, before or after a restart
+            return explain_from_trace(turn, traced, engine.store.get_turn(turn, engine.now()))
         steps = self.history.get(turn)
-        if steps:
+        if steps:  # the trace is off (settings.trace.enabled: false): what this server remembers
             return explain_from_steps(turn, steps, engine.store.get_turn(turn, engine.now()))
         record, snapshot = engine.store.read(turn, engine.now())  # the turn and its cooldowns in one read
         if record is not None:
@@ -359,6 +374,12 @@ class Server:
     def _shutdown(self, args: Args, conn: Connection) -> Mapping[str, Any]:
         self.stopping.set()
         return {}
+
+
+def _label(conn: Connection, session: str | None) -> str | None:
+    """The caller's label in the trace: ``agent/session`` from the request or the connection's hello."""
+    parts = [p for p in (conn.agent, session) if p]
+    return "/".join(parts) or None
 
 
 def _accounts(engine: Engine) -> list[dict[str, Any]]:

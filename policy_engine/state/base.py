@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+from .log import LOG_LIMIT, LogRecord, LogRetention
+
 T = TypeVar("T")
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "STATE_PARTS",
     "Cooldown",
     "Decide",
+    "LogRecord",
+    "LogRetention",
     "QuotaSnapshot",
     "QuotaWindow",
     "StateChanges",
@@ -48,8 +52,6 @@ __all__ = [
 #: The parts of a store that :meth:`StateStore.clear` can empty.
 STATE_PARTS: frozenset[str] = frozenset({"cooldowns", "cursors", "turns", "quota", "log"})
 
-#: Default number of decision-log entries a store keeps (per namespace); older ones are dropped.
-LOG_LIMIT = 1000
 
 
 class StateError(Exception):
@@ -110,10 +112,13 @@ def json_copy(value: Any, what: str = "value") -> Any:
     return json.loads(json_text(value, what))
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode  # built once
+
+
 def json_text(value: Any, what: str = "value") -> str:
     """Compact JSON text; raises :class:`TypeError` naming ``what`` when it is not JSON-able."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _ENCODE(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from exc
 
@@ -323,7 +328,8 @@ class StateChanges:
     3. ``cursors``: last writer wins;
     4. ``turns``: upserted, ``None`` deletes;
     5. ``quota``: replaced when the new ``fetched_at`` is newer or equal;
-    6. ``log``: appended; the store keeps only the last ``LOG_LIMIT`` entries.
+    6. ``log``: appended; the store trims its log by ``retention`` (else its own default; see
+       :mod:`policy_engine.state.log`).
     """
 
     cooldowns: list[Cooldown] = field(default_factory=list)
@@ -332,6 +338,7 @@ class StateChanges:
     quota: list[QuotaSnapshot] = field(default_factory=list)
     clear_cooldowns: list[str] = field(default_factory=list)
     log: list[Mapping[str, Any]] = field(default_factory=list)
+    retention: LogRetention | None = None
 
     def is_empty(self) -> bool:
         """Whether the batch writes nothing."""
@@ -404,6 +411,37 @@ class StateStore(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release the store; closing twice is harmless."""
+
+    # -- the decision log (see policy_engine.state.log); stores override these with indexed reads
+
+    def log_before(self, cursor: str | None = None, count: int = 100) -> list[LogRecord]:
+        """Up to ``count`` entries just before ``cursor`` (the newest when ``None``), oldest first."""
+        records = self._all_log()
+        if cursor is not None:
+            records = [r for r in records if int(r.id) < int(cursor)]
+        return records[-count:] if count > 0 else []
+
+    def log_after(self, cursor: str | None = None, count: int = 1000) -> list[LogRecord]:
+        """Up to ``count`` entries written after ``cursor`` (from the oldest when ``None``), oldest first."""
+        records = self._all_log()
+        if cursor is not None:
+            records = [r for r in records if int(r.id) > int(cursor)]
+        return records[:count]
+
+    def wait_log(self, cursor: str | None, timeout: float, count: int = 1000) -> list[LogRecord]:
+        """Entries after ``cursor``, waiting up to ``timeout`` seconds for the first one (a poll by default)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.log_after(cursor, count)
+            left = deadline - time.monotonic()
+            if records or left <= 0:
+                return records
+            time.sleep(min(0.05, left))
+
+    def _all_log(self) -> list[LogRecord]:
+        return [LogRecord(str(i), e) for i, e in enumerate(self.dump().get("log", []))]
 
     def _check_writable(self) -> None:
         if self.readonly:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from policy_engine.state.base import (
     Decide,
+    LogRecord,
     StateChanges,
     StateError,
     StateSnapshot,
@@ -188,6 +189,18 @@ class FallbackStore(StateStore):
     def clear(self, parts: Collection[str] | None = None) -> None:
         """See :meth:`StateStore.clear`."""
         self._call(lambda s: s.clear(parts))
+
+    def log_before(self, cursor: str | None = None, count: int = 100) -> list[LogRecord]:
+        """See :meth:`StateStore.log_before` (of the store in use)."""
+        return self._call(lambda s: s.log_before(cursor, count))
+
+    def log_after(self, cursor: str | None = None, count: int = 1000) -> list[LogRecord]:
+        """See :meth:`StateStore.log_after` (of the store in use)."""
+        return self._call(lambda s: s.log_after(cursor, count))
+
+    def wait_log(self, cursor: str | None, timeout: float, count: int = 1000) -> list[LogRecord]:
+        """See :meth:`StateStore.wait_log` (of the store in use)."""
+        return self._call(lambda s: s.wait_log(cursor, timeout, count))
 
     def dump(self) -> dict[str, Any]:
         """See :meth:`StateStore.dump`; says which store answered."""

@@ -3,6 +3,7 @@ shared by every store opened with that name in this process (separate data per n
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import deque
@@ -23,8 +24,9 @@ from .base import (
     TurnRecord,
     check_parts,
     dump_document,
-    json_copy,
+    json_text,
 )
+from .log import LogRecord, LogRetention, entry_time
 
 __all__ = ["MemoryStore", "reset_shared_memory"]
 
@@ -45,21 +47,32 @@ class _Turn(NamedTuple):
         return TurnRecord(turn_id, json.loads(self.text), self.updated_at, self.expires_at)
 
 
+class _Entry(NamedTuple):
+    """A stored log entry: its cursor, time (epoch seconds, when it has one), size and JSON text."""
+
+    id: int
+    t: float | None
+    size: int
+    text: str
+
+
 @dataclass
 class _Tables:
     """One namespace's data.
 
     ``cooldowns``, ``cursors`` and ``quota`` are never changed in place: an apply builds changed
     copies of the tables it touches and swaps them in, so a snapshot can hand them out read-only
-    without copying. ``turns`` (never part of a snapshot) is changed in place, under the lock, once
-    every new record has been built.
+    without copying. ``turns`` and ``log`` (never part of a snapshot) are changed in place, under the
+    lock, once every new record has been built.
     """
 
     cooldowns: dict[str, Cooldown] = field(default_factory=dict)
     cursors: dict[str, str] = field(default_factory=dict)
     turns: dict[str, _Turn] = field(default_factory=dict)
     quota: dict[str, QuotaSnapshot] = field(default_factory=dict)
-    log: deque[Any] = field(default_factory=lambda: deque(maxlen=LOG_LIMIT))
+    log: deque[_Entry] = field(default_factory=deque)
+    log_bytes: int = 0
+    log_next: int = 1
 
 
 class _Shared:
@@ -69,10 +82,10 @@ class _Shared:
         self.lock = threading.RLock()
         self.namespaces: dict[str, _Tables] = {}
 
-    def tables(self, namespace: str, log_limit: int) -> _Tables:
+    def tables(self, namespace: str) -> _Tables:
         tables = self.namespaces.get(namespace)
         if tables is None:
-            tables = self.namespaces[namespace] = _Tables(log=deque(maxlen=log_limit))
+            tables = self.namespaces[namespace] = _Tables()
         return tables
 
 
@@ -105,7 +118,7 @@ class MemoryStore(StateStore):
         self.url = f"memory://{name}"
         self.readonly = readonly
         self.namespace = namespace
-        self._log_limit = log_limit
+        self._retention = LogRetention(entries=log_limit)
         self._closed = False
         if name:
             with _SHARED_LOCK:
@@ -118,7 +131,7 @@ class MemoryStore(StateStore):
     def _tables(self) -> _Tables:
         if self._closed:
             raise StateError(f"state store {self.url} is closed")
-        return self._shared.tables(self.namespace, self._log_limit)
+        return self._shared.tables(self.namespace)
 
     # -- reads
 
@@ -147,8 +160,31 @@ class MemoryStore(StateStore):
                 cursors=t.cursors,
                 turns=[turn.record(turn_id) for turn_id, turn in t.turns.items()],
                 quota=t.quota.values(),
-                log=json_copy(list(t.log)),
+                log=[json.loads(e.text) for e in t.log],
             )
+
+    def log_before(self, cursor: str | None = None, count: int = 100) -> list[LogRecord]:
+        """Up to ``count`` entries before ``cursor`` (the newest when ``None``), oldest first."""
+        with self._shared.lock:
+            log = self._tables().log
+            out: list[LogRecord] = []
+            limit = None if cursor is None else int(cursor)
+            for e in reversed(log):
+                if len(out) >= count:
+                    break
+                if limit is None or e.id < limit:
+                    out.append(LogRecord(str(e.id), json.loads(e.text)))
+        out.reverse()
+        return out
+
+    def log_after(self, cursor: str | None = None, count: int = 1000) -> list[LogRecord]:
+        """Up to ``count`` entries after ``cursor`` (from the oldest when ``None``), oldest first."""
+        after = 0 if cursor is None else int(cursor)
+        with self._shared.lock:
+            log = self._tables().log
+            skip = max(0, after + 1 - log[0].id) if log else 0  # ids are consecutive in the deque
+            picked = list(itertools.islice(log, skip, skip + max(count, 0)))
+        return [LogRecord(str(e.id), json.loads(e.text)) for e in picked]
 
     # -- writes
 
@@ -168,7 +204,7 @@ class MemoryStore(StateStore):
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"turn {turn_id!r} data is not JSON-serialisable: {exc}") from exc
             new_turns[turn_id] = _Turn(text, _utc(turn.updated_at), _utc(turn.expires_at))
-        entries = [json_copy(e, "log entry") for e in changes.log]
+        texts = [(json_text(e, "log entry"), entry_time(e)) for e in changes.log]
         with self._shared.lock:
             t = self._tables()
             cooldowns = t.cooldowns
@@ -193,17 +229,37 @@ class MemoryStore(StateStore):
                     old_q = quota.get(snap.provider)
                     if old_q is None or snap.fetched_at >= old_q.fetched_at:
                         quota[snap.provider] = snap.normalised()
-            log = t.log
-            if entries:
-                log = deque(t.log, maxlen=self._log_limit)
-                log.extend(entries)
             # Nothing above touched the live tables; swap everything in at once.
-            t.cooldowns, t.cursors, t.quota, t.log = cooldowns, cursors, quota, log
+            t.cooldowns, t.cursors, t.quota = cooldowns, cursors, quota
+            if texts:
+                self._append_log(t, texts, changes.retention or self._retention)
             for turn_id, stored in new_turns.items():
                 if stored is None:
                     t.turns.pop(turn_id, None)
                 else:
                     t.turns[turn_id] = stored
+
+    @staticmethod
+    def _append_log(t: _Tables, texts: list[tuple[str, float | None]], retention: LogRetention) -> None:
+        """Append the entries (never failing: they are serialised already), then trim by ``retention``."""
+        newest: float | None = None
+        for text, at in texts:
+            newest = at if at is not None else newest
+            size = len(text) if text.isascii() else len(text.encode())
+            t.log.append(_Entry(t.log_next, at, size, text))
+            t.log_next += 1
+            t.log_bytes += size
+        log, batch = t.log, len(texts)
+        if retention.entries is not None:
+            while len(log) > max(retention.entries, 0):
+                t.log_bytes -= log.popleft().size
+        if retention.max_bytes is not None:
+            while len(log) > batch and t.log_bytes > retention.max_bytes:
+                t.log_bytes -= log.popleft().size
+        if retention.age is not None and newest is not None:
+            cutoff = newest - retention.age.total_seconds()
+            while len(log) > batch and (log[0].t is None or log[0].t < cutoff):
+                t.log_bytes -= log.popleft().size
 
     def purge(self, now: datetime) -> int:
         """Delete expired turns and cooldowns; returns how many."""
@@ -231,7 +287,7 @@ class MemoryStore(StateStore):
             if "quota" in chosen:
                 t.quota = {}
             if "log" in chosen:
-                t.log = deque(maxlen=self._log_limit)
+                t.log, t.log_bytes = deque(), 0
 
     def close(self) -> None:
         """Mark closed (shared data stays for other stores of the same name)."""

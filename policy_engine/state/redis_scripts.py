@@ -35,8 +35,9 @@ local function digest(a, b, c)
 end
 """
 
-# KEYS: cooldowns, cursors, quota, log, turns index, turnstile [, turn key of the checked turn].
-# ARGV: payload JSON, turn key prefix, log limit, the digest of the state the batch was decided on
+# KEYS: cooldowns, cursors, quota, trace stream, turns index, turnstile [, turn key of the checked turn].
+# ARGV: payload JSON (with p.entries, p.every, p.trim: the log's retention), turn key prefix, log limit
+#       (unused: the payload carries the retention), the digest of the state the batch was decided on
 #       ('' = write without a check), the expected text of the checked turn ('' = it must not exist),
 #       the latest server time (epoch µs) at which the caller still waits for the answer ('' = no limit),
 #       the caller's token, and '1' when the caller asks for the turnstile should its check fail.
@@ -74,7 +75,7 @@ end
 if #p.clear > 0 or #p.cooldowns > 0 then expect(cd, 'hash') end
 if #p.cursors > 0 then expect(cur, 'hash') end
 if #p.quota > 0 then expect(q, 'hash') end
-if #p.log > 0 then expect(log, 'list') end
+if #p.log > 0 then expect(log, 'stream') end
 if #p.turns > 0 or #p.deleted > 0 then expect(tidx, 'zset') end
 local function num(text, name)
   local ok, v = pcall(cjson.decode, text)
@@ -115,8 +116,32 @@ for _, s in ipairs(p.quota) do
   if (not f) or f <= s[2] then redis.call('HSET', q, s[1], s[3]) end
 end
 if #p.log > 0 then
-  for _, entry in ipairs(p.log) do redis.call('RPUSH', log, entry) end
-  redis.call('LTRIM', log, -limit, -1)
+  local first
+  for _, entry in ipairs(p.log) do
+    local id = redis.call('XADD', log, '*', 'e', entry)
+    first = first or id
+  end
+  -- the count: exact, once the stream holds `every` entries too many (XLEN is O(1))
+  if p.entries >= 0 and redis.call('XLEN', log) >= p.entries + p.every then
+    redis.call('XTRIM', log, 'MAXLEN', p.entries)
+  end
+  if p.trim then  -- p.trim: [age in ms or -1, bytes or -1], on about one batch in `every`
+    local age, bytes = p.trim[1], p.trim[2]
+    if age >= 0 then
+      local now = redis.call('TIME')
+      local cut = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - age
+      local oldest = tonumber(string.match(first, '^(%d+)'))
+      if cut > oldest then cut = oldest end  -- never this batch's own entries
+      redis.call('XTRIM', log, 'MINID', cut)
+    end
+    if bytes >= 0 then
+      local used = redis.call('MEMORY', 'USAGE', log, 'SAMPLES', 0) or 0
+      if used > bytes then
+        local n = redis.call('XLEN', log)
+        redis.call('XTRIM', log, 'MAXLEN', math.max(#p.log, math.floor(n * bytes / used)))
+      end
+    end
+  end
 end
 if expected == '' then return {1, '', now} end
 local a, b, c = state(cd, cur, q)

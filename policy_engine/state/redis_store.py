@@ -6,7 +6,8 @@ slot; the prefix ``mp-policy:`` keeps them apart from anything else in the datab
     mp-policy:{ns}:cooldowns   HASH  provider -> JSON (with "u": until in epoch µs)
     mp-policy:{ns}:cursors     HASH  pool -> member
     mp-policy:{ns}:quota       HASH  provider -> JSON (with "f": fetched_at in epoch µs)
-    mp-policy:{ns}:log         LIST  JSON entries, trimmed to the newest ``log_limit``
+    mp-policy:{ns}:trace       STREAM the decision log: field ``e`` = JSON entry (``--follow`` reads it with
+                               ``XREAD BLOCK``), trimmed by the batch's retention (see below)
     mp-policy:{ns}:turns       ZSET  turn id, scored by expires_at (epoch µs)
     mp-policy:{ns}:turn:<id>   STRING JSON of the turn
 
@@ -24,6 +25,12 @@ written to Redis as well. Expiry compares the engine's clock (which tests and ``
 move freely), so it is checked on read and done by :meth:`RedisStore.purge`; Redis's own expiry
 only removes what nobody has touched for a long time: a turn key lives as long as the turn's
 lifetime, the cooldown hash a day longer than its longest cooldown.
+
+The decision log is a stream, so a fleet sees one trace in write order and a reader can block
+until the next entry. The count is trimmed exactly once the stream holds
+:func:`~policy_engine.state.log.trim_every` entries too many (``XLEN`` is O(1)); about one batch in
+that many (chosen at random by each writer) also trims the age (by the Redis server's clock:
+``XTRIM MINID``) and the size (``MEMORY USAGE`` of the stream, cut in proportion).
 
 URL options (query string): ``namespace=NAME`` (default: the engine's, ``default``; a caller's
 own namespace other than ``default`` nests inside it as ``NAME/own``),
@@ -62,6 +69,7 @@ from policy_engine.state.base import (
     dump_document,
     json_text,
 )
+from policy_engine.state.log import LogRecord, LogRetention, trim_every
 from policy_engine.state.redis_scripts import APPLY, CLEAR_TURNS, PURGE, READ
 
 __all__ = ["DEFAULT_TIMEOUT", "RedisStore"]
@@ -106,7 +114,7 @@ class RedisStore(StateStore):
         except ImportError as exc:  # the optional extra is not installed
             raise StateError(
                 f"state store {redact_url(url)} needs the Python package 'redis'",
-                hint="pip install 'mp-policy[redis]' (or pip install redis)",
+                hint="pip install redis (mp-policy's extra [redis], docs/install.md)",
             ) from exc
         client_url, url_namespace, timeouts = _split_url(url)
         self.url = redact_url(url)
@@ -120,6 +128,7 @@ class RedisStore(StateStore):
         if not self.namespace:
             raise ValueError("namespace must be a non-empty string")
         self._log_limit = log_limit
+        self._retention = LogRetention(entries=log_limit)
         self._closed = False
         self._errors = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
         # A subclass of ConnectionError, but a configuration problem: never "unreachable", never a fallback.
@@ -135,7 +144,7 @@ class RedisStore(StateStore):
                              hint="e.g. redis://host:6379/0, rediss://user:password@host:6380/0, "
                                   "unix:///run/redis.sock?db=0") from exc
         prefix = f"mp-policy:{{{self.namespace}}}:"
-        self._keys = [prefix + k for k in ("cooldowns", "cursors", "quota", "log", "turns")]
+        self._keys = [prefix + k for k in ("cooldowns", "cursors", "quota", "trace", "turns")]
         self._turnstile = prefix + "turnstile"
         self._turn_prefix = prefix + "turn:"
         self._read = self._client.register_script(READ)
@@ -265,7 +274,7 @@ class RedisStore(StateStore):
             pipe.hgetall(cd_key)
             pipe.hgetall(cur_key)
             pipe.hgetall(q_key)
-            pipe.lrange(log_key, 0, -1)
+            pipe.xrange(log_key, "-", "+")
             pipe.zrange(idx_key, 0, -1)
             raw_cd, cursors, raw_q, log, ids = pipe.execute()
             texts = self._client.mget([self._turn_prefix + i for i in ids]) if ids else []
@@ -275,7 +284,7 @@ class RedisStore(StateStore):
             cursors=cursors,
             turns=[TurnRecord.from_dict(json.loads(t)) for t in texts if t is not None],
             quota=[QuotaSnapshot.from_dict(json.loads(v)) for v in raw_q.values()],
-            log=[json.loads(e) for e in log],
+            log=[json.loads(fields["e"]) for _, fields in log],
             extra={"keyPrefix": f"mp-policy:{{{self.namespace}}}:"},
         )
 
@@ -384,8 +393,49 @@ class RedisStore(StateStore):
             "turns": turns, "deleted": deleted, "quota": quota,
             "log": [json_text(e, "log entry") for e in changes.log],
         }
+        if changes.log:
+            retention = changes.retention or self._retention
+            every = trim_every(retention.entries)
+            payload["entries"] = -1 if retention.entries is None else max(retention.entries, 0)
+            payload["every"] = every
+            if every == 1 or random.random() * every < 1:  # amortised across every writer of the fleet
+                payload["trim"] = [-1 if retention.age is None else int(retention.age.total_seconds() * 1000),
+                                   -1 if retention.max_bytes is None else retention.max_bytes]
         # cjson decodes an empty JSON array as an (empty) table, so ipairs works on every field.
         return json.dumps(payload, separators=(",", ":")), texts
+
+    # -- the decision log
+
+    def log_before(self, cursor: str | None = None, count: int = 100) -> list[LogRecord]:
+        """Up to ``count`` entries before stream id ``cursor`` (the newest when ``None``), oldest first."""
+        if count <= 0:
+            return []
+        with self._talking("read"):
+            rows = self._client.xrevrange(self._keys[3], "+" if cursor is None else f"({cursor}", "-", count=count)
+        return [LogRecord(i, json.loads(f["e"])) for i, f in reversed(rows)]
+
+    def log_after(self, cursor: str | None = None, count: int = 1000) -> list[LogRecord]:
+        """Up to ``count`` entries after stream id ``cursor`` (from the oldest when ``None``), oldest first."""
+        if count <= 0:
+            return []
+        with self._talking("read"):
+            rows = self._client.xrange(self._keys[3], "-" if cursor is None else f"({cursor}", "+", count=count)
+        return [LogRecord(i, json.loads(f["e"])) for i, f in rows]
+
+    def wait_log(self, cursor: str | None, timeout: float, count: int = 1000) -> list[LogRecord]:
+        """Entries after ``cursor``, blocking in Redis (``XREAD BLOCK``) up to ``timeout`` seconds for the first."""
+        deadline = time.monotonic() + max(timeout, 0)
+        limit = max(0.05, 0.5 * float(self._client.connection_pool.connection_kwargs.get("socket_timeout") or 1.0))
+        while True:
+            block = int(max(0.0, min(deadline - time.monotonic(), limit)) * 1000)
+            if block <= 0:
+                return self.log_after(cursor, count)
+            with self._talking("read"):  # the block stays well inside the socket timeout
+                reply = self._client.xread({self._keys[3]: cursor or "0-0"}, count=count, block=block)
+            if reply:
+                return [LogRecord(i, json.loads(f["e"])) for i, f in reply[0][1]]
+            if deadline - time.monotonic() <= 0:
+                return []
 
     def purge(self, now: datetime) -> int:
         """Delete cooldowns and turns that have expired at ``now``; returns how many."""

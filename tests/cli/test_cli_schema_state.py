@@ -119,12 +119,13 @@ def test_state_show_text_and_json(cli: Cli, state_db: Path) -> None:
     cooldowns = lines.index("cooldowns:")
     assert lines[cooldowns + 1].startswith("  anthropic: provider=anthropic, until=2026-11-24T10:30:00+00:00")
     assert "  claude: anthropic-2" in lines
-    assert "quota: (none)" in lines and "log: (none)" in lines
+    assert "quota: (none)" in lines and "log:" in lines  # the decision trace of the select and the fail
     data = js.json()
     assert data["cooldowns"]["anthropic"]["until"] == "2026-11-24T10:30:00+00:00"
     assert data["cooldowns"]["anthropic"]["reason"].startswith("rate_limit")
     assert data["cursors"] == {"claude": "anthropic-2"}
-    assert len(data["turns"]) == 1 and data["quota"] == {} and data["log"] == []
+    assert len(data["turns"]) == 1 and data["quota"] == {}
+    assert [e["op"] for e in data["log"]] == ["select", "fail"]
     assert Path(data["path"]) == state_db
     assert file_signature(state_db) == before  # show only reads
 

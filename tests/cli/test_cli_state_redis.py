@@ -63,7 +63,8 @@ def namespace_content(client: redis.Redis, namespace: str) -> dict[str, Any]:
     for key in sorted(client.scan_iter(match=f"mp-policy:{{{namespace}}}:*")):
         kind = client.type(key)
         out[key] = {"hash": client.hgetall, "list": lambda k: client.lrange(k, 0, -1),
-                    "zset": lambda k: client.zrange(k, 0, -1, withscores=True), "string": client.get}[kind](key)
+                    "zset": lambda k: client.zrange(k, 0, -1, withscores=True), "string": client.get,
+                    "stream": lambda k: client.xrange(k)}[kind](key)
     return out
 
 

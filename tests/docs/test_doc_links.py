@@ -13,11 +13,6 @@ from pathlib import Path
 import pytest
 from doc_examples import ROOT, pages, read_blocks
 
-#: Pages other branches add (issue 15 items 1-2: accounts, pi-multi-pass; issue 17: performance; issue 13:
-#: trace). Until each lands, a link to it may lead nowhere; once the file exists it is checked like any other.
-#: When all four have landed this set can go.
-COMING = {"docs/accounts.md", "docs/pi-multi-pass.md", "docs/performance.md", "docs/trace.md"}
-
 _LINK = re.compile(r"(?<!!)\[[^\]]*\]\((?P<target>[^)\s]+)\)")
 
 
@@ -88,8 +83,7 @@ def test_relative_links_lead_somewhere(page: Path) -> None:
         file = (page.parent / path).resolve() if path else page
         name = file.relative_to(ROOT).as_posix() if file.is_relative_to(ROOT) else str(file)
         if not file.exists():
-            if name not in COMING:
-                broken.append(f"{page.name}:{number}: {target} (no such file)")
+            broken.append(f"{page.name}:{number}: {target} (no such file)")
         elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
             broken.append(f"{page.name}:{number}: {target} (no heading #{anchor} in {name})")
     assert not broken, "\n".join(broken)
@@ -99,7 +93,6 @@ def test_the_readme_lists_every_reference_page() -> None:
     listed = {target.partition("#")[0] for _, target in _links(ROOT / "README.md")}
     pages_here = {f"docs/{page.name}" for page in (ROOT / "docs").glob("*.md")}
     assert not pages_here - listed, f"reference pages missing from README.md's contents: {pages_here - listed}"
-    assert listed >= COMING
 
 
 def test_install_lines_install_from_a_checkout_or_a_wheel() -> None:

@@ -436,7 +436,11 @@ def test_a_non_rotating_error_keeps_the_target_and_changes_nothing(status: int, 
     assert out["error"]["rotate"] is False
     assert out["error"]["cooldownUntil"] is None
     assert kept.turn == d.turn
-    assert engine.store.dump() == before
+    after = engine.store.dump()
+    traced = after.pop("log")[len(before.pop("log")):]  # only the trace records it
+    assert after == before
+    assert [(e["op"], e["error"]["kind"], e["error"]["rotate"], e["target"]["provider"]) for e in traced] == [
+        ("fail", kind, False, "anthropic-2")]
     assert cooldown_until(engine, "anthropic-2") is None
     # the turn did not move: the next rate limit continues after anthropic-2
     assert target(engine.fail(d.turn, status=429, message=RATE_LIMIT)) == ("anthropic-3", "m", "pool")

@@ -42,7 +42,7 @@ def test_select_fail_succeed_and_explain_from_this_servers_history(server: Serve
     assert failed["error"]["kind"] == "rate_limit" and failed["error"]["rotate"] is True
     assert _ask(server, conn, {"id": 3, "op": "succeed", "turn": first["turn"]})["result"] == {"turn": first["turn"]}
     explained = _ask(server, conn, {"id": 4, "op": "explain", "turn": first["turn"]})["result"]
-    assert explained["source"] == "server" and explained["ended"] is True
+    assert explained["source"] == "trace" and explained["ended"] is True
     assert [s["op"] for s in explained["steps"]] == ["select", "fail", "succeed"]
     fail_step = explained["steps"][1]
     assert fail_step["failing"] == "anthropic" and fail_step["request"]["status"] == 429
@@ -65,10 +65,27 @@ def test_status_and_explain_read_the_turn_and_the_state_in_one_store_call(server
     assert status["turn"]["turn"] == turn and status["turn"]["attempted"] == ["anthropic"]
     assert calls == ["read"]
     calls.clear()
-    server.history = TurnHistory()  # as on another server: explained from the store
+    server.history = TurnHistory()  # as on another server with the trace off: explained from the store
+    store.clear(["log"])
     explained = _ask(server, conn, {"id": 4, "op": "explain", "turn": turn})["result"]
     assert explained["source"] == "store" and explained["steps"][1]["error"]["kind"] == "rate_limit"
     assert calls == ["read"]
+
+
+def test_explain_answers_from_the_trace_for_a_turn_another_server_ran(server: Server, tmp_path: Path) -> None:
+    conn = Connection()
+    turn = _ask(server, conn, {"id": 1, "op": "select", "pool": "claude"})["result"]["turn"]
+    _ask(server, conn, {"id": 2, "op": "fail", "turn": turn, "status": 429, "headers": {"retry-after": "600"}})
+    _ask(server, conn, {"id": 3, "op": "succeed", "turn": turn})
+    server.history = TurnHistory()  # another server (or this one after a restart) never saw the turn
+    explained = _ask(server, conn, {"id": 4, "op": "explain", "turn": turn})["result"]
+    assert explained["source"] == "trace" and explained["ended"] is True
+    assert [s["op"] for s in explained["steps"]] == ["select", "fail", "succeed"]
+    fail_step = explained["steps"][1]
+    assert fail_step["request"] == {"provider": "anthropic", "status": 429, "headers": ["retry-after"]}
+    assert fail_step["error"]["kind"] == "rate_limit" and fail_step["error"]["retrySource"] == "header retry-after"
+    assert fail_step["target"]["provider"] == "anthropic-2"
+    assert explained["attempted"] == ["anthropic"]
 
 
 def test_status_shows_the_cooldown_and_the_connections_current_turn(server: Server) -> None:

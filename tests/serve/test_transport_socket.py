@@ -122,9 +122,9 @@ def test_two_servers_on_one_sqlite_file_agree(tmp_path: Path, sock_path: Path) -
         seen = two.result("select", provider="anthropic")
         assert seen["target"]["provider"] == "anthropic-2"
         assert {s["provider"]: s["reason"] for s in seen["skipped"]}["anthropic"] == "cooldown"
-        # the other server explains the turn from the store
+        # the other server explains the turn from the trace in the shared store
         explained = two.result("explain", turn=first["turn"])
-        assert explained["source"] == "store" and explained["attempted"] == ["anthropic"]
+        assert explained["source"] == "trace" and explained["attempted"] == ["anthropic"]
         assert explained["target"]["provider"] == "anthropic-2"
         assert explained["steps"][1]["error"]["kind"] == "rate_limit"
         # and continues it: the next failure moves on from where the first server left the turn

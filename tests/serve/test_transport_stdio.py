@@ -66,7 +66,7 @@ def test_a_session_selects_fails_along_the_turn_succeeds_and_explains(agent: Pat
         assert cooling == {"anthropic", "anthropic-2"}
         assert server.result("succeed", turn=turn) == {"turn": turn}
         explained = server.result("explain", turn=turn)
-        assert explained["source"] == "server" and [s["op"] for s in explained["steps"]] == \
+        assert explained["source"] == "trace" and [s["op"] for s in explained["steps"]] == \
             ["select", "fail", "fail", "succeed"]
         assert [s["failing"] for s in explained["steps"] if s["op"] == "fail"] == ["anthropic", "anthropic-2"]
         assert server.close_input() == 0

@@ -29,7 +29,6 @@ from redis_server import RedisServer, free_port
 from policy_engine.engine import Engine
 from policy_engine.policy.loader import load_file
 from policy_engine.state import (
-    LOG_LIMIT,
     Cooldown,
     QuotaSnapshot,
     QuotaWindow,
@@ -46,7 +45,7 @@ from policy_engine.state.redis_store import RedisStore
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 DEMO = Path(__file__).resolve().parents[2] / "policies" / "demo"
-PARTS = ("cooldowns", "cursors", "quota", "log", "turns")
+PARTS = ("cooldowns", "cursors", "quota", "trace", "turns")
 #: Generous bound for "fails fast" (the store's timeouts are 1 s; the machine may be busy).
 QUICK = 5.0
 
@@ -84,6 +83,8 @@ def raw_state(client: redis.Redis, namespace: str) -> dict[str, Any]:
             out[key] = (kind, client.lrange(key, 0, -1))
         elif kind == "zset":
             out[key] = (kind, client.zrange(key, 0, -1, withscores=True))
+        elif kind == "stream":
+            out[key] = (kind, client.xrange(key))
         else:
             out[key] = (kind, client.get(key))
     return out
@@ -184,7 +185,7 @@ def test_the_namespace_option_separates_stores(private_redis: RedisServer) -> No
     assert set(a.snapshot().cooldowns) == {"anthropic"} and a.dump()["log"] == [{"by": "a"}]
     raw = redis.Redis(port=private_redis.port, decode_responses=True)
     assert set(raw.keys("*")) == {"mp-policy:{team-a}:cooldowns", "mp-policy:{team-a}:cursors",
-                                  "mp-policy:{team-a}:log", "mp-policy:{team-a/case-1}:cursors"}
+                                  "mp-policy:{team-a}:trace", "mp-policy:{team-a/case-1}:cursors"}
     raw.close()
     for s in (a, b, default, nested):
         s.close()
@@ -219,7 +220,7 @@ def test_key_layout_and_hash_tag(store: RedisStore, client: redis.Redis, ns: str
     p = prefix(ns)
     assert keys_of(client, ns) == {p + part for part in PARTS} | {p + "turn:t1"}
     assert {part: client.type(p + part) for part in PARTS} == {
-        "cooldowns": "hash", "cursors": "hash", "quota": "hash", "log": "list", "turns": "zset"}
+        "cooldowns": "hash", "cursors": "hash", "quota": "hash", "trace": "stream", "turns": "zset"}
     assert client.type(p + "turn:t1") == "string"
     # one cluster slot for the whole namespace: the hash tag is the namespace
     assert {key_slot(k.encode()) for k in keys_of(client, ns)} == {key_slot(ns.encode())}
@@ -229,7 +230,7 @@ def test_key_layout_and_hash_tag(store: RedisStore, client: redis.Redis, ns: str
     assert Cooldown.from_dict(cooldown) == store.snapshot().cooldowns["a"]
     assert client.hgetall(p + "cursors") == {"claude": "a"}
     assert json.loads(client.hget(p + "quota", "a"))["remaining"] == 42.5
-    assert [json.loads(e) for e in client.lrange(p + "log", 0, -1)] == [{"event": "fail", "provider": "a"}]
+    assert [json.loads(f["e"]) for _, f in client.xrange(p + "trace")] == [{"event": "fail", "provider": "a"}]
     assert client.zscore(p + "turns", "t1") == us(NOW + timedelta(hours=1))
     assert json.loads(client.get(p + "turn:t1"))["data"] == {"attempted": ["a"]}
     assert store.dump()["keyPrefix"] == p
@@ -327,14 +328,15 @@ def test_the_log_is_trimmed_to_log_limit(redis_server: RedisServer, store: Redis
     small = RedisStore(redis_server.url, namespace=ns, log_limit=5)
     for batch in range(3):
         small.apply(StateChanges(log=[{"n": batch * 4 + i} for i in range(4)]))
-    assert client.llen(prefix(ns) + "log") == 5
+    assert client.xlen(prefix(ns) + "trace") == 5
     assert small.dump()["log"] == [{"n": n} for n in range(7, 12)]
     small.close()
 
-    store.clear(["log"])
-    store.apply(StateChanges(log=[{"n": n} for n in range(LOG_LIMIT + 10)]))  # one batch over the limit
-    log = store.dump()["log"]
-    assert len(log) == LOG_LIMIT and log[0] == {"n": 10} and log[-1] == {"n": LOG_LIMIT + 9}
+    tiny = RedisStore(redis_server.url, namespace=ns, log_limit=10)  # a limit this small trims on every write
+    tiny.clear(["log"])
+    tiny.apply(StateChanges(log=[{"n": n} for n in range(20)]))  # one batch over the limit
+    assert tiny.dump()["log"] == [{"n": n} for n in range(10, 20)]
+    tiny.close()
 
 
 def test_a_failing_batch_writes_nothing(store: RedisStore, client: redis.Redis, ns: str) -> None:
@@ -576,9 +578,9 @@ def test_without_the_redis_package_the_message_says_what_to_install(monkeypatch:
     for url in ("redis://:s3cret@127.0.0.1:6379/0", "rediss://h:6380/0", "unix:///run/redis.sock?db=0"):
         with pytest.raises(StateError) as info:
             open_store(url, agent_dir=tmp_path)
-        assert "pip install 'mp-policy[redis]'" in str(info.value)
+        assert "pip install redis (mp-policy's extra [redis]" in str(info.value)
         assert "needs the Python package 'redis'" in str(info.value) and "s3cret" not in str(info.value)
-        with pytest.raises(StateError, match=r"mp-policy\[redis\]"):
+        with pytest.raises(StateError, match=r"extra \[redis\]"):
             open_state(url, agent_dir=tmp_path, fallback="local")  # not "unavailable": no fallback either
     with open_store("memory://", agent_dir=tmp_path) as memory:  # the other stores do not need it
         memory.apply(StateChanges(cursors={"p": "m"}))

@@ -141,7 +141,7 @@ export function stepOf(op, request, decision, failing) {
  */
 export function formatWhy(turn, now = Date.now()) {
   if (!turn || !Array.isArray(turn.steps) || turn.steps.length === 0) return "mp-policy: no turn yet in this session.";
-  const source = turn.source === "server" || turn.source === "store" ? "the engine's record" : "this session's record";
+  const source = ["server", "store", "trace"].includes(turn.source) ? "the engine's record" : "this session's record";
   const lines = [`mp-policy: turn ${turn.turn ?? "?"}${turn.prompt ? ` (“${truncate(turn.prompt, 60)}”)` : ""}, from ${source}`];
   for (const step of turn.steps) {
     const request = step.request ?? {};

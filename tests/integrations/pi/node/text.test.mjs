@@ -130,6 +130,8 @@ test("/mp why reads the engine's explain answer the same way", () => {
   assert.match(text, /anthropic skipped \(cooldown until 2026-11-24T10:40:00Z\)/);
   assert.match(text, /no target; the next account frees up at .*\(in 10m\)/);
   assert.match(text, /fail 400 quota_exhausted on anthropic \(does not rotate\)/);
+  // the engine answers from its decision trace (docs/trace.md): still the engine's record
+  assert.match(formatWhy({ ...explained, source: "trace" }, NOW), /from the engine's record/);
 });
 
 test("/mp status lists the accounts with cooldowns and quota", () => {

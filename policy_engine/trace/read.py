@@ -1,0 +1,127 @@
+"""Reading the decision trace: from a store (newest first, one turn, following new writes) or a JSONL export.
+
+Entries of a format version this mp-policy does not know (``v`` other than :data:`TRACE_VERSION`) and
+lines that are not JSON objects are skipped, never fatal: a trace is read to understand, not to judge.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from policy_engine.state.base import StateStore
+from policy_engine.state.log import LogRecord
+from policy_engine.trace.entry import TRACE_VERSION, with_at
+
+__all__ = ["SCAN_LIMIT", "TraceFileError", "TraceFilter", "known", "read_jsonl", "store_entries", "turn_entries"]
+
+#: How many entries (newest first) a search for one turn looks through at most.
+SCAN_LIMIT = 100_000
+_CHUNK = 500
+
+
+class TraceFileError(ValueError):
+    """A ``--from`` file that cannot be read; the message names the file (and the line)."""
+
+
+def known(entry: Any) -> bool:
+    """Whether ``entry`` is a trace entry of a version this reader understands."""
+    return isinstance(entry, Mapping) and entry.get("v") == TRACE_VERSION and isinstance(entry.get("turn"), str)
+
+
+@dataclass(frozen=True)
+class TraceFilter:
+    """The filters of ``mp-policy trace`` (all optional; an entry must pass every one given)."""
+
+    turn: str | None = None
+    account: str | None = None
+    pool: str | None = None
+    chain: str | None = None
+    since: datetime | None = None
+    errors: bool = False
+
+    def matches(self, entry: Mapping[str, Any]) -> bool:
+        """Whether the entry passes: the account was asked for, served or failed; the pool/chain was asked for or
+        served through (skips are not matched: a walk notes skips all along the rest of the route)."""
+        if self.turn is not None and entry.get("turn") != self.turn:
+            return False
+        if self.since is not None and float(entry.get("t") or 0) < self.since.timestamp():
+            return False
+        if self.errors and "error" not in entry:
+            return False
+        request = entry.get("request") or {}
+        target = entry.get("target") or {}
+        if self.account is not None and self.account not in {target.get("provider"), entry.get("failing"),
+                                                             request.get("provider")}:
+            return False
+        if self.pool is not None and self.pool not in {request.get("pool"), target.get("pool")}:
+            return False
+        return self.chain is None or self.chain in {request.get("chain"), target.get("chain")}
+
+
+def store_entries(store: StateStore, last: int, where: TraceFilter | None = None,
+                  scan_limit: int = SCAN_LIMIT) -> list[LogRecord]:
+    """The newest ``last`` entries passing ``where`` (oldest first), looking through at most ``scan_limit``."""
+    found: list[LogRecord] = []
+    for record in _backwards(store, scan_limit):
+        if known(record.entry) and (where is None or where.matches(record.entry)):
+            found.append(LogRecord(record.id, with_at(record.entry)))
+            if len(found) >= last:
+                break
+    found.reverse()
+    return found
+
+
+def turn_entries(store: StateStore, turn: str, scan_limit: int = SCAN_LIMIT) -> list[dict[str, Any]]:
+    """Every entry of ``turn`` (oldest first): the search stops at the turn's ``select`` (its first entry)."""
+    found: list[dict[str, Any]] = []
+    for record in _backwards(store, scan_limit):
+        entry = record.entry
+        if known(entry) and entry["turn"] == turn:
+            found.append(with_at(entry))
+            if entry.get("op") == "select":
+                break
+    found.reverse()
+    return found
+
+
+def _backwards(store: StateStore, scan_limit: int) -> Iterator[LogRecord]:
+    """The store's entries, newest first, in pages."""
+    cursor: str | None = None
+    seen = 0
+    while seen < scan_limit:
+        page = store.log_before(cursor, min(_CHUNK, scan_limit - seen))
+        if not page:
+            return
+        seen += len(page)
+        yield from reversed(page)
+        cursor = page[0].id
+
+
+def read_jsonl(path: str | Path, lines: Iterable[str] | None = None) -> list[dict[str, Any]]:
+    """The entries of a JSONL export (one entry per line, as ``mp-policy trace --format jsonl`` writes them)."""
+    if lines is None:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return read_jsonl(path, list(handle))
+        except OSError as exc:
+            raise TraceFileError(f"{path}: cannot read the trace file: {exc.strerror or exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise TraceFileError(f"{path}: not UTF-8 text ({exc.reason}); export it with "
+                                 "`mp-policy trace --format jsonl`") from exc
+    out: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError as exc:
+            raise TraceFileError(f"{path}:{number}: not a JSON line ({exc}); export a trace with "
+                                 "`mp-policy trace --format jsonl`") from exc
+        if known(entry):
+            out.append(with_at(entry))
+    return out

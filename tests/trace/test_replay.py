@@ -1,0 +1,147 @@
+"""``mp-policy replay``: a recorded day of a scheduled pool replayed against a policy that differs in one window."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policy_engine.engine import Engine
+from policy_engine.trace.replay import recorded_outcome
+
+SCRIPT = Path(sys.executable).parent / "mp-policy"
+MONDAY = datetime(2026, 11, 23, tzinfo=UTC)
+ACCOUNTS = ("openai-codex", "openai-codex-2", "openai-codex-3")
+POLICY = """\
+settings: {timezone: UTC, cooldown: 5m}
+subscriptions:
+  - {provider: openai-codex, index: 2}
+  - {provider: openai-codex, index: 3}
+pools:
+  - name: codex
+    baseProvider: openai-codex
+    members: [openai-codex, openai-codex-2, openai-codex-3]
+    strategy: scheduled
+    memberSchedule:
+      openai-codex: {role: preferred, windows: [{hours: [9, OFFICE_END], days: [mon-fri]}]}
+      openai-codex-2: {role: preferred, windows: [{hours: [OFFICE_END, 9]}]}
+      openai-codex-3: {role: overflow}
+"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = MONDAY
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@pytest.fixture
+def recorded(tmp_path: Path) -> dict[str, Any]:
+    """A recorded Monday: one turn at half past every hour; at 10:30 openai-codex is rate-limited for 90 min."""
+    agent = tmp_path / "agent"
+    agent.mkdir()
+    (agent / "multi-pass.yaml").write_text(POLICY.replace("OFFICE_END", "17"), encoding="utf-8")
+    (agent / "auth.json").write_text(json.dumps({a: {"type": "api_key", "key": "k"} for a in ACCOUNTS}),
+                                     encoding="utf-8")
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(POLICY.replace("OFFICE_END", "18"), encoding="utf-8")  # office hours end at 18, not 17
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    clock = Clock()
+    turns = {}
+    with Engine.load(agent_dir=agent, state=state, env={}, clock=clock, quota_refresh=False) as engine:
+        for hour in range(24):
+            clock.at = MONDAY + timedelta(hours=hour, minutes=30)
+            d = engine.select(pool="codex", model="gpt-5")
+            turns[hour] = d.turn
+            if hour == 10:
+                clock.at += timedelta(seconds=3)
+                d = engine.fail(d.turn, status=429, headers={"retry-after": "5400"})
+            clock.at += timedelta(seconds=20)
+            engine.succeed(d.turn)
+    return {"agent": agent, "candidate": candidate, "state": state, "turns": turns, "tmp": tmp_path}
+
+
+def mp_policy(*args: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_the_recording_is_what_the_schedule_says(recorded: dict[str, Any]) -> None:
+    out = mp_policy("trace", "--agent-dir", recorded["agent"], "--state", recorded["state"], "--last", "1000",
+                    "--format", "json")
+    entries = json.loads(out.stdout)["entries"]
+    served = {}
+    for hour, turn in recorded["turns"].items():
+        served[hour] = recorded_outcome([e for e in entries if e["turn"] == turn]).served_by
+    assert served == {h: "openai-codex" if 9 <= h < 17 and h not in (10, 11) else
+                      "openai-codex-3" if h in (10, 11) else "openai-codex-2" for h in range(24)}
+
+
+def test_replay_against_a_policy_that_differs_in_one_window(recorded: dict[str, Any]) -> None:
+    export = recorded["tmp"] / "day.jsonl"
+    out = mp_policy("trace", "--agent-dir", recorded["agent"], "--state", recorded["state"], "--last", "1000",
+                    "--format", "jsonl")
+    export.write_text(out.stdout, encoding="utf-8")
+    assert len(out.stdout.splitlines()) == 24 * 2 + 1
+
+    for source in (("--from", export), ("--state", recorded["state"])):
+        run = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", recorded["candidate"], *source,
+                        "--format", "json")
+        assert run.returncode == 0, run.stderr
+        report = json.loads(run.stdout)
+        assert report["turns"] == 24 and report["different"] == 1
+        (diff,) = report["differences"]
+        assert diff["turn"] == recorded["turns"][17] and diff["at"].startswith("2026-11-23T17:30")
+        assert diff["recorded"]["servedBy"] == "openai-codex-2" and diff["candidate"]["servedBy"] == "openai-codex"
+        assert report["accounts"] == {
+            "openai-codex": {"recordedServed": 6, "candidateServed": 7, "recordedFailed": 1, "candidateFailed": 1},
+            "openai-codex-2": {"recordedServed": 16, "candidateServed": 15, "recordedFailed": 0,
+                               "candidateFailed": 0},
+            "openai-codex-3": {"recordedServed": 2, "candidateServed": 2, "recordedFailed": 0, "candidateFailed": 0},
+        }
+        assert any("never called" in a for a in report["assumptions"])
+
+    same = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", recorded["agent"] / "multi-pass.yaml",
+                     "--from", export, "--format", "json")
+    assert json.loads(same.stdout)["different"] == 0  # the recording's own policy reproduces it exactly
+
+    text = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", recorded["candidate"], "--from", export)
+    assert "replayed 24 turn(s)" in text.stdout and "1 differ" in text.stdout
+    assert "recorded openai-codex-2 served; candidate openai-codex served" in text.stdout
+    assert "assumptions:" in text.stdout
+
+
+def test_an_account_the_recording_saw_failing_then_fails_in_the_replay(recorded: dict[str, Any]) -> None:
+    """Candidate: office hours from 11 (not 9). At 11:30 its first pick, openai-codex, was never called by the
+    candidate before, but the recording saw it rate-limited until 12:00 (the 10:30 turn): the replay injects
+    that failure, and the turn goes on to the overflow account."""
+    candidate = recorded["tmp"] / "late-office.yaml"
+    candidate.write_text(POLICY.replace("[9, OFFICE_END]", "[11, 17]").replace("[OFFICE_END, 9]", "[17, 11]"),
+                         encoding="utf-8")
+    run = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", candidate, "--state", recorded["state"],
+                    "--format", "json")
+    assert run.returncode == 0, run.stderr
+    by_hour = {int(d["at"][11:13]): d["candidate"] for d in json.loads(run.stdout)["differences"]}
+    assert by_hour == {
+        9: {"first": "openai-codex-2", "servedBy": "openai-codex-2", "ranOut": False, "retryAfter": None,
+            "failed": [], "open": False},
+        10: {"first": "openai-codex-2", "servedBy": "openai-codex-2", "ranOut": False, "retryAfter": None,
+             "failed": [], "open": False},
+        11: {"first": "openai-codex", "servedBy": "openai-codex-3", "ranOut": False, "retryAfter": None,
+             "failed": ["openai-codex"], "open": False},
+    }
+
+
+def test_a_broken_export_is_a_located_error(recorded: dict[str, Any]) -> None:
+    bad = recorded["tmp"] / "bad.jsonl"
+    bad.write_text('{"v": 1, "turn": "a", "op": "select", "t": 1}\nnot json\n', encoding="utf-8")
+    run = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", recorded["candidate"], "--from", bad)
+    assert run.returncode == 1 and f"{bad}:2: not a JSON line" in run.stderr
+    missing = mp_policy("replay", "--agent-dir", recorded["agent"], "--from", bad)
+    assert missing.returncode == 2 and "--policy" in missing.stderr
