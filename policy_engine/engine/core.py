@@ -8,6 +8,11 @@
 Prepare once, evaluate many: the policy is loaded, validated and compiled when the engine is
 built (graphs are cached by content hash, ``policyRevision``); each call reads one state
 snapshot, walks the route and writes its changes (cooldown, cursor, turn) in one atomic batch.
+
+Why this room is a little over 500 lines: it is the one class whose ``select``, ``fail`` and
+``succeed`` share the engine's private state (graph, store, clock, quota refresh); what does not
+need that state already lives beside it (``building.py``, ``turns.py``, ``async_engine.py``), and
+splitting the three calls apart would scatter the decision path a reader follows in one place.
 """
 
 from __future__ import annotations
