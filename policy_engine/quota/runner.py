@@ -13,7 +13,7 @@ import asyncio
 import functools
 import os
 import ssl
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -51,17 +51,14 @@ def _credential(auth: AuthSource, name: str) -> Credential | None:
     return reader(name) if callable(reader) else None
 
 
-def collect_accounts(graph: Graph, auth: AuthSource, checkers: Mapping[str, QuotaChecker],
-                     names: Iterable[str] | None = None) -> list[QuotaAccount]:
-    """The accounts ``limits`` checks: as pi-multi-pass, each base provider that has a checker and is
-    logged in, and every configured extra subscription of those bases (logged in or not, so a
-    missing login shows); only accounts the project allows. ``names`` narrows it to those accounts.
-    """
+def _listed_accounts(graph: Graph, auth: AuthSource, names: Iterable[str] | None) -> Iterator[tuple[str, str]]:
+    """``(account, base)`` for the accounts ``limits`` lists, checker or not: as pi-multi-pass, each
+    logged-in base provider and every configured extra subscription (logged in or not, so a missing
+    login shows); only accounts the project allows; ``names`` narrows it to those accounts."""
     wanted = set(names) if names is not None else None
-    found: list[QuotaAccount] = []
     for name in sorted(graph.accounts):
         base = graph.base_of(name)
-        if base is None or base not in checkers:
+        if base is None:
             continue
         if graph.allowed is not None and name not in graph.allowed:
             continue
@@ -69,29 +66,23 @@ def collect_accounts(graph: Graph, auth: AuthSource, checkers: Mapping[str, Quot
             continue
         if name == base and not auth.has(name) and wanted is None:
             continue
-        found.append(QuotaAccount(name, base, graph.labels.get(name, name), _credential(auth, name)))
-    return found
+        yield name, base
+
+
+def collect_accounts(graph: Graph, auth: AuthSource, checkers: Mapping[str, QuotaChecker],
+                     names: Iterable[str] | None = None) -> list[QuotaAccount]:
+    """The accounts ``limits`` checks: those it lists (:func:`_listed_accounts`) whose family has a
+    quota checker. ``names`` narrows it to those accounts."""
+    return [QuotaAccount(name, base, graph.labels.get(name, name), _credential(auth, name))
+            for name, base in _listed_accounts(graph, auth, names) if base in checkers]
 
 
 def unchecked_accounts(graph: Graph, auth: AuthSource, checkers: Mapping[str, QuotaChecker],
                        names: Iterable[str] | None = None) -> list[str]:
     """The accounts ``limits`` cannot check because their family has no quota checker (``openai``,
-    ``openrouter``, a ``models.json`` provider, ...): by the same rules as :func:`collect_accounts`
-    (a base account only when logged in or named), so ``limits`` can say so instead of staying silent."""
-    wanted = set(names) if names is not None else None
-    found: list[str] = []
-    for name in sorted(graph.accounts):
-        base = graph.base_of(name)
-        if base is None or base in checkers:
-            continue
-        if graph.allowed is not None and name not in graph.allowed:
-            continue
-        if wanted is not None and name not in wanted:
-            continue
-        if name == base and not auth.has(name) and wanted is None:
-            continue
-        found.append(name)
-    return found
+    ``openrouter``, a ``models.json`` provider, ...): by the same rules as :func:`collect_accounts`,
+    so ``limits`` can say so instead of staying silent."""
+    return [name for name, base in _listed_accounts(graph, auth, names) if base not in checkers]
 
 
 async def _check_one(account: QuotaAccount, checker: QuotaChecker, ctx: CheckContext) -> QuotaSnapshot:
