@@ -16,6 +16,17 @@ from harness import Figure, Report, percentile
 __all__ = ["Budget", "Samples", "calibrate_us", "gc_disabled", "measure", "router_pick_us", "run_timed"]
 
 
+def _best_us(call: Callable[[], object], rounds: int, calls: int) -> float:
+    """The fastest of ``rounds`` runs of ``calls`` calls of ``call``, per call, in µs."""
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.perf_counter_ns()
+        for _ in range(calls):
+            call()
+        best = min(best, (time.perf_counter_ns() - t0) / calls / 1e3)
+    return best
+
+
 def calibrate_us(rounds: int = 5, calls: int = 20_000) -> float:
     """A machine-speed yardstick: a plain filter-and-pick over 50 accounts (STYLE.md: about 6 µs), best of rounds."""
     members = ["anthropic"] + [f"anthropic-{i}" for i in range(2, 51)]
@@ -27,13 +38,7 @@ def calibrate_us(rounds: int = 5, calls: int = 20_000) -> float:
         eligible = [m for m in members if m in logged_in and cooldown_until.get(m, 0.0) <= now]
         return eligible[0]
 
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter_ns()
-        for _ in range(calls):
-            pick()
-        best = min(best, (time.perf_counter_ns() - t0) / calls / 1e3)
-    return round(best, 2)
+    return round(_best_us(pick, rounds, calls), 2)
 
 
 def router_pick_us(members: Sequence[str], cooling: Sequence[str], rounds: int = 5, calls: int = 20_000) -> float:
@@ -53,13 +58,7 @@ def router_pick_us(members: Sequence[str], cooling: Sequence[str], rounds: int =
                 return member
         return None
 
-    best = float("inf")
-    for _ in range(rounds):
-        t0 = time.perf_counter_ns()
-        for _ in range(calls):
-            pick()
-        best = min(best, (time.perf_counter_ns() - t0) / calls / 1e3)
-    return round(best, 3)
+    return round(_best_us(pick, rounds, calls), 3)
 
 
 @contextmanager
