@@ -26,7 +26,7 @@ from policy_engine.state.redis_store import RedisStore
 STATE_TESTS = Path(__file__).resolve().parents[1] / "state"
 if str(STATE_TESTS) not in sys.path:
     sys.path.append(str(STATE_TESTS))
-from redis_server import RedisServer, free_port, redis_server_binary, require_redis  # noqa: E402
+from redis_server import RedisServer, free_port, need_redis  # noqa: E402
 
 SECRET = f"s3cret-{uuid.uuid4().hex}"
 SHARED_CONFORMANCE = REPO.parent / "shared" / "conformance"
@@ -35,10 +35,7 @@ SHARED_CONFORMANCE = REPO.parent / "shared" / "conformance"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server for this module."""
-    if redis_server_binary() is None:
-        if require_redis():
-            pytest.fail("redis-server is not installed, and MP_POLICY_REQUIRE_REDIS is set")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    need_redis()
     with RedisServer(tmp_path_factory.mktemp("redis-cli")) as srv:
         yield srv
 

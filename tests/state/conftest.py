@@ -6,20 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from redis_server import RedisServer, redis_server_binary, require_redis
-
-
-def _need_redis() -> None:
-    if redis_server_binary() is None:
-        if require_redis():
-            pytest.fail("redis-server is not installed, and MP_POLICY_REQUIRE_REDIS is set")
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+from redis_server import RedisServer, need_redis
 
 
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A redis-server on a free loopback port, shared by the session (tests use distinct namespaces)."""
-    _need_redis()
+    need_redis()
     with RedisServer(tmp_path_factory.mktemp("redis")) as server:
         yield server
 
@@ -27,7 +20,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of one test alone, which it may kill, freeze, restart or reconfigure."""
-    _need_redis()
+    need_redis()
     server = RedisServer(tmp_path / "redis").start()
     try:
         yield server

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-__all__ = ["RedisServer", "free_port", "redis_server_binary", "require_redis"]
+__all__ = ["RedisServer", "free_port", "need_redis", "redis_server_binary", "require_redis"]
 
 
 def redis_server_binary() -> str | None:
@@ -27,6 +27,16 @@ def redis_server_binary() -> str | None:
 def require_redis() -> bool:
     """Whether a missing ``redis-server`` must fail the tests instead of skipping them."""
     return os.environ.get("MP_POLICY_REQUIRE_REDIS", "") not in ("", "0")
+
+
+def need_redis() -> None:
+    """In a test: skip it when ``redis-server`` is not installed, or fail it when CI requires Redis."""
+    import pytest  # the benchmarks use this module without pytest
+
+    if redis_server_binary() is None:
+        if require_redis():
+            pytest.fail("redis-server is not installed, and MP_POLICY_REQUIRE_REDIS is set")
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
 
 
 def free_port() -> int:
