@@ -91,7 +91,8 @@ class Engine:
         self.sources = sources
         self.registry = registry or get_registry()
         self._purged_at: float | None = None
-        self._routes: dict[tuple[str | None, ...], list[Segment]] = {}
+        # select's routes by request: (segments, their JSON for the turn record, the request as recorded)
+        self._routes: dict[tuple[str | None, ...], tuple[list[Segment], list[dict[str, Any]], dict[str, Any]]] = {}
         self._bases: dict[str, str] = {}  # account -> base provider
         self._quota_env = dict(os.environ if env is None else env)  # endpoint overrides for quota checks
         self._refresher: QuotaRefresher | None = None
@@ -271,9 +272,10 @@ class Engine:
 
     def _turn_record(self, turn: str, route: list[Segment], origin: list[Segment], target: Target | None,
                      attempted: list[str], visited: list[list[Any]], now: datetime,
-                     request: Mapping[str, Any]) -> TurnRecord:
+                     request: Mapping[str, Any], route_json: list[dict[str, Any]] | None = None) -> TurnRecord:
+        """The turn as the store keeps it (``route_json``: the route's JSON form, when the caller has it)."""
         data: dict[str, Any] = {
-            "route": [s.to_dict() for s in route],
+            "route": route_json if route_json is not None else [s.to_dict() for s in route],
             "origin": None if origin is route else [s.to_dict() for s in origin],
             "attempted": attempted,
             "visited": visited,
@@ -283,7 +285,12 @@ class Engine:
         return TurnRecord(turn_id=turn, data=data, updated_at=now, expires_at=now + self.graph.settings.turn_ttl)
 
     def _add_entry(self, changes: StateChanges, entry: Mapping[str, Any] | None) -> StateChanges:
-        """Put the trace entry in the batch (when the trace is on), with the retention the store trims by."""
+        """Put the trace entry in the batch (when the trace is on), with the retention the store trims by.
+
+        Marks the batch :attr:`~StateChanges.plain_numbers`: the engine builds its turn data and entries
+        from names, small whole numbers and clock readings, so the store may use its fast JSON path.
+        """
+        changes.plain_numbers = True
         if entry is not None and self._trace is not None:
             changes.log.append(entry)
             changes.retention = self._trace
@@ -327,24 +334,26 @@ class Engine:
         started = time.perf_counter()
         now = self.now()
         key = (provider, pool, chain, preset, model)
-        route = self._routes.get(key)
-        if route is None:
-            route = build_route(self.graph, provider=provider, pool=pool, chain=chain, preset=preset, model=model)
+        cached = self._routes.get(key)
+        if cached is None:
+            built = build_route(self.graph, provider=provider, pool=pool, chain=chain, preset=preset, model=model)
+            cached = (built, [s.to_dict() for s in built],
+                      {k: v for k, v in zip(("provider", "pool", "chain", "preset", "model"), key, strict=True)
+                       if v is not None})
             if len(self._routes) < _ROUTE_CACHE_SIZE:
-                self._routes[key] = route  # the graph is immutable, and so are segments
+                self._routes[key] = cached  # the graph is immutable, and so are segments
+        route, route_json, request = cached
         turn_id = turn or new_turn_id()
         if dry_run:
             world = self._world(now, (), prompt, explain, snapshot=self._fresh_quota(None, now))
             decision = self._decide(route, world, turn_id, "select", provider, started)
         else:
-            request = {k: v for k, v in zip(("provider", "pool", "chain", "preset", "model"), key, strict=True)
-                       if v is not None}
-
             def decide(_: TurnRecord | None, snap: StateSnapshot) -> tuple[StateChanges, Decision]:
                 world = self._world(now, (), prompt, explain, snapshot=self._fresh_quota(snap, now))
                 decision = self._decide(route, world, turn_id, "select", provider, started)
                 visited = visited_entries([], decision.target)
-                record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request)
+                record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request,
+                                           route_json)
                 entry = self._entry("select", decision, request, label, prompt)
                 return self._add_entry(turn_changes(decision, record), entry), decision
 

@@ -36,13 +36,25 @@ class Segment:
     reason: str | None = None  # disabled segments: the skip reason (default "disabled")
 
     def to_dict(self) -> dict[str, Any]:
-        """Compact JSON form (only the fields that are set)."""
-        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
+        """Compact JSON form (only the fields that are set), in field order."""
+        # Spelled out: a turn record holds its route, and this runs on every select and fail.
+        out: dict[str, Any] = {"kind": self.kind}
+        if self.model is not None:
+            out["model"] = self.model
+        out["via"] = self.via
+        for key, value in (("provider", self.provider), ("pool", self.pool), ("chain", self.chain),
+                           ("preset", self.preset), ("entry", self.entry), ("after", self.after),
+                           ("detail", self.detail), ("reason", self.reason)):
+            if value is not None:
+                out[key] = value
+        return out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Segment:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{k: raw.get(k) for k in cls.__slots__})  # type: ignore[arg-type]
+        get = raw.get
+        return cls(get("kind"), get("model"), get("via"), get("provider"), get("pool"), get("chain"),  # type: ignore[arg-type]
+                   get("preset"), get("entry"), get("after"), get("detail"), get("reason"))
 
     def describe(self) -> str:
         """A short human form: ``pool primary (after anthropic) → claude-sonnet-4``."""

@@ -12,13 +12,14 @@ All datetimes are timezone-aware; stores return them in UTC (the engine converts
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
+
+from policy_engine.common import fast_json
 
 from .log import LOG_LIMIT, LogRecord, LogRetention
 
@@ -109,16 +110,18 @@ def _parse_iso(value: str | None) -> datetime | None:
 
 def json_copy(value: Any, what: str = "value") -> Any:
     """A deep copy through JSON; raises :class:`TypeError` naming ``what`` when it is not JSON-able."""
-    return json.loads(json_text(value, what))
+    return fast_json.loads(json_text(value, what))
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode  # built once
+def json_text(value: Any, what: str = "value", *, plain_numbers: bool = False) -> str:
+    """Compact JSON text; raises :class:`TypeError` naming ``what`` when it is not JSON-able.
 
-
-def json_text(value: Any, what: str = "value") -> str:
-    """Compact JSON text; raises :class:`TypeError` naming ``what`` when it is not JSON-able."""
+    ``plain_numbers=True``: the caller vouches that every number is finite and every integer fits in
+    64 bits (a batch marked :attr:`StateChanges.plain_numbers`), which allows the fast encoder
+    (:mod:`policy_engine.common.fast_json`).
+    """
     try:
-        return _ENCODE(value)
+        return fast_json.dumps(value, plain_numbers=plain_numbers)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{what} is not JSON-serialisable: {exc}") from exc
 
@@ -339,6 +342,9 @@ class StateChanges:
     clear_cooldowns: list[str] = field(default_factory=list)
     log: list[Mapping[str, Any]] = field(default_factory=list)
     retention: LogRetention | None = None
+    #: Set by the engine for the batches it builds: every number in the turns' data and the log entries is
+    #: finite and every integer fits in 64 bits, so stores may use their fast JSON path (see :func:`json_text`).
+    plain_numbers: bool = False
 
     def is_empty(self) -> bool:
         """Whether the batch writes nothing."""

@@ -63,5 +63,7 @@ def trim_every(entries: int | None) -> int:
 
 def entry_time(entry: Mapping[str, Any]) -> float | None:
     """The entry's time in UTC epoch seconds (its ``t`` field), or ``None`` for an entry without one."""
-    value = entry.get("t") if isinstance(entry, Mapping) else None
+    value = entry.get("t") if type(entry) is dict or isinstance(entry, Mapping) else None
+    if type(value) is float:  # what the engine writes
+        return value
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None

@@ -3,8 +3,8 @@ shared by every store opened with that name in this process (separate data per n
 
 from __future__ import annotations
 
+import functools
 import itertools
-import json
 import threading
 from collections import deque
 from collections.abc import Collection
@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
+
+from policy_engine.common import fast_json
 
 from .base import (
     LOG_LIMIT,
@@ -24,9 +26,8 @@ from .base import (
     TurnRecord,
     check_parts,
     dump_document,
-    json_text,
 )
-from .log import LogRecord, LogRetention, entry_time
+from .log import LogRecord, LogRetention, entry_time, trim_every
 
 __all__ = ["MemoryStore", "reset_shared_memory"]
 
@@ -37,14 +38,17 @@ def _utc(moment: datetime) -> datetime:
 
 
 class _Turn(NamedTuple):
-    """A stored turn: its data as JSON text (a private copy, checked serialisable) and its times."""
+    """A stored turn: its data as JSON text (a private copy, checked serialisable), its times, and whether
+    its numbers are plain (written from a batch marked ``plain_numbers``: read back on the fast path)."""
 
     text: str
     updated_at: datetime
     expires_at: datetime
+    plain: bool = False
 
     def record(self, turn_id: str) -> TurnRecord:
-        return TurnRecord(turn_id, json.loads(self.text), self.updated_at, self.expires_at)
+        return TurnRecord(turn_id, fast_json.loads(self.text, plain_numbers=self.plain), self.updated_at,
+                          self.expires_at)
 
 
 class _Entry(NamedTuple):
@@ -54,6 +58,9 @@ class _Entry(NamedTuple):
     t: float | None
     size: int
     text: str
+
+
+_new_entry = functools.partial(tuple.__new__, _Entry)  # what _Entry(...) does, without its Python frame
 
 
 @dataclass
@@ -160,7 +167,7 @@ class MemoryStore(StateStore):
                 cursors=t.cursors,
                 turns=[turn.record(turn_id) for turn_id, turn in t.turns.items()],
                 quota=t.quota.values(),
-                log=[json.loads(e.text) for e in t.log],
+                log=[fast_json.loads(e.text) for e in t.log],
             )
 
     def log_before(self, cursor: str | None = None, count: int = 100) -> list[LogRecord]:
@@ -173,7 +180,7 @@ class MemoryStore(StateStore):
                 if len(out) >= count:
                     break
                 if limit is None or e.id < limit:
-                    out.append(LogRecord(str(e.id), json.loads(e.text)))
+                    out.append(LogRecord(str(e.id), fast_json.loads(e.text)))
         out.reverse()
         return out
 
@@ -184,7 +191,7 @@ class MemoryStore(StateStore):
             log = self._tables().log
             skip = max(0, after + 1 - log[0].id) if log else 0  # ids are consecutive in the deque
             picked = list(itertools.islice(log, skip, skip + max(count, 0)))
-        return [LogRecord(str(e.id), json.loads(e.text)) for e in picked]
+        return [LogRecord(str(e.id), fast_json.loads(e.text)) for e in picked]
 
     # -- writes
 
@@ -199,12 +206,17 @@ class MemoryStore(StateStore):
             if turn is None:
                 new_turns[turn_id] = None
                 continue
-            try:
-                text = json.dumps(turn.data, separators=(",", ":"), allow_nan=False)
+            try:  # (json_text, inlined: this runs on every select and fail)
+                text = fast_json.dumps(turn.data, plain_numbers=changes.plain_numbers)
             except (TypeError, ValueError) as exc:
                 raise TypeError(f"turn {turn_id!r} data is not JSON-serialisable: {exc}") from exc
-            new_turns[turn_id] = _Turn(text, _utc(turn.updated_at), _utc(turn.expires_at))
-        texts = [(json_text(e, "log entry"), entry_time(e)) for e in changes.log]
+            new_turns[turn_id] = _Turn(text, _utc(turn.updated_at), _utc(turn.expires_at), changes.plain_numbers)
+        texts: list[tuple[str, float | None]] = []
+        for e in changes.log:
+            try:
+                texts.append((fast_json.dumps(e, plain_numbers=changes.plain_numbers), entry_time(e)))
+            except (TypeError, ValueError) as exc:
+                raise TypeError(f"log entry is not JSON-serialisable: {exc}") from exc
         with self._shared.lock:
             t = self._tables()
             cooldowns = t.cooldowns
@@ -218,10 +230,10 @@ class MemoryStore(StateStore):
                         utc = new.until.tzinfo is UTC and new.since.tzinfo is UTC
                         cooldowns[new.provider] = new if utc else new.to_utc()
             cursors = t.cursors
-            if changes.cursors:
-                moved = {str(k): str(v) for k, v in changes.cursors.items()}
-                if any(cursors.get(k) != v for k, v in moved.items()):  # only what changed is written
-                    cursors = {**cursors, **moved}
+            for pool, member in changes.cursors.items():
+                if cursors.get(str(pool)) != str(member):  # only a table whose cursor moved is copied
+                    cursors = {**cursors, **{str(k): str(v) for k, v in changes.cursors.items()}}
+                    break
             quota = t.quota
             if changes.quota:
                 quota = dict(t.quota)
@@ -241,14 +253,19 @@ class MemoryStore(StateStore):
 
     @staticmethod
     def _append_log(t: _Tables, texts: list[tuple[str, float | None]], retention: LogRetention) -> None:
-        """Append the entries (never failing: they are serialised already), then trim by ``retention``."""
+        """Append the entries (never failing: they are serialised already), then trim by ``retention`` on
+        the beat of :func:`~policy_engine.state.log.trim_every`, as the other stores do."""
         newest: float | None = None
+        first = t.log_next
         for text, at in texts:
             newest = at if at is not None else newest
             size = len(text) if text.isascii() else len(text.encode())
-            t.log.append(_Entry(t.log_next, at, size, text))
+            t.log.append(_new_entry((t.log_next, at, size, text)))
             t.log_next += 1
             t.log_bytes += size
+        every = trim_every(retention.entries)
+        if (first - 1) // every == (t.log_next - 1) // every:
+            return  # no multiple of ``every`` was passed: the next trim is still ahead
         log, batch = t.log, len(texts)
         if retention.entries is not None:
             while len(log) > max(retention.entries, 0):

@@ -43,7 +43,6 @@ foreign values are a plain :class:`StateError`; the password never appears in a 
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import threading
 import time
@@ -54,6 +53,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from policy_engine.common import fast_json
 from policy_engine.state.base import (
     LOG_LIMIT,
     Cooldown,
@@ -242,7 +242,7 @@ class RedisStore(StateStore):
     def _turn(text: str | None, now: datetime) -> TurnRecord | None:
         if not text:
             return None
-        turn = TurnRecord.from_dict(json.loads(text))
+        turn = TurnRecord.from_dict(fast_json.loads(text))
         return turn if turn.expires_at > now else None
 
     def _snapshot(self, reply: list[Any]) -> StateSnapshot:
@@ -257,7 +257,7 @@ class RedisStore(StateStore):
                 raw = flat[i + 1]
                 value = parsed.get(raw)
                 if value is None:
-                    value = parsed[raw] = kind.from_dict(json.loads(raw))
+                    value = parsed[raw] = kind.from_dict(fast_json.loads(raw))
                 out[flat[i]] = value
             return out
 
@@ -280,11 +280,11 @@ class RedisStore(StateStore):
             texts = self._client.mget([self._turn_prefix + i for i in ids]) if ids else []
         return dump_document(
             self,
-            cooldowns=[Cooldown.from_dict(json.loads(v)) for v in raw_cd.values()],
+            cooldowns=[Cooldown.from_dict(fast_json.loads(v)) for v in raw_cd.values()],
             cursors=cursors,
-            turns=[TurnRecord.from_dict(json.loads(t)) for t in texts if t is not None],
-            quota=[QuotaSnapshot.from_dict(json.loads(v)) for v in raw_q.values()],
-            log=[json.loads(fields["e"]) for _, fields in log],
+            turns=[TurnRecord.from_dict(fast_json.loads(t)) for t in texts if t is not None],
+            quota=[QuotaSnapshot.from_dict(fast_json.loads(v)) for v in raw_q.values()],
+            log=[fast_json.loads(fields["e"]) for _, fields in log],
             extra={"keyPrefix": f"mp-policy:{{{self.namespace}}}:"},
         )
 
@@ -381,7 +381,8 @@ class RedisStore(StateStore):
                 continue
             text = json_text({"turn_id": turn.turn_id, "data": turn.data,
                               "updated_at": turn.updated_at.astimezone(UTC).isoformat(),
-                              "expires_at": turn.expires_at.astimezone(UTC).isoformat()}, f"turn {turn_id!r} data")
+                              "expires_at": turn.expires_at.astimezone(UTC).isoformat()}, f"turn {turn_id!r} data",
+                             plain_numbers=changes.plain_numbers)
             ttl_ms = max(1000, (turn.expires_at - turn.updated_at) // timedelta(milliseconds=1))
             turns.append([turn_id, text, ttl_ms, _us(turn.expires_at)])
             texts[turn_id] = text
@@ -391,7 +392,7 @@ class RedisStore(StateStore):
             "clear": list(changes.clear_cooldowns), "cooldowns": cooldowns,
             "cursors": [[str(k), str(v)] for k, v in changes.cursors.items()],
             "turns": turns, "deleted": deleted, "quota": quota,
-            "log": [json_text(e, "log entry") for e in changes.log],
+            "log": [json_text(e, "log entry", plain_numbers=changes.plain_numbers) for e in changes.log],
         }
         if changes.log:
             retention = changes.retention or self._retention
@@ -402,7 +403,7 @@ class RedisStore(StateStore):
                 payload["trim"] = [-1 if retention.age is None else int(retention.age.total_seconds() * 1000),
                                    -1 if retention.max_bytes is None else retention.max_bytes]
         # cjson decodes an empty JSON array as an (empty) table, so ipairs works on every field.
-        return json.dumps(payload, separators=(",", ":")), texts
+        return fast_json.dumps(payload, plain_numbers=True), texts  # texts and whole numbers only
 
     # -- the decision log
 
@@ -412,7 +413,7 @@ class RedisStore(StateStore):
             return []
         with self._talking("read"):
             rows = self._client.xrevrange(self._keys[3], "+" if cursor is None else f"({cursor}", "-", count=count)
-        return [LogRecord(i, json.loads(f["e"])) for i, f in reversed(rows)]
+        return [LogRecord(i, fast_json.loads(f["e"])) for i, f in reversed(rows)]
 
     def log_after(self, cursor: str | None = None, count: int = 1000) -> list[LogRecord]:
         """Up to ``count`` entries after stream id ``cursor`` (from the oldest when ``None``), oldest first."""
@@ -420,7 +421,7 @@ class RedisStore(StateStore):
             return []
         with self._talking("read"):
             rows = self._client.xrange(self._keys[3], "-" if cursor is None else f"({cursor}", "+", count=count)
-        return [LogRecord(i, json.loads(f["e"])) for i, f in rows]
+        return [LogRecord(i, fast_json.loads(f["e"])) for i, f in rows]
 
     def wait_log(self, cursor: str | None, timeout: float, count: int = 1000) -> list[LogRecord]:
         """Entries after ``cursor``, blocking in Redis (``XREAD BLOCK``) up to ``timeout`` seconds for the first."""
@@ -433,7 +434,7 @@ class RedisStore(StateStore):
             with self._talking("read"):  # the block stays well inside the socket timeout
                 reply = self._client.xread({self._keys[3]: cursor or "0-0"}, count=count, block=block)
             if reply:
-                return [LogRecord(i, json.loads(f["e"])) for i, f in reply[0][1]]
+                return [LogRecord(i, fast_json.loads(f["e"])) for i, f in reply[0][1]]
             if deadline - time.monotonic() <= 0:
                 return []
 

@@ -15,12 +15,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
+
+from policy_engine.common import fast_json
 
 from .base import (
     LOG_LIMIT,
@@ -166,7 +167,7 @@ class SqliteStore(StateStore, SqliteFile):
             ).fetchone()
             if row is None:
                 return None
-            return TurnRecord(turn_id, json.loads(row[0]), from_epoch(row[1]), from_epoch(row[2]))
+            return TurnRecord(turn_id, fast_json.loads(row[0]), from_epoch(row[1]), from_epoch(row[2]))
 
         return self._read(select)
 
@@ -179,14 +180,14 @@ class SqliteStore(StateStore, SqliteFile):
             log: list[Any] = []
             if c is not None:
                 turns = [
-                    TurnRecord(row[0], json.loads(row[1]), from_epoch(row[2]), from_epoch(row[3]))
+                    TurnRecord(row[0], fast_json.loads(row[1]), from_epoch(row[2]), from_epoch(row[3]))
                     for row in c.execute(
                         "SELECT turn_id, data, updated_at, expires_at FROM turns WHERE ns = ?",
                         (self.namespace,),
                     )
                 ]
                 log = [
-                    json.loads(row[0])
+                    fast_json.loads(row[0])
                     for row in c.execute("SELECT entry FROM log WHERE ns = ? ORDER BY id", (self.namespace,))
                 ]
             return dump_document(
@@ -243,7 +244,8 @@ class SqliteStore(StateStore, SqliteFile):
         ns = self.namespace
         deletes = [(ns, tid) for tid, turn in changes.turns.items() if turn is None]
         upserts = [
-            (ns, tid, json_text(t.data, f"turn {tid!r} data"), to_epoch(t.updated_at), to_epoch(t.expires_at))
+            (ns, tid, json_text(t.data, f"turn {tid!r} data", plain_numbers=changes.plain_numbers),
+             to_epoch(t.updated_at), to_epoch(t.expires_at))
             for tid, t in changes.turns.items()
             if t is not None
         ]
@@ -282,7 +284,7 @@ class SqliteStore(StateStore, SqliteFile):
         if not changes.log:
             return
         ns = self.namespace
-        rows = [(ns, json_text(e, "log entry")) for e in changes.log]
+        rows = [(ns, json_text(e, "log entry", plain_numbers=changes.plain_numbers)) for e in changes.log]
         ids = [c.execute("INSERT INTO log (ns, entry) VALUES (?, ?)", row).lastrowid or 0 for row in rows]
         retention = changes.retention or self._retention
         every = trim_every(retention.entries)
@@ -328,7 +330,7 @@ class SqliteStore(StateStore, SqliteFile):
                 return []
             rows = c.execute("SELECT id, entry FROM log WHERE ns = ? AND id < ? ORDER BY id DESC LIMIT ?",
                              (self.namespace, before, max(count, 0))).fetchall()
-            return [LogRecord(str(i), json.loads(e)) for i, e in reversed(rows)]
+            return [LogRecord(str(i), fast_json.loads(e)) for i, e in reversed(rows)]
 
         return self._read(select)
 
@@ -341,7 +343,7 @@ class SqliteStore(StateStore, SqliteFile):
                 return []
             rows = c.execute("SELECT id, entry FROM log WHERE ns = ? AND id > ? ORDER BY id LIMIT ?",
                              (self.namespace, after, max(count, 0))).fetchall()
-            return [LogRecord(str(i), json.loads(e)) for i, e in rows]
+            return [LogRecord(str(i), fast_json.loads(e)) for i, e in rows]
 
         return self._read(select)
 
@@ -371,7 +373,7 @@ def _quota_from_row(row: tuple[Any, ...]) -> QuotaSnapshot:
         status=status,
         windows=tuple(
             QuotaWindow(name, None if rem is None else float(rem), None if at is None else from_epoch(at))
-            for name, rem, at in json.loads(windows)
+            for name, rem, at in fast_json.loads(windows)
         ),
         summary=summary,
     )

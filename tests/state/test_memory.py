@@ -174,6 +174,28 @@ def test_turn_roundtrip_update_and_delete(store: StateStore) -> None:
     assert store.get_turn("t1", NOW) is None
 
 
+@pytest.mark.parametrize("plain", [False, True])
+def test_turn_and_log_numbers_come_back_exactly(store: StateStore, plain: bool) -> None:
+    """The engine's batches (``plain_numbers``) take the fast JSON path; any batch's numbers come back
+    as written, an integer beyond 64 bits included (the fast reader would make it a float)."""
+    data = {"big": 2**70, "float": 0.1 + 0.2, "neg": -(2**63), "text": "Grüße"}
+    big = 2**70 if not plain else 2**60  # a plain batch promises 64-bit integers
+    store.apply(StateChanges(turns={"t1": TurnRecord("t1", {**data, "big": big}, NOW, NOW + timedelta(hours=1))},
+                             log=[{"t": 1.5, "n": big}], plain_numbers=plain))
+    got = store.get_turn("t1", NOW)
+    assert got is not None and got.data == {**data, "big": big} and type(got.data["big"]) is int
+    assert store.log_before()[-1].entry == {"t": 1.5, "n": big}
+
+
+def test_a_batch_with_plain_numbers_still_refuses_what_is_not_json(store: StateStore) -> None:
+    bad = TurnRecord("bad", {"x": object()}, NOW, NOW + timedelta(hours=1))
+    with pytest.raises(TypeError, match="turn 'bad' data"):
+        store.apply(StateChanges(turns={"bad": bad}, plain_numbers=True))
+    with pytest.raises(TypeError, match="log entry"):
+        store.apply(StateChanges(log=[{"when": NOW}], plain_numbers=True))
+    assert store.get_turn("bad", NOW) is None and store.log_before() == []
+
+
 def test_turn_expiry_and_purge(store: StateStore) -> None:
     store.apply(
         StateChanges(

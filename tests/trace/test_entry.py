@@ -113,3 +113,29 @@ def test_the_project_directory_is_recorded(tmp_path: Path) -> None:
                     quota_refresh=False)
     e.select(chain="main")
     assert log(e)[0]["project"] == str(project) and log(e)[0]["target"]["provider"] == "anthropic-2"
+
+
+def test_the_entry_spells_target_skips_and_strategy_as_their_json_forms() -> None:
+    """decision_entry writes these fields out by hand (it runs on every decision); they must stay the
+    JSON forms of Target, SkipRecord (without unset fields) and StrategyNote."""
+    from policy_engine.evaluate.decision import Decision, SkipRecord, StrategyNote, Target
+    from policy_engine.trace.entry import decision_entry
+
+    skips = [
+        SkipRecord("cooldown", "cooling", provider="a", pool="p", chain="c", preset=None, entry=0,
+                   until=T0 + timedelta(minutes=5, milliseconds=250)),
+        SkipRecord("outside-window", "closed for good", provider="b", pool="p"),
+        SkipRecord("disabled", "preset entry off", preset="fast", entry=2),
+    ]
+    target = Target(provider="a-2", model="m", pool="p", chain=None, preset="fast", entry=1, via="preset")
+    decision = Decision(target=target, candidates=[target], skipped=skips, retry_after=None,
+                        strategy=[StrategyNote("p", "weighted", True, "selector failed")], turn="t1", at=T0,
+                        policy_revision="r", tz=UTC, elapsed_us=12.34, segments=())
+    entry = decision_entry("select", decision, request={"preset": "fast"})
+    assert entry["target"] == target.to_dict()
+    expected = [{k: v for k, v in s.to_dict(UTC).items() if v is not None} for s in skips]
+    expected[1]["until"] = None  # a window that never opens again says so
+    assert entry["skipped"] == expected
+    assert [list(s) for s in entry["skipped"]] == [list(s) for s in expected]  # the same key order too
+    assert entry["strategy"] == [s.to_dict() for s in decision.strategy]
+    assert entry["elapsedUs"] == 12.3 and entry["tz"] == "+00:00"  # a zone without an IANA key: its offset
