@@ -135,39 +135,14 @@ class Registry:
         return {kind: sorted(keys) for kind, keys in sorted(out.items())}
 
 
-def _may_have_entry_points(group: str) -> bool:
-    """A cheap look for ``[group]`` in installed packages' ``entry_points.txt`` (no importlib.metadata).
-
-    Importing :mod:`importlib.metadata` costs tens of milliseconds at every start; this scan of the
-    path's ``*.dist-info`` / ``*.egg-info`` folders decides whether that is needed at all.
-    """
-    import sys
-
-    needle = f"[{group}]"
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            if not name.endswith((".dist-info", ".egg-info")):
-                continue
-            try:
-                with open(os.path.join(entry or ".", name, "entry_points.txt"), encoding="utf-8") as handle:
-                    if needle in handle.read():
-                        return True
-            except OSError:
-                continue
-    return False
-
-
 def entry_points(group: str) -> list[Any]:
-    """The installed entry points of ``group`` (empty without importing importlib.metadata when none)."""
-    if not _may_have_entry_points(group):
-        return []
-    from importlib.metadata import entry_points as find
+    """The installed entry points of ``group``: without importing importlib.metadata when none is
+    declared, or when nothing was installed or changed since the last start (a cache file)."""
+    from policy_engine.common.entry_points import find_entry_points
+    from policy_engine.policy.validation_cache import cache_dir
 
-    return list(find(group=group))
+    folder = cache_dir()
+    return find_entry_points(group, folder / "entry-points" / f"{group}.json" if folder else None)
 
 
 def _distribution(ep: Any) -> tuple[str | None, str | None]:

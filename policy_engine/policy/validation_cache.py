@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 from functools import cache
-from importlib.resources import files
 from pathlib import Path
 
 from policy_engine.common.bounded_read import VALIDATION_CACHE, FileReadError, read_bounded
@@ -64,14 +63,27 @@ _DIAGNOSTIC_SOURCES = (
 @cache
 def _schemas_digest() -> str:
     digest = hashlib.sha256()
-    folder = files("policy_engine.schemas")
     for name in _SCHEMAS:
-        digest.update(folder.joinpath(name).read_bytes())
+        digest.update(_schema_bytes(name))
     # The checks in the code evolve too: key on the sources of the modules that produce diagnostics.
     package = Path(__file__).parent.parent  # policy_engine/
     for module in _DIAGNOSTIC_SOURCES:
         digest.update(package.joinpath(module).read_bytes())
     return digest.hexdigest()
+
+
+def _schema_bytes(name: str) -> bytes:
+    """A shipped schema file, read from the package folder (importlib.resources, a costly import, only
+    when the package is not a folder, e.g. in a zip)."""
+    import policy_engine.schemas as package
+
+    for folder in package.__path__:
+        path = Path(folder, name)
+        if path.is_file():
+            return path.read_bytes()
+    from importlib.resources import files
+
+    return files("policy_engine.schemas").joinpath(name).read_bytes()
 
 
 def _key(doc: LoadedDocument, kind: str) -> str:
