@@ -32,18 +32,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from policy_engine.common.bounded_read import POLICY, FileKind, FileReadError, ReadProblem, read_bounded
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
 from policy_engine.policy.document import LoadedDocument
-from policy_engine.policy.json_reader import load_json
-from policy_engine.policy.yaml_reader import (
-    MultipleDocuments,
-    build_document,
-    compose,
-    yaml_error,
-)
+from policy_engine.policy.parse_cache import cached_parse
 
 __all__ = ["DEFAULT_MAX_BYTES", "from_object", "load_file", "load_text", "read_error_diagnostic"]
 
@@ -66,7 +58,7 @@ def load_file(path: str | Path, *, kind: FileKind = POLICY, max_bytes: int | Non
     file_path = Path(path).expanduser()
     raw = _read_bytes(file_path, source, kind, max_bytes)
     text = _decode(raw, source)
-    return replace(load_text(text, source), path=file_path.resolve())
+    return replace(cached_parse(text, source, load_text), path=file_path.resolve())
 
 
 def load_text(text: str, source: str = "<inline>") -> LoadedDocument:
@@ -80,6 +72,12 @@ def load_text(text: str, source: str = "<inline>") -> LoadedDocument:
 
 
 def _parse_text(text: str, source: str) -> LoadedDocument:
+    # The readers import PyYAML, which a file found in the parse cache does without.
+    import yaml
+
+    from policy_engine.policy.json_reader import load_json
+    from policy_engine.policy.yaml_reader import MultipleDocuments, build_document, compose, yaml_error
+
     if source.lower().endswith(".json"):
         return load_json(text, source)
     try:

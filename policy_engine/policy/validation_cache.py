@@ -46,6 +46,8 @@ _DIAGNOSTIC_SOURCES = (
     "policy/days.py",
     "common/suggestions.py",
     "policy/loader.py",
+    "policy/parse_cache.py",
+    "policy/validation_cache.py",
     "policy/document.py",
     "policy/yaml_reader.py",
     "policy/json_reader.py",

@@ -22,9 +22,9 @@ from policy_engine.cli.main import COMMANDS
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "policies" / "demo"
 HEAVY = ("asyncio", "httpx", "jsonschema", "ruamel", "rich")
-#: Standard-library modules a cached ``eval`` does without (plugin entry points come from the cache file,
-#: schemas from the package folder).
-OFF_EVAL_PATH = ("importlib.metadata", "importlib.resources", "email", "zipfile", "tempfile")
+#: Modules a cached ``eval`` does without: plugin entry points come from a cache file, schemas from the
+#: package folder, the parsed policy from the parse cache (no PyYAML).
+OFF_EVAL_PATH = ("importlib.metadata", "importlib.resources", "email", "zipfile", "tempfile", "yaml")
 
 _CHILD = f"""
 import json, sys

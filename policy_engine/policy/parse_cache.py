@@ -1,0 +1,120 @@
+"""A cache of parsed policy files, so an unchanged file is not parsed again (nor PyYAML imported).
+
+:func:`~policy_engine.policy.loader.load_file` keeps what it parsed (the data, the position of every
+value and key, the source text of non-string scalars) as JSON in the cache folder of
+:mod:`~policy_engine.policy.validation_cache` (``parsed/``), keyed by the file's text, whether it is
+read as strict JSON (a ``*.json`` name), the source of the reading modules and the installed PyYAML.
+Only documents that parsed without a problem are kept; ``MP_POLICY_NO_CACHE=1`` turns the cache off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from policy_engine.common.bounded_read import VALIDATION_CACHE, FileReadError, read_bounded
+from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.validation_cache import cache_dir
+
+__all__ = ["cached_parse"]
+
+_FORMAT = 1
+#: The modules whose code turns text into a document, relative to the package folder.
+_READER_SOURCES = (
+    "policy/loader.py",
+    "policy/yaml_reader.py",
+    "policy/json_reader.py",
+    "policy/document.py",
+    "policy/parse_cache.py",
+    "common/json_finite.py",
+    "common/diagnostics.py",
+)
+
+
+@cache
+def _readers_digest() -> str:
+    digest = hashlib.sha256()
+    package = Path(__file__).parent.parent  # policy_engine/
+    for module in _READER_SOURCES:
+        digest.update(package.joinpath(module).read_bytes())
+    digest.update(_yaml_stamp().encode())
+    return digest.hexdigest()
+
+
+def _yaml_stamp() -> str:
+    """The installed PyYAML (where, size and time of its files), without importing it."""
+    from importlib.util import find_spec
+
+    spec = find_spec("yaml")
+    if spec is None or spec.origin is None:
+        return "no yaml"
+    folder = Path(spec.origin).parent
+    try:
+        stamps = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return "yaml unreadable"
+    return repr((str(folder), stamps))
+
+
+def cached_parse(text: str, source: str, parse: Callable[[str, str], LoadedDocument]) -> LoadedDocument:
+    """``parse(text, source)`` (:func:`~policy_engine.policy.loader.load_text`), remembered on disk."""
+    folder = cache_dir()
+    if folder is None:
+        return parse(text, source)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    key = hashlib.sha256(f"{_FORMAT} {_readers_digest()} {source.lower().endswith('.json')} {digest}".encode())
+    path = folder / "parsed" / f"{key.hexdigest()}.json"
+    try:
+        found = _from_json(read_bounded(path, VALIDATION_CACHE).decode("utf-8"), source, digest[:16])
+    except (FileReadError, ValueError, KeyError, TypeError, RecursionError):
+        found = None
+    if found is not None:
+        return found
+    doc = parse(text, source)
+    with contextlib.suppress(TypeError, ValueError):  # data JSON cannot hold is simply not kept
+        _write(path, _to_json(doc))
+    return doc
+
+
+def _to_json(doc: LoadedDocument) -> str:
+    return json.dumps({
+        "format": _FORMAT,
+        "data": doc.data,
+        "positions": [[list(p), line, col] for p, (line, col) in doc.positions.items()],
+        "key_positions": [[list(p), line, col] for p, (line, col) in doc.key_positions.items()],
+        "scalar_text": [[list(p), text] for p, text in doc.scalar_text.items()],
+    })
+
+
+def _from_json(text: str, source: str, digest: str) -> LoadedDocument | None:
+    found: dict[str, Any] = json.loads(text)
+    if found["format"] != _FORMAT:
+        return None
+    return LoadedDocument(
+        data=found["data"],
+        source=source,
+        positions={tuple(p): (line, col) for p, line, col in found["positions"]},
+        key_positions={tuple(p): (line, col) for p, line, col in found["key_positions"]},
+        scalar_text={tuple(p): str(text) for p, text in found["scalar_text"]},
+        digest=digest,
+    )
+
+
+def _write(path: Path, text: str) -> None:
+    if len(text.encode("utf-8", "surrogatepass")) > VALIDATION_CACHE.max_bytes:
+        return
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "w", encoding="utf-8", errors="surrogatepass") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
