@@ -5,11 +5,12 @@ milliseconds at every start of the command line. :func:`find_entry_points` first
 ``*.dist-info`` / ``*.egg-info`` folders of ``sys.path`` (names and ``entry_points.txt`` only):
 
 - no ``entry_points.txt`` declares the group: no entry points, nothing imported;
-- otherwise the scan is the *fingerprint* of what is installed: ``sys.path``, every metadata
-  folder's name on it, the text of each ``entry_points.txt`` declaring the group and the size and
-  time of its distribution's ``METADATA`` / ``PKG-INFO`` (and of any file on ``sys.path``, such as a
-  zip). The answer of :func:`importlib.metadata.entry_points` is kept in a cache file with that
-  fingerprint, and given again (as :class:`CachedEntryPoint`) while the fingerprint is the same.
+- otherwise the scan is the *fingerprint* of what is installed: the ``sys.path`` entries that hold
+  distributions (and the size and time of those that are files, such as a zip), every metadata
+  folder's name in them, the text of each ``entry_points.txt`` declaring the group and the size and
+  time of its distribution's ``METADATA`` / ``PKG-INFO`` (or of the ``*.egg``). The answer of
+  :func:`importlib.metadata.entry_points` is kept in a cache file with that fingerprint, and given
+  again (as :class:`CachedEntryPoint`) while the fingerprint is the same.
 
 Installing, removing, upgrading or editing a distribution changes the fingerprint, so the next
 start asks :mod:`importlib.metadata` again. Entry points whose value is not ``module[:attr]`` are
@@ -73,24 +74,30 @@ class CachedEntryPoint:
 
 
 def scan(group: str) -> str | None:
-    """The fingerprint of the installed distributions, or None when no ``entry_points.txt`` declares ``group``."""
+    """The fingerprint of the installed distributions, or None when no ``entry_points.txt`` declares ``group``.
+
+    A folder on ``sys.path`` without any distribution metadata (such as the current directory of
+    ``python -m``) adds nothing, so where the command runs from does not change the fingerprint.
+    """
     needle = f"[{group}]"
     parts: list[str] = []
     declared = False
     for entry in sys.path:
         folder = entry or "."
-        parts.append(f"path {entry}")
         try:
-            names = sorted(os.listdir(folder))
+            names = sorted(n for n in os.listdir(folder) if n.endswith((".dist-info", ".egg-info", ".egg")))
         except NotADirectoryError:
-            parts.append(_stat_text(folder))
+            parts.append(f"file {entry} {_stat_text(folder)}")
             continue
         except OSError:
             continue
+        if names:
+            parts.append(f"path {entry}")
         for name in names:
-            if not name.endswith((".dist-info", ".egg-info")):
-                continue
             parts.append(f"dist {name}")
+            if name.endswith(".egg"):
+                parts.append(_stat_text(os.path.join(folder, name)))
+                continue
             try:
                 with open(os.path.join(folder, name, "entry_points.txt"), encoding="utf-8") as handle:
                     text = handle.read()

@@ -101,3 +101,16 @@ def test_an_unreadable_cache_or_no_cache_asks_importlib_metadata(site: Path, tmp
     cache.write_text("{not json")
     assert _found(cache) == [("alpha", "plug_a", "plug-a", "1.0", False)]
     assert _found(None) == [("alpha", "plug_a", "plug-a", "1.0", False)]  # type: ignore[arg-type]
+
+
+def test_a_folder_without_distributions_on_the_path_changes_nothing(site: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    _install(site, "plug-a", "1.0", f"[{GROUP}]\nalpha = plug_a\n")
+    cache = tmp_path / "cache" / "ep.json"
+    _found(cache)
+    plain = tmp_path / "somewhere"  # e.g. the current directory of `python -m policy_engine.cli`
+    plain.mkdir()
+    monkeypatch.syspath_prepend(str(plain))
+    assert _found(cache) == [("alpha", "plug_a", "plug-a", "1.0", True)]
+    _install(plain, "plug-c", "3.0", f"[{GROUP}]\ngamma = plug_c\n")  # until it holds one
+    assert ("gamma", "plug_c", "plug-c", "3.0", False) in _found(cache)
