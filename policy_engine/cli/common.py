@@ -119,10 +119,10 @@ def exit_on_route_error(exc: Exception, engine: Any, hint: str | None = None) ->
 
 def warn_unknown_provider(engine: Any, provider: str | None) -> None:
     """A typo in --provider is not an error (it is skipped as unknown), but deserves a warning."""
-    import difflib
-
     if provider is None or provider in engine.graph.accounts:
         return
+    import difflib  # only for the "did you mean"
+
     close = difflib.get_close_matches(provider, sorted(engine.graph.accounts), n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     click.echo(f"warning: {provider!r} is not a known account (not a base provider nor a subscription){hint}",
@@ -131,10 +131,10 @@ def warn_unknown_provider(engine: Any, provider: str | None) -> None:
 
 def reject_unknown_provider(engine: Any, provider: str | None) -> None:
     """``--provider`` naming no account is a usage error (exit 2) with a "did you mean", as for pools and chains."""
-    import difflib
-
     if provider is None or provider in engine.graph.accounts:
         return
+    import difflib  # only for the "did you mean"
+
     engine.close()
     close = difflib.get_close_matches(provider, sorted(engine.graph.accounts), n=1, cutoff=0.6)
     click.echo(printable(f"error: there is no account named {provider!r}"

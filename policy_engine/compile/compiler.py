@@ -13,7 +13,6 @@ Settings are compiled in :mod:`~policy_engine.compile.settings`, pools in
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -21,6 +20,7 @@ from datetime import tzinfo
 from typing import Any
 
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
+from policy_engine.common.digests import sha256
 from policy_engine.compile.allow_list_checks import emptied_by_allow_list
 from policy_engine.compile.collector import Collector, did_you_mean_hint
 from policy_engine.compile.graph import (
@@ -44,7 +44,7 @@ _CACHE_SIZE = 64
 def policy_revision(*parts: Any) -> str:
     """A short content hash of the inputs of a compilation (``policyRevision``)."""
     blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    return sha256(blob.encode()).hexdigest()[:16]
 
 
 def _entries(

@@ -13,7 +13,7 @@ from policy_engine.compile.graph import (
     Settings,
     TraceSettings,
 )
-from policy_engine.sandbox.base import MAX_SELECTOR_TIMEOUT
+from policy_engine.sandbox.limits import MAX_SELECTOR_TIMEOUT
 
 __all__ = ["compile_settings"]
 

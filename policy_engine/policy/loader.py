@@ -27,13 +27,13 @@ codes: ``file-not-found``, ``file-unreadable``, ``file-too-large``, ``parse-erro
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from policy_engine.common.bounded_read import POLICY, FileKind, FileReadError, ReadProblem, read_bounded
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
+from policy_engine.common.digests import sha256
 from policy_engine.policy.document import LoadedDocument
 from policy_engine.policy.parse_cache import cached_parse
 
@@ -67,7 +67,7 @@ def load_text(text: str, source: str = "<inline>") -> LoadedDocument:
     A source named ``*.json`` must be strict JSON (as pi-multi-pass reads it), checked by
     :mod:`json` before libyaml reads it again for the positions.
     """
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    digest = sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return replace(_parse_text(text, source), digest=digest)
 
 

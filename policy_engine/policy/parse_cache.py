@@ -10,7 +10,6 @@ Only documents that parsed without a problem are kept; ``MP_POLICY_NO_CACHE=1`` 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from policy_engine.common.bounded_read import VALIDATION_CACHE, FileReadError, read_bounded
+from policy_engine.common.digests import sha256
 from policy_engine.policy.document import LoadedDocument
 from policy_engine.policy.validation_cache import cache_dir
 
@@ -39,7 +39,7 @@ _READER_SOURCES = (
 
 @cache
 def _readers_digest() -> str:
-    digest = hashlib.sha256()
+    digest = sha256()
     package = Path(__file__).parent.parent  # policy_engine/
     for module in _READER_SOURCES:
         digest.update(package.joinpath(module).read_bytes())
@@ -67,8 +67,8 @@ def cached_parse(text: str, source: str, parse: Callable[[str, str], LoadedDocum
     folder = cache_dir()
     if folder is None:
         return parse(text, source)
-    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-    key = hashlib.sha256(f"{_FORMAT} {_readers_digest()} {source.lower().endswith('.json')} {digest}".encode())
+    digest = sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    key = sha256(f"{_FORMAT} {_readers_digest()} {source.lower().endswith('.json')} {digest}".encode())
     path = folder / "parsed" / f"{key.hexdigest()}.json"
     try:
         found = _from_json(read_bounded(path, VALIDATION_CACHE).decode("utf-8"), source, digest[:16])

@@ -43,7 +43,6 @@ semantics, is 40 of them; the code itself is one parser and one answerer.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -191,6 +190,8 @@ def _parse_date_range(raw: object) -> tuple[date | None, date | None]:
 def _check_keys(raw: Mapping[str, Any]) -> None:
     for key in raw:
         if key not in _WINDOW_KEYS:
+            import difflib  # only for a diagnostic's "did you mean"
+
             close = difflib.get_close_matches(str(key), _WINDOW_KEYS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             expected = ", ".join(_WINDOW_KEYS)

@@ -9,7 +9,6 @@ reader (a regular file of at most :data:`~policy_engine.common.bounded_read.VALI
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from functools import cache
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from policy_engine.common.bounded_read import VALIDATION_CACHE, FileReadError, read_bounded
 from policy_engine.common.diagnostics import Diagnostic
+from policy_engine.common.digests import sha256
 from policy_engine.policy.document import LoadedDocument
 
 __all__ = ["cache_dir", "validate_cached"]
@@ -54,6 +54,7 @@ _DIAGNOSTIC_SOURCES = (
     "policy/pi_tolerance.py",
     "common/diagnostics.py",
     "common/bounded_read.py",
+    "common/digests.py",
     "common/json_finite.py",
     "common/terminal_text.py",
     "common/durations.py",
@@ -64,7 +65,7 @@ _DIAGNOSTIC_SOURCES = (
 
 @cache
 def _schemas_digest() -> str:
-    digest = hashlib.sha256()
+    digest = sha256()
     for name in _SCHEMAS:
         digest.update(_schema_bytes(name))
     # The checks in the code evolve too: key on the sources of the modules that produce diagnostics.
@@ -90,7 +91,7 @@ def _schema_bytes(name: str) -> bytes:
 
 def _key(doc: LoadedDocument, kind: str) -> str:
     text = json.dumps([_schemas_digest(), kind, doc.source, list(doc.root), doc.digest])
-    return hashlib.sha256(text.encode()).hexdigest()
+    return sha256(text.encode()).hexdigest()
 
 
 def _to_json(diagnostics: list[Diagnostic]) -> str:

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 from policy_engine.common.diagnostics import Diagnostic
 from policy_engine.hookspecs import hookimpl
 from policy_engine.sandbox.redact import MAX_NOTE_CHARS, for_note
-from policy_engine.sandbox.selector import Selector, interpret
 from policy_engine.strategies.base import StrategyContext, StrategyResult
 
 if TYPE_CHECKING:
     from policy_engine.compile.graph import CompiledPool
+    from policy_engine.sandbox.selector import Selector
 
 __all__ = ["Custom", "selector_context"]
 
@@ -75,6 +75,8 @@ class Custom:
 
     def prepare(self, pool: CompiledPool) -> Selector:
         """Resolve the script and start a worker of its language in the background."""
+        from policy_engine.sandbox.selector import Selector  # only for pools that use a selector script
+
         selector = Selector.for_pool(pool.name, pool.selector_script, pool.source_dir)
         text, problem = selector.source()
         if text is not None and problem is None and selector.unavailable() is None:
@@ -86,6 +88,8 @@ class Custom:
 
         ``deep`` also compiles JavaScript (this starts ``node``; ``mp-policy validate`` does it).
         """
+        from policy_engine.sandbox.selector import Selector
+
         selector = pool.prepared if isinstance(pool.prepared, Selector) else self.prepare(pool)
         _, problem = selector.source()
         if problem is not None:
@@ -103,6 +107,8 @@ class Custom:
 
     def order(self, ctx: StrategyContext) -> StrategyResult:
         """Ask the script; any failure means rotation order with ``fallback: true``."""
+        from policy_engine.sandbox.selector import Selector, interpret
+
         selector = ctx.pool.prepared
         if not isinstance(selector, Selector):
             return self._fallback(ctx, "the selector was not prepared")

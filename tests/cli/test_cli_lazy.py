@@ -23,8 +23,10 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "policies" / "demo"
 HEAVY = ("asyncio", "httpx", "jsonschema", "ruamel", "rich")
 #: Modules a cached ``eval`` does without: plugin entry points come from a cache file, schemas from the
-#: package folder, the parsed policy from the parse cache (no PyYAML).
-OFF_EVAL_PATH = ("importlib.metadata", "importlib.resources", "email", "zipfile", "tempfile", "yaml")
+#: package folder, the parsed policy from the parse cache (no PyYAML), "did you mean" only for a typo,
+#: the selector sandbox only for a pool with a selector script.
+OFF_EVAL_PATH = ("importlib.metadata", "importlib.resources", "email", "zipfile", "tempfile", "yaml", "difflib",
+                 "policy_engine.sandbox.base", "policy_engine.sandbox.selector")
 
 _CHILD = f"""
 import json, sys
