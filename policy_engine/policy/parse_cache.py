@@ -78,7 +78,11 @@ def cached_parse(text: str, source: str, parse: Callable[[str, str], LoadedDocum
         return found
     doc = parse(text, source)
     with contextlib.suppress(TypeError, ValueError):  # data JSON cannot hold is simply not kept
-        _write(path, _to_json(doc))
+        stored = _to_json(doc)
+        # JSON would turn a key that is not a string (YAML's ``1:``, ``true:``) into one, and cannot hold
+        # NaN as a value equal to itself: a document that does not come back equal is not kept.
+        if json.loads(stored)["data"] == doc.data:
+            _write(path, stored)
     return doc
 
 

@@ -127,3 +127,12 @@ def test_no_cache_or_an_unreadable_entry_parses(tmp_path: Path, cache: Path, mon
     monkeypatch.setattr(parse_cache, "cache_dir", lambda: calls.append("asked") or None)
     assert load_file(path).data == {"pools": []}
     assert calls == ["asked"]
+
+
+def test_a_document_json_would_change_is_not_kept(tmp_path: Path, cache: Path) -> None:
+    """A document that would not come back from JSON equal (NaN is not equal to itself) is parsed every
+    time. (Keys that are not strings, which JSON would turn into strings, are refused by the reader.)"""
+    path = tmp_path / "p.yaml"
+    path.write_text("settings: {ratio: .nan}\n", encoding="utf-8")
+    assert load_file(path).data["settings"]["ratio"] != load_file(path).data["settings"]["ratio"]  # NaN, twice
+    assert not (cache / "parsed").exists() or not list((cache / "parsed").iterdir())
