@@ -130,10 +130,34 @@ def find_entry_points(group: str, cache_file: Path | None) -> list[Any]:
             return cached
     from importlib.metadata import entry_points
 
-    found = list(entry_points(group=group))
+    try:
+        found = list(entry_points(group=group))
+    except ValueError:  # a metadata backport on sys.meta_path checks every package's entry points eagerly
+        found = _path_entry_points(group)
     if cache_file is not None and all(_VALUE.match(ep.value) for ep in found):
         _write(cache_file, {"format": _FORMAT, "group": group, "fingerprint": fingerprint,
                             "entry_points": [[ep.name, ep.value, *_distribution(ep)] for ep in found]})
+    return found
+
+
+def _path_entry_points(group: str) -> list[Any]:
+    """``group``'s entry points from the standard library's own finder over ``sys.path``, which checks an
+    entry point's value only when it is loaded (so another package's malformed one stops nothing here);
+    the first distribution of a name wins, as in :func:`importlib.metadata.entry_points`."""
+    from importlib.metadata import DistributionFinder, MetadataPathFinder
+
+    seen: set[str] = set()
+    found: list[Any] = []
+    for dist in MetadataPathFinder.find_distributions(DistributionFinder.Context()):
+        try:
+            name = str(dist.metadata["Name"] or "").lower().replace("-", "_")
+            points = [ep for ep in dist.entry_points if ep.group == group]
+        except Exception:  # a broken distribution must not stop the listing
+            continue
+        if name in seen:
+            continue
+        seen.add(name)
+        found.extend(points)
     return found
 
 
