@@ -124,7 +124,7 @@ def render_text(report: dict[str, Any]) -> str:
             rows.append((r["store"], "all", num(r["round_trips"]), num(r["per_second"]), num(r["all"]["p50"]),
                          num(r["all"]["p99"]), num(r["all"]["mean"]), target, r.get("status", "")))
         out += table(head, rows, left=2)
-        out += _notes(multi.values())
+        out += _notes([*multi.values(), *(_cost(r) for r in multi.values())])
         out.append("")
     out.append("correctness (checked while measuring):")
     for part, results in (("single process", single), (f"{report['processes']} processes", multi)):
@@ -157,10 +157,34 @@ def render_text(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _cost(r: dict[str, Any]) -> dict[str, Any]:
+    """The CPU cost of a multi-process run as a note (a pseudo-result carrying only ``note``)."""
+    if "cpu_us_per_failover" not in r:
+        return {}
+    server = r.get("server_cpu_us_per_failover")
+    split = (f"client {r['client_cpu_us_per_failover']:.0f} µs ({r['client_sys_share']:.0%} of it system time)"
+             + (f" + server {server:.0f} µs" if server is not None else " (server not measured)"))
+    bound = r["cpu_bound_per_second"]
+    text = (f"{r['store']}: CPU time per failover (select + fail + succeed, every process's user + system time, "
+            f"the server's from INFO cpu): {split} = {r['cpu_us_per_failover']:.0f} µs; the CPU bound on "
+            f"{r['cpus']} cores is {num(bound)}/s, and the run reached {r['per_second'] / bound:.0%} of it "
+            f"(load average at its start {r['load_average_start']})")
+    if "refused_per_failover" in r:
+        text += f"; refused optimistic writes (decided again) per failover: {r['refused_per_failover']:g}"
+    if "server_calls_per_failover" in r:
+        text += ", script calls per failover: " + ", ".join(
+            f"{k.upper()} {v:g}" for k, v in r["server_calls_per_failover"].items())
+    return {"note": text}
+
+
 def _notes(results: Any) -> list[str]:
     notes = []
     for r in results:
-        if "skipped" in r:
+        if not r:
+            continue
+        if "note" in r:
+            notes.append(f"  - {r['note']}")
+        elif "skipped" in r:
             notes.append(f"  - {r['store']}: skipped: {r['skipped']}")
         elif "error" in r:
             notes.append(f"  - {r['store']}: error: {r['error']}")
@@ -246,7 +270,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             url = stores.url(store)
             with contextlib.suppress(Exception):
                 make_engine(url, StepClock()).close()  # create the file (schema) before the processes race for it
-            r = multi_process(url, budget, options.processes, store=store)
+            r = multi_process(url, budget, options.processes, store=store,
+                              counters=stores.redis_calls if store == "redis" else None)
             report["multi_process"][store] = r
             if "per_second" in r:
                 print(f"  .. {store}: {r['per_second']:,.0f} failovers/s, p50 {r['all']['p50']:.0f} µs "

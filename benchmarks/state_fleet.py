@@ -5,17 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing as mp
+import os
 import queue
+import resource
 import time
 import traceback
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness import load_average
 from state_loop import (
     CHECK_EVERY,
     POOL,
     REDIS_THROUGHPUT_TARGET,
+    SERVER_CPU,
     Budget,
     Checks,
     SharedClock,
@@ -43,6 +47,8 @@ def _worker(index: int, url: str, origin_ns: int, duration: float, warmup: int, 
             perf = time.perf_counter_ns
             samples = array("q")
             checks = Checks(allow_dry=True)
+            refused = getattr(engine.store, "refused", None)
+            usage = resource.getrusage(resource.RUSAGE_SELF)
             began = perf()
             deadline = began + int(duration * 1e9)
             i = 0
@@ -63,9 +69,14 @@ def _worker(index: int, url: str, origin_ns: int, duration: float, warmup: int, 
                 engine.succeed(first.turn)
                 i += 1
             elapsed = (perf() - began) / 1e9
+            spent = resource.getrusage(resource.RUSAGE_SELF)
+            if refused is not None:
+                refused = engine.store.refused - refused
         finally:
             engine.close()
-        results.put(("done", index, {"elapsed": elapsed, "samples": samples.tobytes(), "checks": checks.to_dict()}))
+        results.put(("done", index, {"elapsed": elapsed, "samples": samples.tobytes(), "checks": checks.to_dict(),
+                                     "user_s": spent.ru_utime - usage.ru_utime,
+                                     "sys_s": spent.ru_stime - usage.ru_stime, "refused": refused}))
     except KeyboardInterrupt:
         pass
     except BaseException:
@@ -73,8 +84,10 @@ def _worker(index: int, url: str, origin_ns: int, duration: float, warmup: int, 
             results.put(("error", index, traceback.format_exc()))
 
 
-def multi_process(url: str, budget: Budget, processes: int, *, store: str) -> dict[str, Any]:
-    """``processes`` spawned processes on one store, started together: failovers/s and per-process latency."""
+def multi_process(url: str, budget: Budget, processes: int, *, store: str,
+                  counters: Callable[[], dict[str, float]] | None = None) -> dict[str, Any]:
+    """``processes`` spawned processes on one store, started together: failovers/s, per-process latency, and
+    the CPU time per failover (the processes' own, and the server's from ``counters``, read around the loops)."""
     ctx = mp.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
     origin_ns = time.monotonic_ns()
@@ -91,12 +104,15 @@ def multi_process(url: str, budget: Budget, processes: int, *, store: str) -> di
             if kind == "error":
                 return {"store": store, "error": f"process {index} failed:\n{payload}"}
             ready += 1
+        load = load_average()
+        before = counters() if counters else {}
         start.set()
         while len(reports) < processes:
             kind, index, payload = _next(results, budget.duration + 120, procs)
             if kind == "error":
                 return {"store": store, "error": f"process {index} failed:\n{payload}"}
             reports[index] = payload
+        after = counters() if counters else {}
         for proc in procs:
             proc.join(timeout=30)
     finally:
@@ -130,11 +146,43 @@ def multi_process(url: str, budget: Budget, processes: int, *, store: str) -> di
         "per_process": per_process,
         "all": summary_us(everything),
         "checks": checks.to_dict(),
+        "load_average_start": load,
     }
+    result.update(cpu_cost(reports, total, before, after))
     if store == "redis":
         result["target_per_second"] = REDIS_THROUGHPUT_TARGET
         result["status"] = "target met" if result["per_second"] >= REDIS_THROUGHPUT_TARGET else "over target"
     return result
+
+
+def cpu_cost(reports: dict[int, dict[str, Any]], failovers: int, before: dict[str, float],
+             after: dict[str, float]) -> dict[str, Any]:
+    """CPU time per failover (the processes' user + system time, the server's from ``INFO cpu``), the rate the
+    machine's cores could reach at that cost (the CPU bound), and the refused optimistic writes per failover."""
+    if not failovers:
+        return {}
+    user = sum(p["user_s"] for p in reports.values())
+    system = sum(p["sys_s"] for p in reports.values())
+    client_us = (user + system) * 1e6 / failovers
+    out: dict[str, Any] = {"client_cpu_us_per_failover": round(client_us, 1),
+                           "client_sys_share": round(system / (user + system), 2) if user + system else None}
+    total_us = client_us
+    if SERVER_CPU in before and SERVER_CPU in after:
+        server_us = (after[SERVER_CPU] - before[SERVER_CPU]) * 1e6 / failovers
+        out["server_cpu_us_per_failover"] = round(server_us, 1)
+        total_us += server_us
+        calls = {name: round((after[name] - before.get(name, 0)) / failovers, 2)
+                 for name in ("evalsha", "eval") if after.get(name, 0) > before.get(name, 0)}
+        if calls:
+            out["server_calls_per_failover"] = calls
+    cores = os.cpu_count() or 1
+    out["cpus"] = cores
+    out["cpu_us_per_failover"] = round(total_us, 1)
+    out["cpu_bound_per_second"] = round(cores * 1e6 / total_us, 1) if total_us else None
+    refused = [p["refused"] for p in reports.values()]
+    if all(r is not None for r in refused):
+        out["refused_per_failover"] = round(sum(refused) / failovers, 3)
+    return out
 
 
 def _next(results: Any, timeout: float, procs: Sequence[Any]) -> tuple[str, int, Any]:

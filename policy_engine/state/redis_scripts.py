@@ -25,13 +25,19 @@ _STATE = """
 local function state(cd, cur, q)
   return redis.call('HGETALL', cd), redis.call('HGETALL', cur), redis.call('HGETALL', q)
 end
+-- Each value as "length:value" (unambiguous), joined by one table.concat: no string is built per value.
 local function digest(a, b, c)
-  local parts = {}
+  local parts, n = {}, 0
   for _, t in ipairs({a, b, c}) do
-    parts[#parts + 1] = '#' .. #t
-    for i = 1, #t do parts[#parts + 1] = #t[i] .. ':' .. t[i] end
+    n = n + 1
+    parts[n] = #t
+    for i = 1, #t do
+      parts[n + 1] = #t[i]
+      parts[n + 2] = t[i]
+      n = n + 2
+    end
   end
-  return redis.sha1hex(table.concat(parts, ','))
+  return redis.sha1hex(table.concat(parts, ':'))
 end
 """
 

@@ -157,6 +157,8 @@ class RedisStore(StateStore):
         self._seen: tuple[str, StateSnapshot] | None = None
         self._texts: OrderedDict[str, str] = OrderedDict()
         self._texts_lock = threading.Lock()
+        #: Checked writes of :meth:`transact` the server refused (another process wrote first), so far.
+        self.refused = 0
         timeout = self._client.connection_pool.connection_kwargs.get("socket_timeout")
         self._patience_us = None if timeout is None else int(float(timeout) * 1e6)  # how long a call waits
         self._offset_us = 0  # the server's clock minus ours, from its last answer
@@ -345,6 +347,7 @@ class RedisStore(StateStore):
             if turn_id is not None:
                 self._remember(turn_id, text)
             refused += 1
+            self.refused += 1
             if give_up is not None and time.monotonic() > give_up:
                 raise StateError(f"the Redis state store {self.url} changed under every one of {refused} "
                                  "decisions in a row; nothing was written",

@@ -77,9 +77,11 @@ def test_a_write_by_another_store_is_seen_before_the_next_decision(redis_server:
         # Another process moves the cursor to a member it puts on cooldown: this engine's last view is stale.
         cooling = fw.MEMBERS[3]
         other.apply(StateChanges(cursors={fw.POOL: cooling}, cooldowns=[_cooldown(cooling, clock)]))
+        assert engine.store.refused == 0
         second = engine.select(pool=fw.POOL, model=fw.MODEL)
         assert second.target is not None and second.target.provider == fw.MEMBERS[4]
         assert cooling in {s.provider for s in second.skipped}
+        assert engine.store.refused == 1  # the stale view's write was refused once, then decided again
         # A turn changed elsewhere: fail continues from the turn as stored, not as this store wrote it.
         other_turn = other.get_turn(second.turn, clock())
         assert other_turn is not None
@@ -88,6 +90,7 @@ def test_a_write_by_another_store_is_seen_before_the_next_decision(redis_server:
         other.apply(StateChanges(turns={second.turn: type(other_turn)(second.turn, data, other_turn.updated_at,
                                                                      other_turn.expires_at)}))
         third = engine.fail(second.turn, status=429)
+        assert engine.store.refused == 2
         assert "anthropic-2" in {c.provider for c in third.skipped} | set(_attempted(other, third.turn, clock))
 
 
