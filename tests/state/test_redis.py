@@ -541,6 +541,22 @@ def test_a_restart_keeps_the_same_store_working(private_redis: RedisServer) -> N
     s.close()
 
 
+def test_a_server_that_lost_its_scripts_gets_them_again(private_redis: RedisServer) -> None:
+    s = RedisStore(private_redis.url, namespace="flushed")
+    fill(s)
+    admin_flush(private_redis)
+    s.apply(StateChanges(cooldowns=[cd("z", 5)]))  # APPLY
+    admin_flush(private_redis)
+    assert "z" in s.snapshot().cooldowns  # READ
+    s.close()
+
+
+def admin_flush(server: RedisServer) -> None:
+    """``SCRIPT FLUSH``: the server forgets every script (as after a restart, with the connections kept)."""
+    with redis.Redis.from_url(server.url) as admin:
+        admin.script_flush()
+
+
 def test_a_hung_server_times_out(private_redis: RedisServer) -> None:
     """A server that accepts connections but never answers (SIGSTOP) fails within a few timeouts."""
     s = RedisStore(private_redis.url + "?socket_timeout=0.5&socket_connect_timeout=0.5", namespace="hung")
