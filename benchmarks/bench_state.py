@@ -7,6 +7,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_state.py --format json    # the same figures as JSON on stdout
     .venv/bin/python benchmarks/bench_state.py --only redis     # one store: memory | sqlite | redis (repeatable)
     .venv/bin/python benchmarks/bench_state.py --profile redis  # cProfile of the single-process loop, top functions
+    .venv/bin/python benchmarks/bench_state.py --only redis --profile-worker  # cProfile of one process of the fleet
 
 One **round trip** is ``d = engine.select(pool=...)`` followed by ``engine.fail(d.turn, status=429,
 message="rate_limit_error")``, both writing their state (not dry runs). ``engine.succeed(d.turn)`` ends each
@@ -256,7 +257,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             print(f"  .. {store}: single process, {budget.iterations:,} round trips ...", file=sys.stderr, flush=True)
             try:
                 r = single_process(stores.url(store), budget, store=store,
-                                   counters=stores.redis_calls if store == "redis" else None)
+                                   counters=stores.redis_calls if store == "redis" else None,
+                              profile=options.profile_worker)
             except Exception as exc:  # the benchmark reports, it never fails
                 r = {"store": store, "error": f"{type(exc).__name__}: {exc}"}
             report["single_process"][store] = r
@@ -271,7 +273,8 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             with contextlib.suppress(Exception):
                 make_engine(url, StepClock()).close()  # create the file (schema) before the processes race for it
             r = multi_process(url, budget, options.processes, store=store,
-                              counters=stores.redis_calls if store == "redis" else None)
+                              counters=stores.redis_calls if store == "redis" else None,
+                              profile=options.profile_worker)
             report["multi_process"][store] = r
             if "per_second" in r:
                 print(f"  .. {store}: {r['per_second']:,.0f} failovers/s, p50 {r['all']['p50']:.0f} µs "
@@ -318,6 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=PROCESSES, help=f"processes sharing a store ({PROCESSES})")
     parser.add_argument("--duration", type=float, help="seconds each process loops (default 10, --quick 3)")
     parser.add_argument("--profile", choices=STORES, help="only profile the single-process loop on this store")
+    parser.add_argument("--profile-worker", action="store_true",
+                        help="run process #0 of the multi-process part under cProfile; its top functions follow "
+                             "the report")
     options = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
@@ -340,6 +346,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         print(render_text(report))
+        for r in report["multi_process"].values():
+            if r.get("profile"):
+                print(f"\n== {r['store']}, {report['processes']} processes: {r['profile']}")
     return 0
 
 

@@ -59,6 +59,12 @@ def figures(report: dict[str, Any]) -> Iterator[tuple[str, float | None, float |
         if "per_second" in r:
             yield f"{processes} processes, {store}: failovers per second", r["per_second"], None, "/s"
             yield f"{processes} processes, {store}: p50", r["all"]["p50"], None, "µs"
+            for key, what, unit in (("client_cpu_us_per_failover", "client CPU per failover", "µs"),
+                                    ("server_cpu_us_per_failover", "server CPU per failover", "µs"),
+                                    ("cpu_bound_per_second", "CPU bound", "/s"),
+                                    ("refused_per_failover", "refused writes per failover", "")):
+                if r.get(key) is not None:
+                    yield f"{processes} processes, {store}: {what}", r[key], None, unit
 
 
 def compare(before: dict[str, Any], after: dict[str, Any]) -> list[dict[str, Any]]:

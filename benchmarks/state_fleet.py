@@ -4,8 +4,11 @@ looping for a fixed time on one shared engine clock; failovers per second across
 from __future__ import annotations
 
 import contextlib
+import cProfile
+import io
 import multiprocessing as mp
 import os
+import pstats
 import queue
 import resource
 import time
@@ -31,8 +34,10 @@ from state_loop import (
 )
 
 
-def _worker(index: int, url: str, origin_ns: int, duration: float, warmup: int, start: Any, results: Any) -> None:
-    """One process of the multi-process part: warm up, report ready, wait for the start, loop for ``duration``."""
+def _worker(index: int, url: str, origin_ns: int, duration: float, warmup: int, start: Any, results: Any,
+            profile: bool = False) -> None:
+    """One process of the multi-process part: warm up, report ready, wait for the start, loop for ``duration``
+    (under cProfile when ``profile``)."""
     try:
         engine = make_engine(url, SharedClock(origin_ns))
         try:
@@ -48,7 +53,10 @@ def _worker(index: int, url: str, origin_ns: int, duration: float, warmup: int, 
             samples = array("q")
             checks = Checks(allow_dry=True)
             refused = getattr(engine.store, "refused", None)
+            profiler = cProfile.Profile() if profile else None
             usage = resource.getrusage(resource.RUSAGE_SELF)
+            if profiler is not None:
+                profiler.enable()
             began = perf()
             deadline = began + int(duration * 1e9)
             i = 0
@@ -69,6 +77,8 @@ def _worker(index: int, url: str, origin_ns: int, duration: float, warmup: int, 
                 engine.succeed(first.turn)
                 i += 1
             elapsed = (perf() - began) / 1e9
+            if profiler is not None:
+                profiler.disable()
             spent = resource.getrusage(resource.RUSAGE_SELF)
             if refused is not None:
                 refused = engine.store.refused - refused
@@ -76,7 +86,8 @@ def _worker(index: int, url: str, origin_ns: int, duration: float, warmup: int, 
             engine.close()
         results.put(("done", index, {"elapsed": elapsed, "samples": samples.tobytes(), "checks": checks.to_dict(),
                                      "user_s": spent.ru_utime - usage.ru_utime,
-                                     "sys_s": spent.ru_stime - usage.ru_stime, "refused": refused}))
+                                     "sys_s": spent.ru_stime - usage.ru_stime, "refused": refused,
+                                     "profile": _top(profiler, i) if profiler is not None else None}))
     except KeyboardInterrupt:
         pass
     except BaseException:
@@ -85,14 +96,16 @@ def _worker(index: int, url: str, origin_ns: int, duration: float, warmup: int, 
 
 
 def multi_process(url: str, budget: Budget, processes: int, *, store: str,
-                  counters: Callable[[], dict[str, float]] | None = None) -> dict[str, Any]:
+                  counters: Callable[[], dict[str, float]] | None = None, profile: bool = False) -> dict[str, Any]:
     """``processes`` spawned processes on one store, started together: failovers/s, per-process latency, and
-    the CPU time per failover (the processes' own, and the server's from ``counters``, read around the loops)."""
+    the CPU time per failover (the processes' own, and the server's from ``counters``, read around the loops);
+    ``profile``: process #0 loops under cProfile (its figures then include the profiler's overhead)."""
     ctx = mp.get_context("spawn")
     start, results = ctx.Event(), ctx.Queue()
     origin_ns = time.monotonic_ns()
     warmup = max(50, budget.warmup // 5)
-    procs = [ctx.Process(target=_worker, args=(k, url, origin_ns, budget.duration, warmup, start, results),
+    procs = [ctx.Process(target=_worker, args=(k, url, origin_ns, budget.duration, warmup, start, results,
+                                               profile and k == 0),
                          daemon=True, name=f"bench-state-{store}-{k}") for k in range(processes)]
     reports: dict[int, dict[str, Any]] = {}
     try:
@@ -149,10 +162,21 @@ def multi_process(url: str, budget: Budget, processes: int, *, store: str,
         "load_average_start": load,
     }
     result.update(cpu_cost(reports, total, before, after))
+    if profile and 0 in reports:
+        result["profile"] = reports[0]["profile"]
     if store == "redis":
         result["target_per_second"] = REDIS_THROUGHPUT_TARGET
         result["status"] = "target met" if result["per_second"] >= REDIS_THROUGHPUT_TARGET else "over target"
     return result
+
+
+def _top(profiler: cProfile.Profile, iterations: int, top: int = 25) -> str:
+    """The functions a process spent its own time in, most first."""
+    out = io.StringIO()
+    out.write(f"cProfile of process #0: {iterations:,} failovers (select + fail + succeed), by own time\n")
+    stats = pstats.Stats(profiler, stream=out)
+    stats.strip_dirs().sort_stats("tottime").print_stats(top)
+    return out.getvalue()
 
 
 def cpu_cost(reports: dict[int, dict[str, Any]], failovers: int, before: dict[str, float],
