@@ -257,8 +257,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             print(f"  .. {store}: single process, {budget.iterations:,} round trips ...", file=sys.stderr, flush=True)
             try:
                 r = single_process(stores.url(store), budget, store=store,
-                                   counters=stores.redis_calls if store == "redis" else None,
-                              profile=options.profile_worker)
+                                   counters=stores.redis_calls if store == "redis" else None)
             except Exception as exc:  # the benchmark reports, it never fails
                 r = {"store": store, "error": f"{type(exc).__name__}: {exc}"}
             report["single_process"][store] = r
