@@ -19,8 +19,8 @@ from typing import Any
 from harness import percentile
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+if str(REPO) not in sys.path:  # last: a PYTHONPATH checkout (compare.py --reference) must win over this one
+    sys.path.append(str(REPO))
 
 STORES = ("memory", "sqlite", "redis")
 POOL = "bench"
