@@ -8,13 +8,13 @@ first out), so every agent in one project shares one compiled policy.
 
 Reload: before a request uses an engine, and at most once per :data:`RECHECK` seconds, the
 stat signatures (mtime_ns, size, inode) of the global policy (every name it may have), the
-overlay and ``auth.json`` are compared with those of the last load. On a change the engine is
+overlay, ``auth.json`` and ``models.json`` are compared with those of the last load. On a change the engine is
 rebuilt (compiled graphs are cached by content, so an unchanged policy costs a parse). A build
 that fails keeps the last good engine in force and its diagnostics become warnings of every
 answer until the files change again; a project whose files never loaded answers
 ``invalid-policy``. A change of ``auth.json`` rebuilds the engine too, so a new login counts
 at once (:class:`~policy_engine.providers.auth.AuthFile` alone would notice within a second, but only by
-mtime and size).
+mtime and size), and so does a change of ``models.json``: a custom provider declared there is an account.
 
 All engines share one :class:`SharedStore`: the store opened at start, whose ``close`` is a
 no-op for the engines (the server closes the real store when it exits). Turn ids are global.
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from policy_engine.common.diagnostics import PolicyError
 from policy_engine.policy.locations import GLOBAL_NAMES, find_project_file, global_policy_file
 from policy_engine.policy.locations import agent_dir as default_agent_dir
+from policy_engine.providers.pi_providers import MODELS_FILE
 from policy_engine.serve.protocol import ProtocolError
 from policy_engine.state import StateChanges, StateSnapshot, StateStore, TurnRecord
 
@@ -131,11 +132,13 @@ class EngineSlot:
         self.lock = threading.Lock()
 
     def files(self) -> list[Path]:
-        """The files whose change rebuilds this engine: global policy names, the overlay, ``auth.json``."""
+        """The files whose change rebuilds this engine: global policy names, the overlay, ``auth.json`` and
+        pi's ``models.json`` (its custom providers are accounts)."""
         out = list(self.cache.global_candidates)
         if self.key is not None:
             out.append(Path(self.key))
         out.append(self.cache.agent_dir / "auth.json")
+        out.append(self.cache.agent_dir / MODELS_FILE)
         return out
 
     def _signature(self) -> Signature:

@@ -129,6 +129,26 @@ def test_a_new_login_in_auth_json_counts_at_once(tmp_path: Path, no_wait: None) 
         cache.close()
 
 
+def test_a_custom_provider_added_to_models_json_counts_at_once(tmp_path: Path, no_wait: None) -> None:
+    """pi's models.json custom providers are accounts: declaring one rebuilds the engine, as a login does."""
+    policy = ("version: 1\npools:\n  - {name: proxy, baseProvider: my-proxy, members: [my-proxy]}\n"
+              "chains:\n  - {name: main, entries: [{pool: proxy, model: m}]}\n")
+    agent = make_agent(tmp_path, policy=policy, accounts=["my-proxy"])
+    store = SharedStore(open_store("memory://", agent_dir=agent))
+    cache = EngineCache(agent_dir=agent, policy=None, project=None, store=store, quota_refresh=False, cwd=tmp_path)
+    try:
+        slot = cache.slot(None)
+        before = slot.get().select(chain="main", dry_run=True)
+        assert before.target is None and "not a known account" in before.skipped[0].detail
+        models = {"providers": {"my-proxy": {"baseUrl": "http://127.0.0.1:9", "api": "openai-completions",
+                                             "apiKey": "K", "models": [{"id": "m"}]}}}
+        (agent / "models.json").write_text(json.dumps(models), encoding="utf-8")
+        after = slot.get().select(chain="main", dry_run=True)
+        assert after.target is not None and after.target.provider == "my-proxy"
+    finally:
+        cache.close()
+
+
 def test_auth_problems_are_warnings(cache: EngineCache, agent: Path, no_wait: None) -> None:
     (agent / "auth.json").write_text("{not json", encoding="utf-8")
     slot = cache.slot(None)
