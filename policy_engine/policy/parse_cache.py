@@ -5,6 +5,7 @@ value and key, the source text of non-string scalars) as JSON in the cache folde
 :mod:`~policy_engine.policy.validation_cache` (``parsed/``), keyed by the file's text, whether it is
 read as strict JSON (a ``*.json`` name), the source of the reading modules and the installed PyYAML.
 Only documents that parsed without a problem are kept; ``MP_POLICY_NO_CACHE=1`` turns the cache off.
+The folder is bounded as the validation results are (:func:`~policy_engine.policy.validation_cache.prune`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from policy_engine.common.bounded_read import VALIDATION_CACHE, FileReadError, read_bounded
 from policy_engine.common.digests import sha256
 from policy_engine.policy.document import LoadedDocument
-from policy_engine.policy.validation_cache import cache_dir
+from policy_engine.policy.validation_cache import cache_dir, prune
 
 __all__ = ["cached_parse"]
 
@@ -122,3 +123,5 @@ def _write(path: Path, text: str) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        return
+    prune(path.parent)  # bounded like the validation results

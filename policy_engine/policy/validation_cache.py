@@ -5,6 +5,8 @@ source of the validating modules, and kept in memory and on disk: ``$MP_POLICY_C
 ``$XDG_CACHE_HOME/mp-policy``, else ``~/.cache/mp-policy``. Set ``MP_POLICY_NO_CACHE=1`` to turn it
 off. A cache that cannot be read or written is simply not used; an entry is read through the bounded
 reader (a regular file of at most :data:`~policy_engine.common.bounded_read.VALIDATION_CACHE` bytes).
+Each folder of the cache (``validation/``, and ``parsed/`` of the parse cache) is bounded: when a
+write takes it over :data:`MAX_ENTRIES` entries, :func:`prune` deletes the oldest written.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from policy_engine.common.diagnostics import Diagnostic
 from policy_engine.common.digests import sha256
 from policy_engine.policy.document import LoadedDocument
 
-__all__ = ["cache_dir", "validate_cached"]
+__all__ = ["MAX_ENTRIES", "cache_dir", "prune", "validate_cached"]
+
+#: Entries one cache folder keeps; a write that takes it over this prunes it to three quarters.
+MAX_ENTRIES = 1000
+#: A temporary file of a write older than this (seconds) was left by a process that died: it goes too.
+_STALE_TEMPORARY = 3600.0
 
 _MEMORY: dict[str, list[Diagnostic]] = {}
 _SCHEMAS = ("policy.schema.json", "project.schema.json", "test.schema.json")
@@ -143,4 +150,42 @@ def _write(path: Path, text: str) -> None:
             handle.write(text)
         os.replace(handle.name, path)
     except OSError:
-        pass
+        return
+    prune(path.parent)
+
+
+def prune(folder: Path, keep: int | None = None) -> int:
+    """Bound a cache folder: over ``keep`` entries (default :data:`MAX_ENTRIES`), delete the oldest
+    written down to three quarters of it (so a prune does not follow every write), and temporary files
+    older than an hour. Returns how many files went; never raises (a cache that cannot be pruned is
+    left as it is)."""
+    import time
+
+    limit = MAX_ENTRIES if keep is None else keep
+    entries: list[tuple[int, str]] = []
+    stale: list[str] = []
+    try:
+        with os.scandir(folder) as listing:
+            for item in listing:
+                try:
+                    written = item.stat(follow_symlinks=False).st_mtime_ns
+                except OSError:
+                    continue
+                if item.name.endswith(".json"):
+                    entries.append((written, item.path))
+                elif item.name.endswith(".tmp") and time.time_ns() - written > _STALE_TEMPORARY * 1e9:
+                    stale.append(item.path)
+    except OSError:
+        return 0
+    doomed = stale
+    if len(entries) > limit:
+        entries.sort()
+        doomed = doomed + [path for _, path in entries[: len(entries) - limit * 3 // 4]]
+    removed = 0
+    for path in doomed:
+        try:
+            os.unlink(path)
+            removed += 1
+        except OSError:
+            pass
+    return removed

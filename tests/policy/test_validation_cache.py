@@ -147,3 +147,34 @@ def test_the_cache_key_covers_every_module_that_validation_runs() -> None:
         todo.extend(_package_imports(_module_file(name, root), root))
     files = {_module_file(name, root).relative_to(root).as_posix() for name in reached}
     assert files - {"__init__.py", "common/__init__.py", "policy/__init__.py", "classify/__init__.py"} <= listed
+
+
+def test_a_cache_folder_is_pruned_to_its_newest_entries(tmp_path: Path) -> None:
+    folder = tmp_path / "validation"
+    folder.mkdir()
+    for i in range(10):
+        entry = folder / f"{i:02d}.json"
+        entry.write_text("[]", encoding="utf-8")
+        os.utime(entry, ns=(1_700_000_000_000_000_000 + i, 1_700_000_000_000_000_000 + i))  # 00 is the oldest
+    dead = folder / "x.json.123.tmp"  # left by a process that died mid-write
+    dead.write_text("{", encoding="utf-8")
+    os.utime(dead, (1_700_000_000, 1_700_000_000))
+    live = folder / "y.json.456.tmp"  # being written now
+    live.write_text("{", encoding="utf-8")
+    assert validation_cache.prune(folder, keep=10) == 1  # not over the bound: only the dead temporary
+    assert validation_cache.prune(folder, keep=8) == 4  # over it: down to three quarters (6), oldest first
+    assert sorted(p.name for p in folder.iterdir()) == [f"{i:02d}.json" for i in range(4, 10)] + ["y.json.456.tmp"]
+    assert validation_cache.prune(tmp_path / "missing") == 0
+
+
+def test_writes_keep_both_cache_folders_bounded(cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validation_cache, "MAX_ENTRIES", 4)
+    path = tmp_path / "multi-pass.yaml"
+    for i in range(12):  # twelve edits: twelve texts to validate and parse
+        path.write_text(f"# edit {i}\n" + POLICY, encoding="utf-8")
+        assert validation_cache.validate_cached(load_file(path), "policy") == []
+        assert len(list((cache / "validation").iterdir())) <= 4
+        assert len(list((cache / "parsed").iterdir())) <= 4
+    validation_cache._MEMORY.clear()
+    calls = _count_calls(monkeypatch)
+    assert validation_cache.validate_cached(load_file(path), "policy") == [] and calls == []  # the newest stays
