@@ -24,9 +24,10 @@ DEMO = REPO / "policies" / "demo"
 HEAVY = ("asyncio", "httpx", "jsonschema", "ruamel", "rich")
 #: Modules a cached ``eval`` does without: plugin entry points come from a cache file, schemas from the
 #: package folder, the parsed policy from the parse cache (no PyYAML), "did you mean" only for a typo,
-#: the selector sandbox only for a pool with a selector script.
+#: the selector sandbox only for a pool with a selector script; SHA-256 and BLAKE2 (the weighted plugin)
+#: from CPython's own modules, without OpenSSL (``_hashlib``).
 OFF_EVAL_PATH = ("importlib.metadata", "importlib.resources", "email", "zipfile", "tempfile", "yaml", "difflib",
-                 "policy_engine.sandbox.base", "policy_engine.sandbox.selector")
+                 "policy_engine.sandbox.base", "policy_engine.sandbox.selector", "_hashlib")
 
 _CHILD = f"""
 import json, sys

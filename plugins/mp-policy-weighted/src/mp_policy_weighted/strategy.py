@@ -20,11 +20,15 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from hashlib import blake2b
 from typing import TYPE_CHECKING, Any
 
 from policy_engine.hookspecs import hookimpl
 from policy_engine.strategies.base import StrategyContext, StrategyResult
+
+try:  # CPython's own BLAKE2, the very function hashlib gives, without hashlib loading OpenSSL at every start
+    from _blake2 import blake2b
+except ImportError:  # another interpreter
+    from hashlib import blake2b
 
 if TYPE_CHECKING:
     from policy_engine.graph import CompiledPool
