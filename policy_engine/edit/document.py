@@ -58,7 +58,7 @@ from policy_engine.edit.files import UnsafeTargetError, check_target, write_atom
 from policy_engine.edit.json_text import JsonText
 from policy_engine.edit.markers import BlockList, BlockMap, FlowList, FlowMap
 from policy_engine.edit.yaml_text import YamlText
-from policy_engine.policy.document import LoadedDocument
+from policy_engine.policy.document import LoadedDocument, value_at
 from policy_engine.policy.loader import load_text, read_error_diagnostic
 
 __all__ = [
@@ -230,13 +230,7 @@ class PolicyDocument:
 
     def get(self, path: Sequence[str | int], default: Any = None) -> Any:
         """The value at ``path`` in :attr:`data`, or ``default``."""
-        value: Any = self.data
-        for part in path:
-            try:
-                value = value[part]
-            except (KeyError, IndexError, TypeError):
-                return default
-        return value
+        return value_at(self.data, path, default)
 
     @property
     def changed(self) -> bool:

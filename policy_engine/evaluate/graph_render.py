@@ -94,6 +94,11 @@ def _attrs(**values: str) -> str:
 _GREY = {"style": "dashed", "color": "#999999", "fontcolor": "#999999"}
 
 
+def _box_style(shape: str, fill: str, enabled: bool) -> dict[str, str]:
+    """A chain's or preset's node: filled with ``fill`` when enabled, grey and dashed when not."""
+    return {"shape": shape, "style": "filled", "fillcolor": fill} if enabled else dict(_GREY, shape=shape)
+
+
 def render_dot(view: GraphView) -> str:
     """The compiled graph as Graphviz DOT: a cluster per pool, chain → pool and preset → account edges.
 
@@ -138,18 +143,16 @@ def render_dot(view: GraphView) -> str:
     loose: set[str] = set()
     for chain in view.chains:
         node = f"chain:{chain.name}"
-        style = dict(_GREY, shape="cds") if not chain.enabled else {"shape": "cds", "style": "filled",
-                                                                     "fillcolor": "#d5f5e3"}
-        lines.append(f"  {dot_id(node)} " + _attrs(label=f"chain {chain.name}", **style) + ";")
+        lines.append(f"  {dot_id(node)} " + _attrs(label=f"chain {chain.name}",
+                                                   **_box_style("cds", "#d5f5e3", chain.enabled)) + ";")
         for entry in chain.entries:
             label = f"#{entry.index} {entry.model or ''}".strip()
             edge = dict(_GREY, label=label) if entry.status != "ok" or not chain.enabled else {"label": label}
             lines.append(f"  {dot_id(node)} -> {dot_id('pool:' + str(entry.pool))} " + _attrs(**edge) + ";")
     for preset in view.presets:
         node = f"preset:{preset.name}"
-        style = dict(_GREY, shape="note") if not preset.enabled else {"shape": "note", "style": "filled",
-                                                                       "fillcolor": "#fcf3cf"}
-        lines.append(f"  {dot_id(node)} " + _attrs(label=f"preset {preset.name}", **style) + ";")
+        lines.append(f"  {dot_id(node)} " + _attrs(label=f"preset {preset.name}",
+                                                   **_box_style("note", "#fcf3cf", preset.enabled)) + ";")
         for entry in preset.entries:
             provider = entry.provider or ""
             target = member_node.get(provider)

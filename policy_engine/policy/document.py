@@ -9,7 +9,7 @@ from typing import Any
 
 from policy_engine.common.diagnostics import Diagnostic, Severity
 
-__all__ = ["JsonPath", "LoadedDocument", "Position", "pi_tolerant"]
+__all__ = ["JsonPath", "LoadedDocument", "Position", "pi_tolerant", "value_at"]
 
 
 JsonPath = tuple[str | int, ...]
@@ -55,13 +55,7 @@ class LoadedDocument:
 
     def get(self, path: Sequence[str | int], default: Any = None) -> Any:
         """The value at ``path`` in ``data``, or ``default`` when there is none."""
-        value = self.data
-        for part in path:
-            try:
-                value = value[part]
-            except (KeyError, IndexError, TypeError):
-                return default
-        return value
+        return value_at(self.data, path, default)
 
     def subdocument(self, path: Sequence[str | int]) -> LoadedDocument:
         """The value at ``path`` as a document of its own, keeping this file's positions.
@@ -118,3 +112,14 @@ def pi_tolerant(doc: LoadedDocument) -> bool:
     with pi's tolerance: what pi accepts is a warning there where a YAML file has an error. Another
     ``.json`` (a policy of mp-policy's own, or ``auth.json`` passed by mistake) is as strict as YAML."""
     return doc.source.replace("\\", "/").rsplit("/", 1)[-1].lower() == "multi-pass.json"
+
+
+def value_at(data: Any, path: Sequence[str | int], default: Any = None) -> Any:
+    """The value at ``path`` (keys and list indexes) in ``data``, or ``default`` when there is none."""
+    value = data
+    for part in path:
+        try:
+            value = value[part]
+        except (KeyError, IndexError, TypeError):
+            return default
+    return value

@@ -3,7 +3,8 @@
 :func:`~policy_engine.policy.loader.load_file` keeps what it parsed (the data, the position of every
 value and key, the source text of non-string scalars) as JSON in the cache folder of
 :mod:`~policy_engine.policy.validation_cache` (``parsed/``), keyed by the file's text, whether it is
-read as strict JSON (a ``*.json`` name), the source of the reading modules and the installed PyYAML.
+read as strict JSON (a ``*.json`` name), the source of the reading modules (the validation cache's
+:func:`~policy_engine.policy.validation_cache.sources_digest`) and the installed PyYAML.
 Only documents that parsed without a problem are kept; ``MP_POLICY_NO_CACHE=1`` turns the cache off.
 The folder is bounded as the validation results are (:func:`~policy_engine.policy.validation_cache.prune`).
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -21,31 +21,16 @@ from typing import Any
 from policy_engine.common.bounded_read import VALIDATION_CACHE, FileReadError, read_bounded
 from policy_engine.common.digests import sha256
 from policy_engine.policy.document import LoadedDocument
-from policy_engine.policy.validation_cache import cache_dir, prune
+from policy_engine.policy.validation_cache import cache_dir, sources_digest, write_entry
 
 __all__ = ["cached_parse"]
 
 _FORMAT = 1
-#: The modules whose code turns text into a document, relative to the package folder.
-_READER_SOURCES = (
-    "policy/loader.py",
-    "policy/yaml_reader.py",
-    "policy/json_reader.py",
-    "policy/document.py",
-    "policy/parse_cache.py",
-    "common/json_finite.py",
-    "common/diagnostics.py",
-)
-
-
 @cache
 def _readers_digest() -> str:
-    digest = sha256()
-    package = Path(__file__).parent.parent  # policy_engine/
-    for module in _READER_SOURCES:
-        digest.update(package.joinpath(module).read_bytes())
-    digest.update(_yaml_stamp().encode())
-    return digest.hexdigest()
+    """The validation cache's digest of the reading and validating modules (a superset of the readers),
+    and the installed PyYAML."""
+    return sha256(f"{sources_digest()} {_yaml_stamp()}".encode()).hexdigest()
 
 
 def _yaml_stamp() -> str:
@@ -83,7 +68,7 @@ def cached_parse(text: str, source: str, parse: Callable[[str, str], LoadedDocum
         # JSON would turn a key that is not a string (YAML's ``1:``, ``true:``) into one, and cannot hold
         # NaN as a value equal to itself: a document that does not come back equal is not kept.
         if json.loads(stored)["data"] == doc.data:
-            _write(path, stored)
+            write_entry(path, stored)
     return doc
 
 
@@ -109,19 +94,3 @@ def _from_json(text: str, source: str, digest: str) -> LoadedDocument | None:
         scalar_text={tuple(p): str(text) for p, text in found["scalar_text"]},
         digest=digest,
     )
-
-
-def _write(path: Path, text: str) -> None:
-    if len(text.encode("utf-8", "surrogatepass")) > VALIDATION_CACHE.max_bytes:
-        return
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "w", encoding="utf-8", errors="surrogatepass") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        return
-    prune(path.parent)  # bounded like the validation results

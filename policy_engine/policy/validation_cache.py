@@ -11,6 +11,7 @@ write takes it over :data:`MAX_ENTRIES` entries, :func:`prune` deletes the oldes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from functools import cache
@@ -21,7 +22,7 @@ from policy_engine.common.diagnostics import Diagnostic
 from policy_engine.common.digests import sha256
 from policy_engine.policy.document import LoadedDocument
 
-__all__ = ["MAX_ENTRIES", "cache_dir", "prune", "validate_cached"]
+__all__ = ["MAX_ENTRIES", "cache_dir", "prune", "sources_digest", "validate_cached", "write_entry"]
 
 #: Entries one cache folder keeps; a write that takes it over this prunes it to three quarters.
 MAX_ENTRIES = 1000
@@ -71,7 +72,9 @@ _DIAGNOSTIC_SOURCES = (
 
 
 @cache
-def _schemas_digest() -> str:
+def sources_digest() -> str:
+    """A digest of the shipped schemas and of every module that reads or validates a policy: the part of
+    the key both on-disk caches (validation results, parsed documents) share, computed once a process."""
     digest = sha256()
     for name in _SCHEMAS:
         digest.update(_schema_bytes(name))
@@ -97,7 +100,7 @@ def _schema_bytes(name: str) -> bytes:
 
 
 def _key(doc: LoadedDocument, kind: str) -> str:
-    text = json.dumps([_schemas_digest(), kind, doc.source, list(doc.root), doc.digest])
+    text = json.dumps([sources_digest(), kind, doc.source, list(doc.root), doc.digest])
     return sha256(text.encode()).hexdigest()
 
 
@@ -136,20 +139,25 @@ def validate_cached(doc: LoadedDocument, kind: str) -> list[Diagnostic]:
     found = validate_document(doc, kind)  # type: ignore[arg-type]
     _MEMORY[key] = found
     if path is not None:
-        _write(path, _to_json(found))
+        write_entry(path, _to_json(found))
     return list(found)
 
 
-def _write(path: Path, text: str) -> None:
+def write_entry(path: Path, text: str) -> None:
+    """Write one cache entry atomically (a temporary file beside it, then a rename), then bound its folder
+    (:func:`prune`). An entry the bounded reader would refuse is not written; errors are swallowed (a
+    cache that cannot be written is simply not used)."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) > VALIDATION_CACHE.max_bytes:
+        return
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile  # only when a result is written (a cache hit imports nothing more)
-
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp",
-                                         encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(handle.name, path)
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
     except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
         return
     prune(path.parent)
 

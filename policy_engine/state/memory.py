@@ -25,6 +25,7 @@ from .base import (
     TurnRecord,
     check_parts,
     dump_document,
+    json_text,
 )
 from .log import LogRecord, LogRetention, entry_time, trim_every
 
@@ -200,17 +201,9 @@ class MemoryStore(StateStore):
             if turn is None:
                 new_turns[turn_id] = None
                 continue
-            try:  # (json_text, inlined: this runs on every select and fail)
-                text = fast_json.dumps(turn.data, plain_numbers=changes.plain_numbers)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"turn {turn_id!r} data is not JSON-serialisable: {exc}") from exc
+            text = json_text(turn.data, f"turn {turn_id!r} data", plain_numbers=changes.plain_numbers)
             new_turns[turn_id] = _Turn(text, _utc(turn.updated_at), _utc(turn.expires_at), changes.plain_numbers)
-        texts: list[tuple[str, float | None]] = []
-        for e in changes.log:
-            try:
-                texts.append((fast_json.dumps(e, plain_numbers=changes.plain_numbers), entry_time(e)))
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"log entry is not JSON-serialisable: {exc}") from exc
+        texts = [(json_text(e, "log entry", plain_numbers=changes.plain_numbers), entry_time(e)) for e in changes.log]
         with self._shared.lock:
             t = self._tables()
             cooldowns = t.cooldowns
