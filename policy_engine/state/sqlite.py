@@ -82,9 +82,11 @@ _UPSERT_QUOTA = """
 _TRIM_LOG_COUNT = """
     DELETE FROM log WHERE ns = ?1 AND id <= (
         SELECT id FROM log WHERE ns = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"""
-_TRIM_LOG_AGE = """
-    DELETE FROM log WHERE ns = ?1 AND id < ?3 AND id < COALESCE(
-        (SELECT id FROM log WHERE ns = ?1 AND json_extract(entry, '$.t') >= ?2 ORDER BY id LIMIT 1), ?3)"""
+# The oldest entry before the batch that is young enough (``t`` >= ?2): the age trim deletes what precedes it.
+# (A separate query: as a subquery of the DELETE it would not bound the index range, and the DELETE would
+# visit every entry of the namespace.)
+_FIRST_YOUNG_LOG = """
+    SELECT id FROM log WHERE ns = ?1 AND id < ?3 AND json_extract(entry, '$.t') >= ?2 ORDER BY id LIMIT 1"""
 _TRIM_LOG_BYTES = """
     DELETE FROM log WHERE ns = ?1 AND id < ?3 AND id <= (
         SELECT id FROM (SELECT id, SUM(length(CAST(entry AS BLOB))) OVER (ORDER BY id DESC) AS total
@@ -316,7 +318,8 @@ class SqliteStore(StateStore, SqliteFile):
             count = min(count, retention.entries)
         stamps = [t for t in times if isinstance(t, int | float)]
         if retention.age is not None and stamps:
-            c.execute(_TRIM_LOG_AGE, (ns, max(stamps) - retention.age.total_seconds(), first))
+            young = c.execute(_FIRST_YOUNG_LOG, (ns, max(stamps) - retention.age.total_seconds(), first)).fetchone()
+            c.execute("DELETE FROM log WHERE ns = ? AND id < ?", (ns, first if young is None else young[0]))
         mean = sum(len(text.encode()) for _, text in rows) / len(rows)
         if retention.max_bytes is not None and count * mean * 1.25 > retention.max_bytes:
             c.execute(_TRIM_LOG_BYTES, (ns, retention.max_bytes, first))

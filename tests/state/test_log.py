@@ -94,6 +94,26 @@ def test_age_bound_drops_old_entries(url: str, kind: str) -> None:
         assert numbers(store) == [2]
 
 
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_age_bound_cuts_before_the_first_young_entry_in_its_namespace_only(kind: str, tmp_path: Path) -> None:
+    """Entries before the oldest young one go (one without a time counts as old); the same file's other
+    namespace keeps its own, however old."""
+    def store(namespace: str) -> StateStore:
+        if kind == "memory":
+            return MemoryStore(f"age-{tmp_path.name}", namespace=namespace)
+        return SqliteStore(tmp_path / "state.db", namespace=namespace)
+
+    keep = LogRetention(entries=10, age=timedelta(seconds=1), max_bytes=None)
+    with store("a") as a, store("b") as b:
+        b.apply(StateChanges(log=[entry(100, T0 - 50)], retention=keep))
+        a.apply(StateChanges(log=[entry(0, T0), {"n": 1}, entry(2, T0 + 1.2), entry(3, T0 + 1.5)], retention=keep))
+        b.apply(StateChanges(log=[entry(101, T0 - 49.5)], retention=keep))
+        a.apply(StateChanges(log=[entry(4, T0 + 2.0)], retention=keep))
+        assert numbers(a) == [2, 3, 4]
+        assert numbers(b) == [100, 101]
+    reset_shared_memory(f"age-{tmp_path.name}")
+
+
 def test_a_batch_is_never_trimmed_by_its_own_age_or_size(url: str) -> None:
     with opened(url) as store:
         keep = LogRetention(entries=10, age=timedelta(seconds=1), max_bytes=10)
