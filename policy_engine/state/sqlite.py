@@ -8,7 +8,7 @@
 * The decision log is the ``log`` table: one row per entry (its JSON text), the row id is the
   cursor readers page by (``--follow`` polls for ``id > last``); it is trimmed by
   :class:`~policy_engine.state.log.LogRetention` every :func:`~policy_engine.state.log.trim_every`
-  entries, in the writing transaction.
+  entries, in the writing transaction (:mod:`.sqlite_log`).
 * Read-only mode (the dry-run ``mp-policy eval``) never writes anything, not even SQLite's side
   files (see :mod:`.sqlite_file`).
 """
@@ -48,6 +48,7 @@ from .sqlite_file import (
     SqliteFile,
     sqlite_path_from_url,
 )
+from .sqlite_log import forget_log_bytes, trim_log
 
 __all__ = [
     "CORRUPT_HINT",
@@ -77,22 +78,6 @@ _UPSERT_QUOTA = """
         remaining = excluded.remaining, fetched_at = excluded.fetched_at, source = excluded.source,
         status = excluded.status, windows = excluded.windows, summary = excluded.summary
     WHERE excluded.fetched_at >= quota.fetched_at"""
-
-# The log's trims: ?1 the namespace; ?3 the first row id of the writing batch (age and size never trim it).
-_TRIM_LOG_COUNT = """
-    DELETE FROM log WHERE ns = ?1 AND id <= (
-        SELECT id FROM log WHERE ns = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"""
-# The oldest entry before the batch that is young enough (``t`` >= ?2): the age trim deletes what precedes it.
-# (A separate query: as a subquery of the DELETE it would not bound the index range, and the DELETE would
-# visit every entry of the namespace.)
-_FIRST_YOUNG_LOG = """
-    SELECT id FROM log WHERE ns = ?1 AND id < ?3 AND json_extract(entry, '$.t') >= ?2 ORDER BY id LIMIT 1"""
-_TRIM_LOG_BYTES = """
-    DELETE FROM log WHERE ns = ?1 AND id < ?3 AND id <= (
-        SELECT id FROM (SELECT id, SUM(length(CAST(entry AS BLOB))) OVER (ORDER BY id DESC) AS total
-                        FROM log WHERE ns = ?1)
-        WHERE total > ?2 ORDER BY id DESC LIMIT 1)"""
-
 
 class SqliteStore(StateStore, SqliteFile):
     """A state store in one SQLite file; see the module docstrings for concurrency and read-only rules."""
@@ -279,6 +264,8 @@ class SqliteStore(StateStore, SqliteFile):
             for table in _TABLES:
                 if table in chosen:
                     c.execute(f"DELETE FROM {table} WHERE ns = ?", (self.namespace,))
+            if "log" in chosen:
+                forget_log_bytes(c, self.namespace)
 
         self._write(delete, "clear")
 
@@ -292,37 +279,8 @@ class SqliteStore(StateStore, SqliteFile):
         every = trim_every(retention.entries)
         if every > 1 and not any(i % every == 0 for i in ids):
             return  # amortised: row ids are shared by every writer, so some writer trims every `every` entries
-        self._trim_log(c, rows, ids[0], retention, [e.get("t") for e in changes.log])
-
-    def _trim_log(self, c: sqlite3.Connection, rows: list[tuple[str, str]], first: int, retention: LogRetention,
-                  times: list[Any]) -> None:
-        """Trim the log by ``retention``; the exact (scanning) statements only run when a bound may be passed.
-
-        The namespace's lowest and highest row ids (two index lookups) bound its entry count from above;
-        in a file with one namespace (the usual case) they give it exactly, and the count trim is a range
-        delete. The size bound scans the log only when that count times this batch's mean entry size could
-        reach it.
-        """
-        ns = self.namespace
-        # one aggregate per statement: SQLite answers each from the (ns, id) index without a scan
-        low = c.execute("SELECT MIN(id) FROM log WHERE ns = ?", (ns,)).fetchone()[0]
-        high = c.execute("SELECT MAX(id) FROM log WHERE ns = ?", (ns,)).fetchone()[0]
-        count = 0 if low is None else high - low + 1  # at least the real count
-        if retention.entries is not None and count > retention.entries:
-            alone = c.execute("SELECT MIN(ns) FROM log").fetchone()[0] == c.execute(
-                "SELECT MAX(ns) FROM log").fetchone()[0]
-            if alone:  # ids of one namespace have no gaps but at the head: the range is exact
-                c.execute("DELETE FROM log WHERE ns = ? AND id <= ?", (ns, high - max(retention.entries, 0)))
-            else:
-                c.execute(_TRIM_LOG_COUNT, (ns, max(retention.entries, 0)))
-            count = min(count, retention.entries)
-        stamps = [t for t in times if isinstance(t, int | float)]
-        if retention.age is not None and stamps:
-            young = c.execute(_FIRST_YOUNG_LOG, (ns, max(stamps) - retention.age.total_seconds(), first)).fetchone()
-            c.execute("DELETE FROM log WHERE ns = ? AND id < ?", (ns, first if young is None else young[0]))
         mean = sum(len(text.encode()) for _, text in rows) / len(rows)
-        if retention.max_bytes is not None and count * mean * 1.25 > retention.max_bytes:
-            c.execute(_TRIM_LOG_BYTES, (ns, retention.max_bytes, first))
+        trim_log(c, ns, ids[0], retention, [e.get("t") for e in changes.log], mean)
 
     def log_before(self, cursor: str | None = None, count: int = 100) -> list[LogRecord]:
         """Up to ``count`` entries before row id ``cursor`` (the newest when ``None``), oldest first."""

@@ -1,0 +1,132 @@
+"""The SQLite store's log trims (policy_engine/state/sqlite_log.py): the size bound is exact, kept by a running
+total that survives other writers' deletes, and a trim costs what it drops rather than the log's length."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from policy_engine.state import SqliteStore, StateChanges
+from policy_engine.state.log import LogRetention, trim_every
+
+T0 = 1_800_000_000.0
+
+
+def entry(n: int, pad: int) -> dict[str, object]:
+    return {"n": n, "t": T0 + n, "pad": "x" * pad}
+
+
+def kept(store: SqliteStore) -> list[int]:
+    return [int(r.entry["n"]) for r in store.log_after(None, 100_000)]
+
+
+def log_bytes(path: Path, ns: str = "default") -> int:
+    with sqlite3.connect(path) as c:
+        return int(c.execute("SELECT COALESCE(SUM(length(CAST(entry AS BLOB))), 0) FROM log WHERE ns = ?",
+                             (ns,)).fetchone()[0])
+
+
+def newest_that_fit(sizes: dict[int, int], max_bytes: int) -> int:
+    """How many of the newest entries fit in ``max_bytes`` (what an exact size trim keeps, at least one)."""
+    total, count = 0, 0
+    for n in sorted(sizes, reverse=True):
+        total += sizes[n]
+        if total > max_bytes and count:
+            break
+        count += 1
+    return count
+
+
+def vm_steps(store: SqliteStore, action: Callable[[], object]) -> int:
+    """SQLite virtual-machine steps (in hundreds) that ``action`` runs on the store's connection."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    conn = store._connection()
+    conn.set_progress_handler(count, 100)
+    try:
+        action()
+    finally:
+        conn.set_progress_handler(None, 100)
+    return steps[0]
+
+
+def test_the_size_bound_keeps_exactly_the_newest_that_fit_on_every_beat(tmp_path: Path) -> None:
+    keep = LogRetention(entries=1_000, age=None, max_bytes=40_000)
+    every = trim_every(keep.entries)
+    sizes: dict[int, int] = {}
+    with SqliteStore(tmp_path / "state.db") as store:
+        for n in range(600):
+            e = entry(n, pad=200 + (n * 37) % 400)  # entries of 230-630 bytes
+            store.apply(StateChanges(log=[e], retention=keep))
+            sizes[n] = len(store.log_before(None, 1)[0].entry["pad"]) + len(f'{{"n":{n},"t":{T0 + n},"pad":""}}')
+            if (n + 1) % every == 0:  # a trim beat: exactly the newest entries within the bound remain
+                assert kept(store) == list(range(n + 1 - newest_that_fit(sizes, 40_000), n + 1)), n
+                assert log_bytes(tmp_path / "state.db") <= 40_000
+
+
+def test_the_running_size_is_counted_again_after_a_writer_that_does_not_keep_it(tmp_path: Path) -> None:
+    """An older release deletes the oldest entries without updating ``log_bytes``: the next trim sees that the
+    lowest id moved and counts again, so it does not cut on a stale total."""
+    keep = LogRetention(entries=1_000, age=None, max_bytes=30_000)
+    every = trim_every(keep.entries)
+    path = tmp_path / "state.db"
+    with SqliteStore(path) as store:
+        for n in range(2 * every):
+            store.apply(StateChanges(log=[entry(n, pad=400)], retention=keep))
+        before = kept(store)
+        with sqlite3.connect(path) as c:  # the other writer drops the 30 oldest
+            c.execute("DELETE FROM log WHERE id IN (SELECT id FROM log ORDER BY id LIMIT 30)")
+        for n in range(2 * every, 3 * every):
+            store.apply(StateChanges(log=[entry(n, pad=400)], retention=keep))
+        after = kept(store)
+        assert after[-1] == 3 * every - 1 and after == list(range(after[0], after[-1] + 1))
+        assert log_bytes(path) <= 30_000
+        assert log_bytes(path) + 450 > 30_000  # one more entry would not fit: nothing more was cut
+        assert after[0] > before[0] + 30
+
+
+def test_clear_forgets_the_running_size(tmp_path: Path) -> None:
+    keep = LogRetention(entries=100, age=None, max_bytes=5_000)
+    with SqliteStore(tmp_path / "state.db") as store:
+        for n in range(40):
+            store.apply(StateChanges(log=[entry(n, pad=400)], retention=keep))
+        store.clear(["log"])
+        with sqlite3.connect(tmp_path / "state.db") as c:
+            assert c.execute("SELECT COUNT(*) FROM log_bytes").fetchone()[0] == 0
+        beat = trim_every(keep.entries)
+        for n in range(6 * beat):  # row ids start again at 1: the last write is on a beat
+            store.apply(StateChanges(log=[entry(n, pad=400)], retention=keep))
+        assert log_bytes(tmp_path / "state.db") <= 5_000 and kept(store)[-1] == 6 * beat - 1
+
+
+def test_a_size_trim_reads_what_is_new_and_what_it_drops_not_the_whole_log(tmp_path: Path) -> None:
+    """On a log that sits at its size bound (10,000 entries of ~1.4 KB, as a fail on a large pool writes),
+    a trim beat used to sum every entry (~16 ms); with the running total it reads the entries since the
+    last beat and the ones it drops."""
+    keep = LogRetention(entries=20_000, age=None, max_bytes=10_000 * 1_430)
+    every = trim_every(keep.entries)
+    with SqliteStore(tmp_path / "state.db") as store:
+        store.apply(StateChanges(log=[entry(n, pad=1_400) for n in range(10_000)], retention=keep))
+        n = 10_000
+        while n % every != every - 1:  # up to just before the next beat
+            store.apply(StateChanges(log=[entry(n, pad=1_400)], retention=keep))
+            n += 1
+        store.apply(StateChanges(log=[entry(n, pad=1_400)], retention=keep))  # a beat: the running total starts
+        _beat(store, n + 1, keep, every - 1)  # up to just before the next beat
+        n += every
+        beat = vm_steps(store, lambda: store.apply(StateChanges(log=[entry(n, pad=1_400)], retention=keep)))
+        assert kept(store)[-1] == n
+        assert log_bytes(tmp_path / "state.db") <= keep.max_bytes  # type: ignore[operator]
+        full = vm_steps(store, lambda: store._connection().execute(
+            "SELECT SUM(length(CAST(entry AS BLOB))) FROM log").fetchone())
+        assert beat * 20 < full, (beat, full)
+
+
+def _beat(store: SqliteStore, start: int, keep: LogRetention, count: int) -> None:
+    for n in range(start, start + count):
+        store.apply(StateChanges(log=[entry(n, pad=1_400)], retention=keep))
