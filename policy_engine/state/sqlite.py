@@ -43,6 +43,7 @@ from .sqlite_file import (
     _TABLES,
     CORRUPT_HINT,
     DEFAULT_STATE_FILENAME,
+    LOG_SPACE_BITS,
     SCHEMA_VERSION,
     SQLITE_SUFFIXES,
     SqliteFile,
@@ -78,6 +79,24 @@ _UPSERT_QUOTA = """
         remaining = excluded.remaining, fetched_at = excluded.fetched_at, source = excluded.source,
         status = excluded.status, windows = excluded.windows, summary = excluded.summary
     WHERE excluded.fetched_at >= quota.fetched_at"""
+
+# The namespace's next log entry (?1 the namespace, ?2 its text): one after the newest of its space, or the space's
+# first. Before the namespace's first entry ever it has no space: its name reads as NULL, which the table refuses.
+# (A VALUES row: as INSERT ... SELECT, reading the table it writes, SQLite would copy the result to a temporary
+# table first, and the statement cost four times as much.)
+_APPEND_LOG = f"""
+    INSERT INTO log (id, ns, entry) VALUES (
+        (SELECT COALESCE((SELECT MAX(id) FROM log WHERE id > s.space << {LOG_SPACE_BITS}
+                                                    AND id < (s.space + 1) << {LOG_SPACE_BITS}),
+                         s.space << {LOG_SPACE_BITS}) + 1
+         FROM log_spaces AS s WHERE s.ns = ?1),
+        (SELECT ns FROM log_spaces WHERE ns = ?1), ?2)"""
+# A space after every other: a namespace's first, and its next when its log is cleared (so that the ids of new
+# entries come after every id a reader may hold as its cursor).
+_NEW_LOG_SPACE = """
+    INSERT INTO log_spaces (ns, space) VALUES (?1, (SELECT COALESCE(MAX(space), 0) + 1 FROM log_spaces))
+    ON CONFLICT (ns) DO UPDATE SET space = excluded.space"""
+
 
 class SqliteStore(StateStore, SqliteFile):
     """A state store in one SQLite file; see the module docstrings for concurrency and read-only rules."""
@@ -266,6 +285,8 @@ class SqliteStore(StateStore, SqliteFile):
                     c.execute(f"DELETE FROM {table} WHERE ns = ?", (self.namespace,))
             if "log" in chosen:
                 forget_log_bytes(c, self.namespace)
+                if c.execute("SELECT 1 FROM log_spaces WHERE ns = ?", (self.namespace,)).fetchone():
+                    c.execute(_NEW_LOG_SPACE, (self.namespace,))
 
         self._write(delete, "clear")
 
@@ -273,41 +294,63 @@ class SqliteStore(StateStore, SqliteFile):
         if not changes.log:
             return
         ns = self.namespace
-        rows = [(ns, json_text(e, "log entry", plain_numbers=changes.plain_numbers)) for e in changes.log]
-        ids = [c.execute("INSERT INTO log (ns, entry) VALUES (?, ?)", row).lastrowid or 0 for row in rows]
+        texts = [json_text(e, "log entry", plain_numbers=changes.plain_numbers) for e in changes.log]
+        ids = []
+        for text in texts:
+            try:
+                cursor = c.execute(_APPEND_LOG, (ns, text))
+            except sqlite3.IntegrityError:
+                if c.execute("SELECT 1 FROM log_spaces WHERE ns = ?", (ns,)).fetchone():
+                    raise
+                c.execute(_NEW_LOG_SPACE, (ns,))  # the namespace's first entry: it gets its space
+                cursor = c.execute(_APPEND_LOG, (ns, text))
+            ids.append(cursor.lastrowid or 0)
+        start = ids[0] >> LOG_SPACE_BITS << LOG_SPACE_BITS
         retention = changes.retention or self._retention
         every = trim_every(retention.entries)
-        if every > 1 and not any(i % every == 0 for i in ids):
-            return  # amortised: row ids are shared by every writer, so some writer trims every `every` entries
-        mean = sum(len(text.encode()) for _, text in rows) / len(rows)
-        trim_log(c, ns, ids[0], retention, [e.get("t") for e in changes.log], mean)
+        if every > 1 and not any((i - start) % every == 0 for i in ids):
+            return  # amortised: whichever writer appends the namespace's every `every`-th entry trims
+        mean = sum(len(text.encode()) for text in texts) / len(texts)
+        trim_log(c, ns, (start, start + (1 << LOG_SPACE_BITS)), ids[0], retention, [e.get("t") for e in changes.log],
+                 mean)
+
+    def _log_space(self, c: sqlite3.Connection) -> tuple[int, int]:
+        """The row ids of this namespace's log entries (both bounds excluded): the space the file gives it (none
+        before its first entry); a file of schema 1 read as it is (read-only) has one id sequence for all."""
+        if c.execute("PRAGMA user_version").fetchone()[0] < 2:
+            return (0, 1 << 62)
+        row = c.execute("SELECT space FROM log_spaces WHERE ns = ?", (self.namespace,)).fetchone()
+        if row is None:
+            return (0, 0)
+        return (row[0] << LOG_SPACE_BITS, (row[0] + 1) << LOG_SPACE_BITS)
 
     def log_before(self, cursor: str | None = None, count: int = 100) -> list[LogRecord]:
         """Up to ``count`` entries before row id ``cursor`` (the newest when ``None``), oldest first."""
-        before = (1 << 62) if cursor is None else int(cursor)
 
         def select(c: sqlite3.Connection | None) -> list[LogRecord]:
             if c is None:
                 return []
-            rows = c.execute("SELECT id, entry FROM log WHERE ns = ? AND id < ? ORDER BY id DESC LIMIT ?",
-                             (self.namespace, before, max(count, 0))).fetchall()
+            low, high = self._log_space(c)
+            before = high if cursor is None else min(int(cursor), high)
+            rows = c.execute("SELECT id, entry FROM log WHERE ns = ? AND id > ? AND id < ? ORDER BY id DESC LIMIT ?",
+                             (self.namespace, low, before, max(count, 0))).fetchall()
             return [LogRecord(str(i), fast_json.loads(e)) for i, e in reversed(rows)]
 
         return self._read(select)
 
     def log_after(self, cursor: str | None = None, count: int = 1000) -> list[LogRecord]:
         """Up to ``count`` entries after row id ``cursor`` (from the oldest when ``None``), oldest first."""
-        after = 0 if cursor is None else int(cursor)
 
         def select(c: sqlite3.Connection | None) -> list[LogRecord]:
             if c is None:
                 return []
-            rows = c.execute("SELECT id, entry FROM log WHERE ns = ? AND id > ? ORDER BY id LIMIT ?",
-                             (self.namespace, after, max(count, 0))).fetchall()
+            low, high = self._log_space(c)
+            after = low if cursor is None else max(int(cursor), low)
+            rows = c.execute("SELECT id, entry FROM log WHERE ns = ? AND id > ? AND id < ? ORDER BY id LIMIT ?",
+                             (self.namespace, after, high, max(count, 0))).fetchall()
             return [LogRecord(str(i), fast_json.loads(e)) for i, e in rows]
 
         return self._read(select)
-
 
 
 def _quota_to_row(ns: str, q: QuotaSnapshot) -> tuple[Any, ...]:

@@ -39,6 +39,7 @@ from .base import StateError, StateSnapshot
 __all__ = [
     "APPLICATION_ID",
     "DEFAULT_STATE_FILENAME",
+    "LOG_SPACE_BITS",
     "SCHEMA_VERSION",
     "SQLITE_SUFFIXES",
     "SqliteFile",
@@ -49,11 +50,11 @@ T = TypeVar("T")
 
 DEFAULT_STATE_FILENAME = "mp-policy-state.db"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x6D70706C  # "mppl"
 
 CORRUPT_HINT = "move it aside (e.g. rename it to *.broken); state is only cooldowns and cursors, it will be rebuilt"
-_TABLES = ("cooldowns", "cursors", "turns", "quota", "log")
+_TABLES = ("cooldowns", "cursors", "turns", "quota", "log")  # a namespace's data, by part
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS cooldowns (
@@ -69,8 +70,28 @@ _SCHEMA = (
         ns TEXT NOT NULL, provider TEXT NOT NULL, remaining REAL, fetched_at REAL NOT NULL,
         source TEXT NOT NULL, status TEXT, windows TEXT NOT NULL, summary TEXT NOT NULL,
         PRIMARY KEY (ns, provider)) WITHOUT ROWID""",
+    # The decision log: each namespace owns the row ids of one space (``space << LOG_SPACE_BITS`` up), so its
+    # entries are one id range, numbered without gaps: no second index to write on every entry.
     "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, ns TEXT NOT NULL, entry TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS log_ns ON log (ns, id)",
+    """CREATE TABLE IF NOT EXISTS log_spaces (
+        ns TEXT PRIMARY KEY, space INTEGER NOT NULL UNIQUE) WITHOUT ROWID""",
+)
+
+#: Bits of a log row id below its namespace's space: 2**40 entries per namespace over the file's life.
+LOG_SPACE_BITS = 40
+
+# Schema 1 kept one id sequence for every namespace and an index on (ns, id). Its log moves into spaces,
+# each namespace's entries numbered again from 1 in their order (a cursor of schema 1 means nothing after).
+_MIGRATE_LOG_FROM_1 = (
+    """CREATE TABLE log_spaces (ns TEXT PRIMARY KEY, space INTEGER NOT NULL UNIQUE) WITHOUT ROWID""",
+    "INSERT INTO log_spaces (ns, space) SELECT ns, ROW_NUMBER() OVER (ORDER BY MIN(id)) FROM log GROUP BY ns",
+    "ALTER TABLE log RENAME TO log_schema_1",
+    "CREATE TABLE log (id INTEGER PRIMARY KEY, ns TEXT NOT NULL, entry TEXT NOT NULL)",
+    f"""INSERT INTO log (id, ns, entry)
+        SELECT (s.space << {LOG_SPACE_BITS}) + ROW_NUMBER() OVER (PARTITION BY l.ns ORDER BY l.id), l.ns, l.entry
+        FROM log_schema_1 AS l JOIN log_spaces AS s ON s.ns = l.ns""",
+    "DROP TABLE log_schema_1",
+    "DROP TABLE IF EXISTS log_bytes",
 )
 
 # Connections inherited through os.fork belong to the parent: SQLite must never use or close them
@@ -229,6 +250,10 @@ class SqliteFile:
         def create(c: sqlite3.Connection) -> None:
             if self._check_header(c) == SCHEMA_VERSION:  # another process won the race
                 return
+            tables = {row[0] for row in c.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if "log" in tables and "log_spaces" not in tables:
+                for statement in _MIGRATE_LOG_FROM_1:
+                    c.execute(statement)
             for statement in _SCHEMA:
                 c.execute(statement)
             c.execute(f"PRAGMA application_id={APPLICATION_ID}")

@@ -1,20 +1,19 @@
 """The SQLite store's log trims (:class:`~policy_engine.state.log.LogRetention`: count, age, size), run in the
 writing transaction on the beat of :func:`~policy_engine.state.log.trim_every`.
 
-Every trim deletes a prefix of the namespace's entries (the oldest, by row id) as one bounded id range, so
-its cost is what it drops, not the log's length:
+A namespace's entries are the row ids of its space, numbered without gaps (see
+:mod:`~policy_engine.state.sqlite_file`), and every trim deletes a prefix of them (the oldest) as one id
+range, so its cost is what it drops, not the log's length:
 
-* count: the namespace's lowest and highest ids (two index lookups) bound its entry count from above; in
-  a file with one namespace (the usual case) they give it exactly, and the cut is ``high - entries``;
+* count: the lowest and highest ids give the count exactly, and the cut is ``high - entries``;
 * age: the first entry before the batch that is young enough, found in its own query (as a subquery of
-  the DELETE it would not bound the index range, and the DELETE would visit every entry);
+  the DELETE it would not bound the id range, and the DELETE would visit every entry);
 * size: only when the entry count times this batch's mean entry size could pass the bound. The bytes of
   the namespace's entries are kept in the ``log_bytes`` table (``low``, ``upto``: the lowest and highest
   id they cover, ``total``), brought up to date by adding the entries written since and subtracting
-  what each trim deletes. Its ``low`` must still be the namespace's lowest id (a writer that does not
-  keep the table, such as an older release, deletes from there) and ``upto`` must not pass its highest,
-  or the total is counted again from the entries. The cut reads the oldest entries only until their
-  bytes cover the excess.
+  what each trim deletes. Its ``low`` must still be the namespace's lowest id and ``upto`` must not pass
+  its highest, or the total is counted again from the entries. The cut reads the oldest entries only
+  until their bytes cover the excess.
 
 The entries of the writing batch are never trimmed by its own age or size.
 """
@@ -31,10 +30,11 @@ __all__ = ["forget_log_bytes", "trim_log"]
 _LENGTH = "length(CAST(entry AS BLOB))"
 _BYTES_TABLE = """CREATE TABLE IF NOT EXISTS log_bytes (
     ns TEXT PRIMARY KEY, low INTEGER NOT NULL, upto INTEGER NOT NULL, total INTEGER NOT NULL) WITHOUT ROWID"""
+# The first entry of the space (ids after ?1) before the batch (id ?2) that is young enough (time ?3 or later)
 _FIRST_YOUNG = """
-    SELECT id FROM log WHERE ns = ?1 AND id < ?3 AND json_extract(entry, '$.t') >= ?2 ORDER BY id LIMIT 1"""
-_NTH_NEWEST = "SELECT id FROM log WHERE ns = ? ORDER BY id DESC LIMIT 1 OFFSET ?"
-_OLDEST_SIZES = f"SELECT id, {_LENGTH} FROM log WHERE ns = ? AND id < ? ORDER BY id"
+    SELECT id FROM log WHERE id > ?1 AND id < ?2 AND json_extract(entry, '$.t') >= ?3 ORDER BY id LIMIT 1"""
+_OLDEST_SIZES = f"SELECT id, {_LENGTH} FROM log WHERE id > ? AND id < ? ORDER BY id"
+_SIZE_BETWEEN = f"SELECT COALESCE(SUM({_LENGTH}), 0) FROM log WHERE id > ? AND id < ?"
 
 
 class _Bytes:
@@ -44,37 +44,30 @@ class _Bytes:
         self.total = total
 
 
-def trim_log(c: sqlite3.Connection, ns: str, first: int, retention: LogRetention, times: Sequence[object],
-             mean_size: float) -> None:
-    """Trim namespace ``ns`` by ``retention`` after a batch whose first row id is ``first``, whose entries
-    have the times ``times`` and a mean JSON size of ``mean_size`` bytes."""
-    # one aggregate per statement: SQLite answers each from the (ns, id) index without a scan
-    low = c.execute("SELECT MIN(id) FROM log WHERE ns = ?", (ns,)).fetchone()[0]
-    high = c.execute("SELECT MAX(id) FROM log WHERE ns = ?", (ns,)).fetchone()[0]
+def trim_log(c: sqlite3.Connection, ns: str, space: tuple[int, int], first: int, retention: LogRetention,
+             times: Sequence[object], mean_size: float) -> None:
+    """Trim namespace ``ns`` (its log ``space``: row ids, both excluded) by ``retention`` after a batch whose
+    first row id is ``first``, whose entries have the times ``times`` and a mean JSON size of ``mean_size``."""
+    start = space[0]
+    low = c.execute("SELECT MIN(id) FROM log WHERE id > ? AND id < ?", space).fetchone()[0]
+    high = c.execute("SELECT MAX(id) FROM log WHERE id > ? AND id < ?", space).fetchone()[0]
     if low is None:
         return
-    count = high - low + 1  # at least the real count
+    count = high - low + 1
     if retention.entries is not None:
         count = min(count, max(retention.entries, 0))
     size = None
     if retention.max_bytes is not None and count * mean_size * 1.25 > retention.max_bytes:
-        size = _running_size(c, ns, low, high)
+        size = _running_size(c, ns, space, low, high)
     if retention.entries is not None and high - low + 1 > retention.entries:
-        keep = max(retention.entries, 0)
-        alone = c.execute("SELECT MIN(ns) FROM log").fetchone()[0] == c.execute("SELECT MAX(ns) FROM log").fetchone()[0]
-        if alone:  # ids of one namespace have no gaps but at the head: the range is exact
-            _drop_below(c, ns, high - keep + 1, size)
-        else:
-            row = c.execute(_NTH_NEWEST, (ns, keep)).fetchone()
-            if row is not None:
-                _drop_below(c, ns, row[0] + 1, size)
+        _drop_below(c, start, high - max(retention.entries, 0) + 1, size)
     stamps = [t for t in times if isinstance(t, int | float) and not isinstance(t, bool)]
     if retention.age is not None and stamps:
-        young = c.execute(_FIRST_YOUNG, (ns, max(stamps) - retention.age.total_seconds(), first)).fetchone()
-        _drop_below(c, ns, first if young is None else young[0], size)
+        young = c.execute(_FIRST_YOUNG, (start, first, max(stamps) - retention.age.total_seconds())).fetchone()
+        _drop_below(c, start, first if young is None else young[0], size)
     if size is not None and retention.max_bytes is not None:
-        _cut_to_size(c, ns, first, retention.max_bytes, size)
-        new_low = c.execute("SELECT MIN(id) FROM log WHERE ns = ?", (ns,)).fetchone()[0]
+        _cut_to_size(c, start, first, retention.max_bytes, size)
+        new_low = c.execute("SELECT MIN(id) FROM log WHERE id > ? AND id < ?", space).fetchone()[0]
         c.execute("INSERT OR REPLACE INTO log_bytes (ns, low, upto, total) VALUES (?, ?, ?, ?)",
                   (ns, new_low, high, size.total))
 
@@ -85,31 +78,29 @@ def forget_log_bytes(c: sqlite3.Connection, ns: str) -> None:
         c.execute("DELETE FROM log_bytes WHERE ns = ?", (ns,))
 
 
-def _running_size(c: sqlite3.Connection, ns: str, low: int, high: int) -> _Bytes:
+def _running_size(c: sqlite3.Connection, ns: str, space: tuple[int, int], low: int, high: int) -> _Bytes:
     """The namespace's log bytes: the kept total plus the entries written since, or counted from scratch."""
     c.execute(_BYTES_TABLE)
     row = c.execute("SELECT low, upto, total FROM log_bytes WHERE ns = ?", (ns,)).fetchone()
     if row is not None and row[0] == low and row[1] <= high:
-        since = c.execute(f"SELECT COALESCE(SUM({_LENGTH}), 0) FROM log WHERE ns = ? AND id > ?", (ns, row[1]))
-        return _Bytes(int(row[2]) + int(since.fetchone()[0]))
-    return _Bytes(int(c.execute(f"SELECT COALESCE(SUM({_LENGTH}), 0) FROM log WHERE ns = ?", (ns,)).fetchone()[0]))
+        return _Bytes(int(row[2]) + int(c.execute(_SIZE_BETWEEN, (row[1], space[1])).fetchone()[0]))
+    return _Bytes(int(c.execute(_SIZE_BETWEEN, space).fetchone()[0]))
 
 
-def _drop_below(c: sqlite3.Connection, ns: str, below: int, size: _Bytes | None) -> None:
-    """Delete the namespace's entries with ids under ``below`` (subtracting their bytes from ``size``)."""
+def _drop_below(c: sqlite3.Connection, start: int, below: int, size: _Bytes | None) -> None:
+    """Delete the space's entries (ids after ``start``) under ``below``, subtracting their bytes from ``size``."""
     if size is not None:
-        gone = c.execute(f"SELECT COALESCE(SUM({_LENGTH}), 0) FROM log WHERE ns = ? AND id < ?", (ns, below))
-        size.total -= int(gone.fetchone()[0])
-    c.execute("DELETE FROM log WHERE ns = ? AND id < ?", (ns, below))
+        size.total -= int(c.execute(_SIZE_BETWEEN, (start, below)).fetchone()[0])
+    c.execute("DELETE FROM log WHERE id > ? AND id < ?", (start, below))
 
 
-def _cut_to_size(c: sqlite3.Connection, ns: str, first: int, max_bytes: int, size: _Bytes) -> None:
+def _cut_to_size(c: sqlite3.Connection, start: int, first: int, max_bytes: int, size: _Bytes) -> None:
     """Delete the oldest entries before the batch until the rest fit in ``max_bytes`` (or none is left)."""
     excess = size.total - max_bytes
     if excess <= 0:
         return
     through, dropped = None, 0
-    cursor = c.execute(_OLDEST_SIZES, (ns, first))
+    cursor = c.execute(_OLDEST_SIZES, (start, first))
     try:
         while dropped < excess:
             chunk = cursor.fetchmany(64)
@@ -122,5 +113,5 @@ def _cut_to_size(c: sqlite3.Connection, ns: str, first: int, max_bytes: int, siz
     finally:
         cursor.close()
     if through is not None:
-        c.execute("DELETE FROM log WHERE ns = ? AND id <= ?", (ns, through))
+        c.execute("DELETE FROM log WHERE id > ? AND id <= ?", (start, through))
         size.total -= dropped

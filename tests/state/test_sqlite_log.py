@@ -130,3 +130,85 @@ def test_a_size_trim_reads_what_is_new_and_what_it_drops_not_the_whole_log(tmp_p
 def _beat(store: SqliteStore, start: int, keep: LogRetention, count: int) -> None:
     for n in range(start, start + count):
         store.apply(StateChanges(log=[entry(n, pad=1_400)], retention=keep))
+
+
+# --------------------------------------------------------------------------- spaces, and the file of schema 1
+
+
+def test_each_namespace_keeps_exactly_its_newest_entries_in_a_shared_file(tmp_path: Path) -> None:
+    """Interleaved writers of two namespaces: each namespace's ids run without gaps, so its count bound is
+    exact (schema 1 shared one id sequence and needed an index and a walk to count a namespace)."""
+    keep = LogRetention(entries=5, age=None, max_bytes=None)
+    with SqliteStore(tmp_path / "state.db", namespace="a") as a, SqliteStore(tmp_path / "state.db",
+                                                                              namespace="b") as b:
+        for n in range(40):
+            (a if n % 3 else b).apply(StateChanges(log=[entry(n, pad=10)], retention=keep))
+        assert kept(a) == [n for n in range(40) if n % 3][-5:]
+        assert kept(b) == [n for n in range(40) if not n % 3][-5:]
+        ids = [int(r.id) for r in a.log_after(None)]
+        assert ids == list(range(ids[0], ids[0] + 5))
+    with sqlite3.connect(tmp_path / "state.db") as c:
+        assert [row[0] for row in c.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+                if not row[0].startswith("sqlite_")] == ["turns_expiry"]  # one B-tree written per entry
+
+
+def test_a_cleared_log_starts_after_every_cursor_a_reader_holds(tmp_path: Path) -> None:
+    """``trace --follow`` holds the id of the last entry it printed: after ``state clear --only log`` the
+    new entries still come after it (the namespace moves to a new space)."""
+    with SqliteStore(tmp_path / "state.db") as store, SqliteStore(tmp_path / "state.db") as follower:
+        store.apply(StateChanges(log=[entry(n, pad=0) for n in range(3)]))
+        cursor = follower.log_after(None)[-1].id
+        store.clear(["log"])
+        assert follower.log_after(cursor) == [] and kept(store) == []
+        store.apply(StateChanges(log=[entry(7, pad=0)]))
+        assert [r.entry["n"] for r in follower.log_after(cursor)] == [7]
+        assert [r.entry["n"] for r in follower.wait_log(cursor, 0.1)] == [7]
+
+
+_SCHEMA_1_LOG = ("CREATE TABLE log (id INTEGER PRIMARY KEY, ns TEXT NOT NULL, entry TEXT NOT NULL)",
+                 "CREATE INDEX log_ns ON log (ns, id)")
+
+
+def schema_1_file(path: Path) -> None:
+    """A state file as schema 1 wrote it: two namespaces' entries interleaved in one id sequence."""
+    from policy_engine.state.sqlite_file import _SCHEMA, APPLICATION_ID
+
+    with sqlite3.connect(path) as c:
+        for statement in _SCHEMA:
+            if "log" not in statement:
+                c.execute(statement)
+        for statement in _SCHEMA_1_LOG:
+            c.execute(statement)
+        for n in range(1, 11):
+            c.execute("INSERT INTO log (id, ns, entry) VALUES (?, ?, ?)",
+                      (n * 10, "b" if n % 2 else "default", f'{{"n":{n},"t":{T0 + n}}}'))
+        c.execute(f"PRAGMA application_id={APPLICATION_ID}")
+        c.execute("PRAGMA user_version=1")
+
+
+def test_a_file_of_schema_1_is_read_as_it_is_when_read_only(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    schema_1_file(path)
+    before = path.read_bytes()
+    with SqliteStore(path, readonly=True) as ro, SqliteStore(path, readonly=True, namespace="b") as rob:
+        assert kept(ro) == [2, 4, 6, 8, 10] and kept(rob) == [1, 3, 5, 7, 9]
+        assert [r.entry["n"] for r in ro.log_before(None, 2)] == [8, 10]
+        assert [r.entry["n"] for r in ro.log_after(ro.log_before(None, 2)[0].id)] == [10]
+    assert path.read_bytes() == before
+
+
+def test_a_file_of_schema_1_moves_its_log_into_spaces_when_opened_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    schema_1_file(path)
+    with SqliteStore(path) as store, SqliteStore(path, namespace="b") as b:
+        assert kept(store) == [2, 4, 6, 8, 10] and kept(b) == [1, 3, 5, 7, 9]
+        store.apply(StateChanges(log=[{"n": 12, "t": T0 + 12}]))
+        b.apply(StateChanges(log=[{"n": 11, "t": T0 + 11}]))
+        assert kept(store) == [2, 4, 6, 8, 10, 12] and kept(b) == [1, 3, 5, 7, 9, 11]
+        for s in (store, b):  # each namespace numbered again from 1, without gaps
+            ids = [int(r.id) for r in s.log_after(None)]
+            assert [i & ((1 << 40) - 1) for i in ids] == [1, 2, 3, 4, 5, 6]
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert c.execute("SELECT name FROM sqlite_master WHERE name IN ('log_ns', 'log_schema_1')").fetchall() == []
+        assert c.execute("SELECT ns, space FROM log_spaces ORDER BY space").fetchall() == [("b", 1), ("default", 2)]  # by first entry
