@@ -91,11 +91,9 @@ _APPEND_LOG = f"""
                          s.space << {LOG_SPACE_BITS}) + 1
          FROM log_spaces AS s WHERE s.ns = ?1),
         (SELECT ns FROM log_spaces WHERE ns = ?1), ?2)"""
-# A space after every other: a namespace's first, and its next when its log is cleared (so that the ids of new
-# entries come after every id a reader may hold as its cursor).
-_NEW_LOG_SPACE = """
-    INSERT INTO log_spaces (ns, space) VALUES (?1, (SELECT COALESCE(MAX(space), 0) + 1 FROM log_spaces))
-    ON CONFLICT (ns) DO UPDATE SET space = excluded.space"""
+# A namespace's space, at its first entry (again after its log was cleared): after every other ever given, so the
+# ids of new entries come after every id a reader may hold as its cursor.
+_NEW_LOG_SPACE = "INSERT INTO log_spaces (ns) VALUES (?)"
 
 
 class SqliteStore(StateStore, SqliteFile):
@@ -285,8 +283,7 @@ class SqliteStore(StateStore, SqliteFile):
                     c.execute(f"DELETE FROM {table} WHERE ns = ?", (self.namespace,))
             if "log" in chosen:
                 forget_log_bytes(c, self.namespace)
-                if c.execute("SELECT 1 FROM log_spaces WHERE ns = ?", (self.namespace,)).fetchone():
-                    c.execute(_NEW_LOG_SPACE, (self.namespace,))
+                c.execute("DELETE FROM log_spaces WHERE ns = ?", (self.namespace,))  # its next entry: a new space
 
         self._write(delete, "clear")
 

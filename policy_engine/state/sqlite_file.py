@@ -73,8 +73,8 @@ _SCHEMA = (
     # The decision log: each namespace owns the row ids of one space (``space << LOG_SPACE_BITS`` up), so its
     # entries are one id range, numbered without gaps: no second index to write on every entry.
     "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, ns TEXT NOT NULL, entry TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS log_spaces (
-        ns TEXT PRIMARY KEY, space INTEGER NOT NULL UNIQUE) WITHOUT ROWID""",
+    # AUTOINCREMENT: a space is never given twice, even once its namespace's log was cleared (and its row deleted)
+    "CREATE TABLE IF NOT EXISTS log_spaces (space INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL UNIQUE)",
 )
 
 #: Bits of a log row id below its namespace's space: 2**40 entries per namespace over the file's life.
@@ -83,8 +83,8 @@ LOG_SPACE_BITS = 40
 # Schema 1 kept one id sequence for every namespace and an index on (ns, id). Its log moves into spaces,
 # each namespace's entries numbered again from 1 in their order (a cursor of schema 1 means nothing after).
 _MIGRATE_LOG_FROM_1 = (
-    """CREATE TABLE log_spaces (ns TEXT PRIMARY KEY, space INTEGER NOT NULL UNIQUE) WITHOUT ROWID""",
-    "INSERT INTO log_spaces (ns, space) SELECT ns, ROW_NUMBER() OVER (ORDER BY MIN(id)) FROM log GROUP BY ns",
+    "CREATE TABLE log_spaces (space INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL UNIQUE)",
+    "INSERT INTO log_spaces (space, ns) SELECT ROW_NUMBER() OVER (ORDER BY MIN(id)), ns FROM log GROUP BY ns",
     "ALTER TABLE log RENAME TO log_schema_1",
     "CREATE TABLE log (id INTEGER PRIMARY KEY, ns TEXT NOT NULL, entry TEXT NOT NULL)",
     f"""INSERT INTO log (id, ns, entry)

@@ -160,6 +160,8 @@ def test_a_cleared_log_starts_after_every_cursor_a_reader_holds(tmp_path: Path) 
         cursor = follower.log_after(None)[-1].id
         store.clear(["log"])
         assert follower.log_after(cursor) == [] and kept(store) == []
+        with sqlite3.connect(tmp_path / "state.db") as c:  # nothing of the namespace's log is left
+            assert c.execute("SELECT COUNT(*) FROM log_spaces").fetchone()[0] == 0
         store.apply(StateChanges(log=[entry(7, pad=0)]))
         assert [r.entry["n"] for r in follower.log_after(cursor)] == [7]
         assert [r.entry["n"] for r in follower.wait_log(cursor, 0.1)] == [7]
@@ -211,4 +213,5 @@ def test_a_file_of_schema_1_moves_its_log_into_spaces_when_opened_for_writing(tm
     with sqlite3.connect(path) as c:
         assert c.execute("PRAGMA user_version").fetchone()[0] == 2
         assert c.execute("SELECT name FROM sqlite_master WHERE name IN ('log_ns', 'log_schema_1')").fetchall() == []
-        assert c.execute("SELECT ns, space FROM log_spaces ORDER BY space").fetchall() == [("b", 1), ("default", 2)]  # by first entry
+        spaces = c.execute("SELECT ns, space FROM log_spaces ORDER BY space").fetchall()
+        assert spaces == [("b", 1), ("default", 2)]  # in the order of their first entries
