@@ -3,6 +3,7 @@ total that survives other writers' deletes, and a trim costs what it drops rathe
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -215,3 +216,34 @@ def test_a_file_of_schema_1_moves_its_log_into_spaces_when_opened_for_writing(tm
         assert c.execute("SELECT name FROM sqlite_master WHERE name IN ('log_ns', 'log_schema_1')").fetchall() == []
         spaces = c.execute("SELECT ns, space FROM log_spaces ORDER BY space").fetchall()
         assert spaces == [("b", 1), ("default", 2)]  # in the order of their first entries
+
+
+def _namespace_writer(path: str, namespace: str, count: int, start: object) -> None:
+    start.wait()  # type: ignore[attr-defined]
+    with SqliteStore(path, namespace=namespace) as store:  # the first of them to open converts the file
+        for n in range(count):
+            store.apply(StateChanges(log=[{"n": n, "t": T0 + n}]))
+
+
+def test_writers_opening_a_file_of_schema_1_at_once_convert_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    schema_1_file(path)
+    ctx = mp.get_context("spawn")
+    start = ctx.Event()
+    names = ["default", "b", "c", "d"]
+    procs = [ctx.Process(target=_namespace_writer, args=(str(path), name, 30, start)) for name in names]
+    for proc in procs:
+        proc.start()
+    start.set()
+    for proc in procs:
+        proc.join(120)
+        assert proc.exitcode == 0
+    old = {"default": [2, 4, 6, 8, 10], "b": [1, 3, 5, 7, 9], "c": [], "d": []}
+    for name in names:
+        with SqliteStore(path, namespace=name, readonly=True) as store:
+            records = store.log_after(None, 1_000)
+            assert [r.entry["n"] for r in records] == old[name] + list(range(30)), name
+            seqs = [int(r.id) & ((1 << 40) - 1) for r in records]
+            assert seqs == list(range(1, len(records) + 1)), name
+    with sqlite3.connect(path) as c:
+        assert c.execute("SELECT COUNT(DISTINCT space), COUNT(*) FROM log_spaces").fetchone() == (4, 4)
