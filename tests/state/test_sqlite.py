@@ -6,7 +6,6 @@ import os
 import sqlite3
 import stat
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ from policy_engine.state import (
     redact_url,
     register_store,
 )
-from policy_engine.state.log import LogRetention, trim_every
 from policy_engine.state.sqlite import SCHEMA_VERSION
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -351,36 +349,3 @@ def test_snapshot_cache_sees_other_writers_and_own_writes(tmp_path: Path) -> Non
         raw(path, "INSERT INTO cursors (ns, pool, member) VALUES ('default', 'outside', 'x')")
         assert a.snapshot().cursors["outside"] == "x"
 
-
-def _vm_steps(store: SqliteStore, action: Callable[[], object]) -> int:
-    """SQLite virtual-machine steps (in hundreds) that ``action`` runs on the store's connection."""
-    steps = [0]
-
-    def count() -> int:
-        steps[0] += 1
-        return 0
-
-    conn = store._connection()
-    conn.set_progress_handler(count, 100)
-    try:
-        action()
-    finally:
-        conn.set_progress_handler(None, 100)
-    return steps[0]
-
-
-def test_a_log_trim_with_nothing_to_drop_does_not_visit_the_whole_log(tmp_path: Path) -> None:
-    """The trim on the beat of ``trim_every`` costs what it drops, not the log's length: on a 5,000-entry
-    log with nothing old, the beat's work stays that of an ordinary write (the age trim's DELETE bounded
-    by a subquery used to visit every entry of the namespace)."""
-    keep = LogRetention(entries=100_000, age=timedelta(days=1), max_bytes=None)
-    every = trim_every(keep.entries)
-    with SqliteStore(tmp_path / "state.db") as store:
-        store.apply(StateChanges(log=[{"n": n, "t": 1_800_000_000.0 + n} for n in range(5_000)], retention=keep))
-        off_beat = [{"n": n, "t": 1_800_005_000.0 + n} for n in range(5_000, every * (5_000 // every + 1) - 1)]
-        store.apply(StateChanges(log=off_beat, retention=keep))  # ids up to just before the next beat
-        plain = _vm_steps(store, lambda: store.apply(StateChanges(cursors={"p": "a"})))
-        beat = _vm_steps(store, lambda: store.apply(StateChanges(log=[{"n": -1, "t": 1_800_010_000.0}],
-                                                                 retention=keep)))
-        assert len(store.log_after(None, 10_000)) == 5_000 + len(off_beat) + 1  # nothing was dropped
-        assert beat < plain + 30, (plain, beat)  # under 3,000 steps (the old DELETE: over 50,000)
