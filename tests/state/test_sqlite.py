@@ -348,4 +348,3 @@ def test_snapshot_cache_sees_other_writers_and_own_writes(tmp_path: Path) -> Non
         assert dict(b.snapshot().cooldowns) == {}
         raw(path, "INSERT INTO cursors (ns, pool, member) VALUES ('default', 'outside', 'x')")
         assert a.snapshot().cursors["outside"] == "x"
-
