@@ -118,7 +118,7 @@ def _show_turn(turn: str, entries: list[dict[str, Any]], fmt: str) -> None:
 
 
 def _follow(store: Any, where: Any, fmt: str, turns: dict[str, Any]) -> None:
-    """Print new entries as they arrive (a blocking read on Redis, a cheap poll of new row ids on SQLite)."""
+    """Print new entries as they arrive (a blocking read on Redis; on SQLite a look at the file every 4 ms)."""
     from policy_engine.state import StateError
     from policy_engine.trace.entry import with_at
     from policy_engine.trace.read import known

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -47,6 +48,7 @@ from .sqlite_file import (
     SCHEMA_VERSION,
     SQLITE_SUFFIXES,
     SqliteFile,
+    _file_signature,
     sqlite_path_from_url,
 )
 from .sqlite_log import forget_log_bytes, trim_log
@@ -79,6 +81,9 @@ _UPSERT_QUOTA = """
         remaining = excluded.remaining, fetched_at = excluded.fetched_at, source = excluded.source,
         status = excluded.status, windows = excluded.windows, summary = excluded.summary
     WHERE excluded.fetched_at >= quota.fetched_at"""
+
+_WAIT_CHECK = 0.004  # seconds between two looks at the file while wait_log waits
+_WAIT_READ = 0.05  # seconds after which wait_log reads the log whatever the file looks like
 
 # The namespace's next log entry (?1 the namespace, ?2 its text): one after the newest of its space, or the space's
 # first. Before the namespace's first entry ever it has no space: its name reads as NULL, which the table refuses.
@@ -320,6 +325,36 @@ class SqliteStore(StateStore, SqliteFile):
         if row is None:
             return (0, 0)
         return (row[0] << LOG_SPACE_BITS, (row[0] + 1) << LOG_SPACE_BITS)
+
+    def wait_log(self, cursor: str | None, timeout: float, count: int = 1000) -> list[LogRecord]:
+        """Entries after ``cursor``, waiting up to ``timeout`` seconds for the first one.
+
+        Every commit writes the ``-wal`` file, so the wait looks at the file and its WAL (a ``stat`` each)
+        every :data:`_WAIT_CHECK` seconds and reads the log when either changed, and at least every
+        :data:`_WAIT_READ` seconds: a reader sees a write within a few milliseconds without querying the
+        file 200 times a second.
+        """
+        deadline = time.monotonic() + timeout
+        seen = self._signature()  # before the read: a commit after it changes what the next check sees
+        records = self.log_after(cursor, count)
+        read_at = time.monotonic()
+        while not records:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(_WAIT_CHECK, left))
+            signature = self._signature()
+            if signature != seen or time.monotonic() - read_at >= _WAIT_READ:
+                seen = signature
+                records = self.log_after(cursor, count)
+                read_at = time.monotonic()
+        return records
+
+    def _signature(self) -> tuple[tuple[int, ...] | None, ...]:
+        """What a commit changes: the file's and its WAL's inode, size and modification time (not the change
+        time, which a reader's own open of the WAL moves)."""
+        return tuple(None if sig is None else sig[:3] for sig in
+                     (_file_signature(self.path), _file_signature(self.path.with_name(self.path.name + "-wal"))))
 
     def log_before(self, cursor: str | None = None, count: int = 100) -> list[LogRecord]:
         """Up to ``count`` entries before row id ``cursor`` (the newest when ``None``), oldest first."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import sqlite3
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from policy_engine.state import SqliteStore, StateChanges
-from policy_engine.state.log import LogRetention, trim_every
+from policy_engine.state.log import LogRecord, LogRetention, trim_every
 
 T0 = 1_800_000_000.0
 
@@ -265,3 +268,44 @@ def test_writers_opening_a_file_of_schema_1_at_once_convert_it_once(tmp_path: Pa
             assert seqs == list(range(1, len(records) + 1)), name
     with sqlite3.connect(path) as c:
         assert c.execute("SELECT COUNT(DISTINCT space), COUNT(*) FROM log_spaces").fetchone() == (4, 4)
+
+
+# --------------------------------------------------------------------------- waiting for entries
+
+
+def test_wait_log_reads_when_the_file_changes_and_otherwise_every_50_ms(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """``trace --follow`` on SQLite: a write is read at the next look at the file (every 4 ms), and an idle
+    wait queries the log only every 50 ms (on a fake clock: the test times nothing)."""
+    path = tmp_path / "state.db"
+    clock = [0.0]
+    reads: list[float] = []
+    with SqliteStore(path) as writer, SqliteStore(path, readonly=True) as reader:
+        writer.apply(StateChanges(log=[entry(0, pad=0)]))
+        cursor = reader.log_after(None)[-1].id
+        real_after = reader.log_after
+
+        def counted(after: str | None = None, count: int = 1000) -> list[LogRecord]:
+            reads.append(clock[0])
+            return real_after(after, count)
+
+        write_at: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            clock[0] += seconds
+            if write_at and not write_at[1:] and clock[0] >= write_at[0]:
+                write_at.append(clock[0])
+                writer.apply(StateChanges(log=[entry(1, pad=0)]))
+
+        monkeypatch.setattr(reader, "log_after", counted)
+        monkeypatch.setattr(time, "sleep", sleep)
+        monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+
+        assert reader.wait_log(cursor, 1.0) == []  # idle: a look every 4 ms, a read every 50 ms
+        assert 20 <= len(reads) <= 22, reads
+        reads.clear()
+        clock[0] = 10.0
+        write_at.append(10.302)  # another process commits then (seen by the first look or read after it)
+        got = reader.wait_log(cursor, 1.0)
+        assert [r.entry["n"] for r in got] == [1]
+        assert reads[-1] - write_at[0] <= 0.0045, (reads[-1], write_at)  # the next look saw the commit
