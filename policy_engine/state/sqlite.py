@@ -30,6 +30,7 @@ from .base import (
     QuotaSnapshot,
     QuotaWindow,
     StateChanges,
+    StateError,
     StateSnapshot,
     StateStore,
     TurnRecord,
@@ -99,6 +100,7 @@ _APPEND_LOG = f"""
 # A namespace's space, at its first entry (again after its log was cleared): after every other ever given, so the
 # ids of new entries come after every id a reader may hold as its cursor.
 _NEW_LOG_SPACE = "INSERT INTO log_spaces (ns) VALUES (?)"
+_SPACES = 1 << (62 - LOG_SPACE_BITS)  # spaces a file can give: every row id stays below 2**62
 
 
 class SqliteStore(StateStore, SqliteFile):
@@ -304,7 +306,7 @@ class SqliteStore(StateStore, SqliteFile):
             except sqlite3.IntegrityError:
                 if c.execute("SELECT 1 FROM log_spaces WHERE ns = ?", (ns,)).fetchone():
                     raise
-                c.execute(_NEW_LOG_SPACE, (ns,))  # the namespace's first entry: it gets its space
+                self._new_log_space(c)  # the namespace's first entry
                 cursor = c.execute(_APPEND_LOG, (ns, text))
             ids.append(cursor.lastrowid or 0)
         start = ids[0] >> LOG_SPACE_BITS << LOG_SPACE_BITS
@@ -315,6 +317,14 @@ class SqliteStore(StateStore, SqliteFile):
         mean = sum(len(text.encode()) for text in texts) / len(texts)
         trim_log(c, ns, (start, start + (1 << LOG_SPACE_BITS)), ids[0], retention, [e.get("t") for e in changes.log],
                  mean)
+
+    def _new_log_space(self, c: sqlite3.Connection) -> None:
+        """Give this namespace a log space (refused once the file has given out all it can)."""
+        if (c.execute(_NEW_LOG_SPACE, (self.namespace,)).lastrowid or 0) >= _SPACES:
+            raise StateError(
+                f"state file {self.path} has given out all its {_SPACES:,} log id spaces (a namespace takes one "
+                "at its first trace entry, and again after each clear of its log)",
+                path=str(self.path), hint="move it aside (e.g. rename it to *.old): a new file starts over")
 
     def _log_space(self, c: sqlite3.Connection) -> tuple[int, int]:
         """The row ids of this namespace's log entries (both bounds excluded): the space the file gives it (none

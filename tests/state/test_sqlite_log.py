@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from policy_engine.state import SqliteStore, StateChanges
+from policy_engine.state import SqliteStore, StateChanges, StateError
 from policy_engine.state.log import LogRecord, LogRetention, trim_every
 
 T0 = 1_800_000_000.0
@@ -309,3 +309,17 @@ def test_wait_log_reads_when_the_file_changes_and_otherwise_every_50_ms(tmp_path
         got = reader.wait_log(cursor, 1.0)
         assert [r.entry["n"] for r in got] == [1]
         assert reads[-1] - write_at[0] <= 0.0045, (reads[-1], write_at)  # the next look saw the commit
+
+
+def test_a_file_that_gave_out_every_log_space_says_so(tmp_path: Path) -> None:
+    """Row ids stay below 2**62: the 4,194,304th space is refused with a hint (the write changes nothing)."""
+    path = tmp_path / "state.db"
+    with SqliteStore(path, namespace="first") as store:
+        store.apply(StateChanges(log=[entry(0, pad=0)]))
+    with sqlite3.connect(path) as c:  # as if four million namespaces had come and gone
+        c.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'log_spaces'", ((1 << 22) - 1,))
+    with SqliteStore(path, namespace="late") as late:
+        with pytest.raises(StateError, match="given out all its 4,194,304 log id spaces") as caught:
+            late.apply(StateChanges(cursors={"pool": "a"}, log=[entry(1, pad=0)]))
+        assert caught.value.hint and "move it aside" in caught.value.hint
+        assert dict(late.snapshot().cursors) == {} and kept(late) == []
