@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from processes import run_together
 from redis_server import RedisServer
 
 from policy_engine.state import MemoryStore, SqliteStore, StateChanges, StateStore, open_store, reset_shared_memory
@@ -171,15 +172,7 @@ def _writer(url: str, writer: int, count: int, start: object) -> None:
 @pytest.mark.parametrize("backend", ["sqlite", "redis"])
 def test_concurrent_writers_lose_no_entry(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     url = _shared_url(backend, tmp_path, request)
-    ctx = mp.get_context("spawn")
-    start = ctx.Event()
-    procs = [ctx.Process(target=_writer, args=(url, w, 60, start)) for w in range(4)]
-    for proc in procs:
-        proc.start()
-    start.set()
-    for proc in procs:
-        proc.join(120)
-        assert proc.exitcode == 0
+    run_together(_writer, [(url, w, 60) for w in range(4)])
     with open_store(url, agent_dir=Path(".")) as store:
         records = store.log_after(None, 10_000)
         seen = [(r.entry["writer"], r.entry["n"]) for r in records]

@@ -3,7 +3,6 @@ total that survives other writers' deletes, and a trim costs what it drops rathe
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import sqlite3
 import time
 from collections.abc import Callable
@@ -11,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from processes import run_together
 
 from policy_engine.state import SqliteStore, StateChanges, StateError
 from policy_engine.state.log import LogRecord, LogRetention, trim_every
@@ -249,16 +249,8 @@ def _namespace_writer(path: str, namespace: str, count: int, start: object) -> N
 def test_writers_opening_a_file_of_schema_1_at_once_convert_it_once(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     schema_1_file(path)
-    ctx = mp.get_context("spawn")
-    start = ctx.Event()
     names = ["default", "b", "c", "d"]
-    procs = [ctx.Process(target=_namespace_writer, args=(str(path), name, 30, start)) for name in names]
-    for proc in procs:
-        proc.start()
-    start.set()
-    for proc in procs:
-        proc.join(120)
-        assert proc.exitcode == 0
+    run_together(_namespace_writer, [(str(path), name, 30) for name in names])
     old = {"default": [2, 4, 6, 8, 10], "b": [1, 3, 5, 7, 9], "c": [], "d": []}
     for name in names:
         with SqliteStore(path, namespace=name, readonly=True) as store:
