@@ -26,6 +26,8 @@ from policy_engine.policy.validation_cache import cache_dir, sources_digest, wri
 __all__ = ["cached_parse"]
 
 _FORMAT = 1
+
+
 @cache
 def _readers_digest() -> str:
     """The validation cache's digest of the reading and validating modules (a superset of the readers),

@@ -172,6 +172,7 @@ def prune(folder: Path, keep: int | None = None) -> int:
     limit = MAX_ENTRIES if keep is None else keep
     entries: list[tuple[int, str]] = []
     stale: list[str] = []
+    stale_before = time.time_ns() - int(_STALE_TEMPORARY * 1e9)
     try:
         with os.scandir(folder) as listing:
             for item in listing:
@@ -181,7 +182,7 @@ def prune(folder: Path, keep: int | None = None) -> int:
                     continue
                 if item.name.endswith(".json"):
                     entries.append((written, item.path))
-                elif item.name.endswith(".tmp") and time.time_ns() - written > _STALE_TEMPORARY * 1e9:
+                elif item.name.endswith(".tmp") and written < stale_before:
                     stale.append(item.path)
     except OSError:
         return 0

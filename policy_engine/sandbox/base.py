@@ -8,10 +8,10 @@ means (fall back to rotation order).
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from policy_engine.common.digests import sha256
 from policy_engine.sandbox.limits import MAX_PYTHON_SOURCE_CHARS, MAX_SELECTOR_TIMEOUT
 
 __all__ = [
@@ -61,7 +61,7 @@ class Outcome:
 
 def source_hash(source: str) -> str:
     """The key a compiled script is cached under (in the parent and in each worker)."""
-    return hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    return sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Runner(Protocol):

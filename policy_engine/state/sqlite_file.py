@@ -75,6 +75,9 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, ns TEXT NOT NULL, entry TEXT NOT NULL)",
     # AUTOINCREMENT: a space is never given twice, even once its namespace's log was cleared (and its row deleted)
     "CREATE TABLE IF NOT EXISTS log_spaces (space INTEGER PRIMARY KEY AUTOINCREMENT, ns TEXT NOT NULL UNIQUE)",
+    # The size trim's running byte count of a namespace's entries (see policy_engine/state/sqlite_log.py)
+    """CREATE TABLE IF NOT EXISTS log_bytes (
+        ns TEXT PRIMARY KEY, low INTEGER NOT NULL, upto INTEGER NOT NULL, total INTEGER NOT NULL) WITHOUT ROWID""",
 )
 
 #: Bits of a log row id below its namespace's space: 2**40 entries per namespace over the file's life.

@@ -28,8 +28,6 @@ from .log import LogRetention
 __all__ = ["forget_log_bytes", "trim_log"]
 
 _LENGTH = "length(CAST(entry AS BLOB))"
-_BYTES_TABLE = """CREATE TABLE IF NOT EXISTS log_bytes (
-    ns TEXT PRIMARY KEY, low INTEGER NOT NULL, upto INTEGER NOT NULL, total INTEGER NOT NULL) WITHOUT ROWID"""
 # The first entry of the space (ids after ?1) before the batch (id ?2) that is young enough (time ?3 or later)
 _FIRST_YOUNG = """
     SELECT id FROM log WHERE id > ?1 AND id < ?2 AND json_extract(entry, '$.t') >= ?3 ORDER BY id LIMIT 1"""
@@ -74,13 +72,11 @@ def trim_log(c: sqlite3.Connection, ns: str, space: tuple[int, int], first: int,
 
 def forget_log_bytes(c: sqlite3.Connection, ns: str) -> None:
     """Drop the namespace's running log size (its log was emptied)."""
-    if c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'log_bytes'").fetchone():
-        c.execute("DELETE FROM log_bytes WHERE ns = ?", (ns,))
+    c.execute("DELETE FROM log_bytes WHERE ns = ?", (ns,))
 
 
 def _running_size(c: sqlite3.Connection, ns: str, space: tuple[int, int], low: int, high: int) -> _Bytes:
     """The namespace's log bytes: the kept total plus the entries written since, or counted from scratch."""
-    c.execute(_BYTES_TABLE)
     row = c.execute("SELECT low, upto, total FROM log_bytes WHERE ns = ?", (ns,)).fetchone()
     if row is not None and row[0] == low and row[1] <= high:
         return _Bytes(int(row[2]) + int(c.execute(_SIZE_BETWEEN, (row[1], space[1])).fetchone()[0]))

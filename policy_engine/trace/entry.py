@@ -133,17 +133,11 @@ def decision_entry(op: str, decision: Decision, *, request: Mapping[str, Any], f
     A fail names the ``failing`` account and what the error was (``failed``: ``status``, ``type``,
     ``code`` and the header names; never the message or a header's value).
     """
-    # It runs on every state-writing decision, so it is written for speed: the common fields inline, the
-    # others spelled out instead of going through the to_dict methods (the same JSON forms: see
-    # tests/trace/test_entry.py), no comprehension frames.
+    # It runs on every state-writing decision, so it is written for speed: the fields spelled out instead of
+    # going through the to_dict methods (the same JSON forms: see tests/trace/test_entry.py), no
+    # comprehension frames.
     tz = decision.tz
-    entry: dict[str, Any] = {"v": TRACE_VERSION, "t": decision.at.timestamp(), "tz": _zone_name(tz), "op": op,
-                             "turn": decision.turn, "request": dict(request)}
-    if project:
-        entry["project"] = project
-    if label:
-        entry["label"] = label
-    entry["policyRevision"] = decision.policy_revision
+    entry = _common(op, decision.turn, decision.at, tz, decision.policy_revision, request, project, label)
     if failing is not None:
         entry["failing"] = failing
     if decision.error is not None:
