@@ -12,6 +12,11 @@ milliseconds at every start of the command line. :func:`find_entry_points` first
   :func:`importlib.metadata.entry_points` is kept in a cache file with that fingerprint, and given
   again (as :class:`CachedEntryPoint`) while the fingerprint is the same.
 
+The file keeps the answers of the last :data:`KEPT_ANSWERS` fingerprints, newest first: one cache folder
+serves every installation of a user (a ``pipx`` install and a project's virtual environment, or
+``python -c`` from a source checkout whose ``*.egg-info`` is on the path), and switching between them
+must not cost an :mod:`importlib.metadata` import each time.
+
 Installing, removing, upgrading or editing a distribution changes the fingerprint, so the next
 start asks :mod:`importlib.metadata` again. Entry points whose value is not ``module[:attr]`` are
 never cached.
@@ -28,9 +33,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CachedDistribution", "CachedEntryPoint", "find_entry_points", "scan"]
+__all__ = ["KEPT_ANSWERS", "CachedDistribution", "CachedEntryPoint", "find_entry_points", "scan"]
 
-_FORMAT = 1
+_FORMAT = 2
+#: How many fingerprints (installations) one cache file answers for; the oldest answer goes first.
+KEPT_ANSWERS = 8
 #: What :class:`importlib.metadata.EntryPoint` accepts as a value (its ``pattern``).
 _VALUE = re.compile(r"(?P<module>[\w.]+)\s*(:\s*(?P<attr>[\w.]+)\s*)?((?P<extras>\[.*\])\s*)?$")
 
@@ -124,10 +131,12 @@ def find_entry_points(group: str, cache_file: Path | None) -> list[Any]:
     fingerprint = scan(group)
     if fingerprint is None:
         return []
-    if cache_file is not None:
-        cached = _read(cache_file, group, fingerprint)
-        if cached is not None:
-            return cached
+    answers = _read(cache_file, group) if cache_file is not None else []
+    for answer in answers:
+        if answer.get("fingerprint") == fingerprint:
+            cached = _entry_points(answer, group)
+            if cached is not None:
+                return cached
     from importlib.metadata import entry_points
 
     try:
@@ -135,8 +144,9 @@ def find_entry_points(group: str, cache_file: Path | None) -> list[Any]:
     except ValueError:  # a metadata backport on sys.meta_path checks every package's entry points eagerly
         found = _path_entry_points(group)
     if cache_file is not None and all(_VALUE.match(ep.value) for ep in found):
-        _write(cache_file, {"format": _FORMAT, "group": group, "fingerprint": fingerprint,
-                            "entry_points": [[ep.name, ep.value, *_distribution(ep)] for ep in found]})
+        mine = {"fingerprint": fingerprint, "entry_points": [[ep.name, ep.value, *_distribution(ep)] for ep in found]}
+        others = [a for a in answers if a.get("fingerprint") != fingerprint]
+        _write(cache_file, {"format": _FORMAT, "group": group, "answers": [mine, *others][:KEPT_ANSWERS]})
     return found
 
 
@@ -172,15 +182,24 @@ def _distribution(ep: Any) -> list[Any]:
         return [True, getattr(dist, "name", None), None]
 
 
-def _read(path: Path, group: str, fingerprint: str) -> list[Any] | None:
+def _read(path: Path, group: str) -> list[dict[str, Any]]:
+    """The answers the cache file keeps for ``group``, newest first (none from a missing, broken or older file)."""
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
-        if data["format"] != _FORMAT or data["group"] != group or data["fingerprint"] != fingerprint:
-            return None
-        found = [CachedEntryPoint(str(name), str(value), group, CachedDistribution(dist, version) if has else None)
-                 for name, value, has, dist, version in data["entry_points"]]
+        if data["format"] != _FORMAT or data["group"] != group:
+            return []
+        return [a for a in data["answers"] if isinstance(a, dict)]
     except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def _entry_points(answer: Mapping[str, Any], group: str) -> list[Any] | None:
+    """The entry points of one kept answer, or None when it is malformed."""
+    try:
+        found = [CachedEntryPoint(str(name), str(value), group, CachedDistribution(dist, version) if has else None)
+                 for name, value, has, dist, version in answer["entry_points"]]
+    except (KeyError, TypeError, ValueError):
         return None
     return found if all(_VALUE.match(ep.value) for ep in found) else None
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import types
 from pathlib import Path
 
 import pytest
 
-from policy_engine.common.entry_points import CachedEntryPoint, find_entry_points, scan
+from policy_engine.common.entry_points import KEPT_ANSWERS, CachedEntryPoint, find_entry_points, scan
 
 GROUP = "mp_policy_test_group"
 
@@ -121,3 +122,52 @@ def test_a_folder_without_distributions_on_the_path_changes_nothing(site: Path, 
     assert _found(cache) == [("alpha", "plug_a", "plug-a", "1.0", True)]
     _install(plain, "plug-c", "3.0", f"[{GROUP}]\ngamma = plug_c\n")  # until it holds one
     assert ("gamma", "plug_c", "plug-c", "3.0", False) in _found(cache)
+
+
+def test_two_installations_sharing_the_cache_are_each_answered_from_it(site: Path, tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipx install and a project's environment alternate: after one look each, neither asks importlib again."""
+    _install(site, "plug-a", "1.0", f"[{GROUP}]\nalpha = plug_a\n")
+    other = tmp_path / "other-site"
+    _install(other, "plug-b", "2.0", f"[{GROUP}]\nbeta = plug_b\n")
+    cache = tmp_path / "cache" / "ep.json"
+    plain_path = list(sys.path)
+    other_path = [str(other), *(p for p in plain_path if p != str(site))]
+
+    def switch(path: list[str]) -> None:
+        monkeypatch.setattr(sys, "path", path)
+        importlib.invalidate_caches()
+
+    assert _found(cache) == [("alpha", "plug_a", "plug-a", "1.0", False)]
+    switch(other_path)
+    assert _found(cache) == [("beta", "plug_b", "plug-b", "2.0", False)]
+    for _ in range(2):
+        switch(plain_path)
+        assert _found(cache) == [("alpha", "plug_a", "plug-a", "1.0", True)]
+        switch(other_path)
+        assert _found(cache) == [("beta", "plug_b", "plug-b", "2.0", True)]
+
+
+def test_the_cache_keeps_the_newest_answers_only(site: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "ep.json"
+    info = _install(site, "plug-a", "1.0", "")
+    for n in range(KEPT_ANSWERS + 2):
+        (info / "entry_points.txt").write_text(f"[{GROUP}]\nalpha = plug_a.v{n}\n")
+        assert _found(cache)[0][1:] == (f"plug_a.v{n}", "plug-a", "1.0", False)
+    answers = json.loads(cache.read_text())["answers"]
+    assert len(answers) == KEPT_ANSWERS
+    assert [a["entry_points"][0][1] for a in answers] == [f"plug_a.v{n}" for n in range(KEPT_ANSWERS + 1, 1, -1)]
+    (info / "entry_points.txt").write_text(f"[{GROUP}]\nalpha = plug_a.v5\n")  # an older answer, still kept
+    assert _found(cache)[0][1:] == ("plug_a.v5", "plug-a", "1.0", True)
+    (info / "entry_points.txt").write_text(f"[{GROUP}]\nalpha = plug_a.v0\n")  # dropped: asked again
+    assert _found(cache)[0][1:] == ("plug_a.v0", "plug-a", "1.0", False)
+
+
+def test_a_cache_file_of_the_previous_format_is_asked_again_and_replaced(site: Path, tmp_path: Path) -> None:
+    _install(site, "plug-a", "1.0", f"[{GROUP}]\nalpha = plug_a\n")
+    cache = tmp_path / "cache" / "ep.json"
+    cache.parent.mkdir()
+    cache.write_text(json.dumps({"format": 1, "group": GROUP, "fingerprint": scan(GROUP),
+                                 "entry_points": [["alpha", "stale", False, None, None]]}))
+    assert _found(cache) == [("alpha", "plug_a", "plug-a", "1.0", False)]
+    assert _found(cache) == [("alpha", "plug_a", "plug-a", "1.0", True)]
