@@ -21,13 +21,14 @@ import dataclasses
 import importlib
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 from policy_engine import hookspecs
+from policy_engine.common.records import dataclass
 from policy_engine.hookspecs import PluginHooks
 from policy_engine.providers.families import CredentialReader, ProviderSpec
 from policy_engine.strategies.base import Strategy

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
+
+from policy_engine.common.records import dataclass
 
 ErrorKind = Literal["rate_limit", "quota_exhausted", "overloaded", "auth", "context_overflow", "other"]
 ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)

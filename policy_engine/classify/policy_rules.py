@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +10,7 @@ from policy_engine.classify.model import ERROR_KINDS, ErrorInfo, ErrorKind, Pars
 from policy_engine.classify.readers import _ident
 from policy_engine.classify.rule_patterns import RulePattern, RulePatternError, compile_rule_pattern
 from policy_engine.common.durations import DurationError, parse_duration
+from policy_engine.common.records import dataclass
 
 
 @dataclass(frozen=True)

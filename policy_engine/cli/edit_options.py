@@ -32,7 +32,6 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -41,6 +40,7 @@ import click
 
 from policy_engine.cli.common import EXIT_FAIL, EXIT_USAGE, emit_json, load_engine, print_diagnostics
 from policy_engine.common.diagnostics import Diagnostic
+from policy_engine.common.records import dataclass
 from policy_engine.common.terminal_text import printable
 
 if TYPE_CHECKING:

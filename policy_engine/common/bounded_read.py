@@ -26,9 +26,10 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
+
+from policy_engine.common.records import dataclass
 
 __all__ = [
     "AUTH",

@@ -7,9 +7,10 @@ fields plus the JSON path in ``--format json``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
+from policy_engine.common.records import dataclass
 from policy_engine.common.terminal_text import printable
 
 __all__ = ["Diagnostic", "PolicyError", "Severity", "json_path", "sort_diagnostics"]

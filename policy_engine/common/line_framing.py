@@ -13,7 +13,7 @@ in the line's place. Memory stays bounded by the limit plus one chunk, whatever 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from policy_engine.common.records import dataclass
 
 __all__ = ["MAX_LINE", "READ_CHUNK", "LineFramer", "TooLong"]
 

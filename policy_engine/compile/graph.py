@@ -6,12 +6,13 @@ Built by :func:`policy_engine.compile.compiler.compile_policy`; evaluated by :mo
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import timedelta, tzinfo
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from policy_engine.common.diagnostics import Diagnostic
+from policy_engine.common.records import dataclass
 from policy_engine.providers.families import base_of
 
 if TYPE_CHECKING:

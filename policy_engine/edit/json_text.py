@@ -35,11 +35,12 @@ import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
 
 from policy_engine.common.diagnostics import json_path
 from policy_engine.common.json_finite import is_finite_token
+from policy_engine.common.records import dataclass
 from policy_engine.edit.markers import is_block_value
 
 __all__ = ["JsonStyle", "JsonSyntaxError", "JsonText", "NonFiniteNumberError", "detect_style", "parse"]

@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.common.suggestions import did_you_mean
 from policy_engine.edit.document import BlockList, BlockMap, FlowList, FlowMap, PolicyDocument
 

@@ -9,10 +9,10 @@ import difflib
 import io
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from policy_engine.common.diagnostics import json_path
+from policy_engine.common.records import dataclass
 from policy_engine.edit.markers import BlockList, BlockMap, FlowList, FlowMap
 from policy_engine.edit.markers import is_block_value as _is_block_value
 from policy_engine.policy.document import JsonPath

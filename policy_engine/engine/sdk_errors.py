@@ -36,8 +36,10 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from policy_engine.common.records import dataclass
 
 __all__ = ["NETWORK_ERROR_TYPE", "FailureReport", "read_error", "read_failure", "read_headers", "read_response"]
 

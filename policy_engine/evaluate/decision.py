@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.common.timezones import isoformat
 
 __all__ = ["Candidates", "Decision", "ErrorOutcome", "SkipRecord", "StrategyNote", "Target"]

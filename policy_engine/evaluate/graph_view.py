@@ -23,12 +23,13 @@ logged-in accounts that no pool or preset names.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from policy_engine.common.diagnostics import Diagnostic
 from policy_engine.common.durations import format_duration
+from policy_engine.common.records import dataclass
 from policy_engine.compile.graph import CompiledEntry, CompiledPool, Graph
 from policy_engine.evaluate.route import Segment, build_route
 

@@ -7,9 +7,9 @@ Segments are small and JSON-serialisable, so a turn can keep the route it starte
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.compile.graph import Graph
 
 __all__ = ["RouteError", "Segment", "build_route", "describe_route"]

@@ -9,11 +9,12 @@ reasons (e.g. ``outside-window``). Disabled pools, chains, entries and presets a
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.compile.graph import CompiledPool, Graph
 from policy_engine.evaluate.decision import Candidates, SkipRecord, StrategyNote, Target
 from policy_engine.evaluate.route import Segment

@@ -52,9 +52,10 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.engine.attempts import AttemptError, AttemptsExhausted, describe_end
 from policy_engine.engine.sdk_errors import read_failure, read_headers
 

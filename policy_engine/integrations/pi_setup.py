@@ -44,12 +44,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from policy_engine.common.bounded_read import PI_SETTINGS, FileReadError, ReadProblem, read_bounded
 from policy_engine.common.diagnostics import Diagnostic
+from policy_engine.common.records import dataclass
 
 __all__ = ["DEFAULT_IDLE_EXIT", "SETTINGS_KEY", "Change", "SettingsError", "engine_command", "extension_dir",
            "install", "socket_path", "stop_server", "uninstall"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.pi_import.convert import Converted
 from policy_engine.pi_import.model import Difference
 from policy_engine.policy.days import check_days, expand_days

@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.pi_import.collect import Collector, JsonPath
 from policy_engine.pi_import.model import Difference, SourceKind
 from policy_engine.pi_import.schedules import convert_member_schedule

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import textwrap
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import yaml
@@ -19,6 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+from policy_engine.common.records import dataclass
 from policy_engine.common.terminal_text import first_unsafe, printable
 from policy_engine.pi_import.describe import describe_member, describe_strategy, entry_route
 from policy_engine.pi_import.model import Difference, SourceKind

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, Literal
 
 from policy_engine.common.diagnostics import json_path
+from policy_engine.common.records import dataclass
 
 __all__ = ["Difference", "DifferenceKind", "ImportReport", "ImportedFile", "PiImportError", "SourceKind"]
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from policy_engine.common.diagnostics import Diagnostic, Severity
+from policy_engine.common.records import dataclass
 
 __all__ = ["JsonPath", "LoadedDocument", "Position", "pi_tolerant", "value_at"]
 

@@ -16,9 +16,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.policy.document import LoadedDocument
 from policy_engine.providers.families import subscription_name
 

@@ -46,12 +46,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from policy_engine.common.durations import parse_duration
+from policy_engine.common.records import dataclass
 from policy_engine.policy.schedule_cron import Cron
 from policy_engine.policy.wall_clock import (
     CACHE_LIMIT,

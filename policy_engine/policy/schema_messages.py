@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from policy_engine.common.diagnostics import Diagnostic
+from policy_engine.common.records import dataclass
 from policy_engine.common.suggestions import did_you_mean
 from policy_engine.common.terminal_text import describe_character, first_unsafe
 from policy_engine.policy.document import JsonPath, LoadedDocument

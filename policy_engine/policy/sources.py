@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 
 from policy_engine.common.bounded_read import OVERLAY, POLICY
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
+from policy_engine.common.records import dataclass
 from policy_engine.policy.document import LoadedDocument, pi_tolerant
 from policy_engine.policy.loader import load_file
 from policy_engine.policy.locations import agent_dir as default_agent_dir

@@ -61,6 +61,7 @@ _DIAGNOSTIC_SOURCES = (
     "policy/json_reader.py",
     "policy/pi_tolerance.py",
     "common/diagnostics.py",
+    "common/records.py",
     "common/bounded_read.py",
     "common/digests.py",
     "common/json_finite.py",

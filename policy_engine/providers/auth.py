@@ -12,11 +12,12 @@ import json
 import os
 import time
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from policy_engine.common.bounded_read import AUTH, FileReadError, ReadProblem, read_bounded
+from policy_engine.common.records import dataclass
 from policy_engine.common.timezones import SUPPORTED_YEARS, supported_epoch
 from policy_engine.providers.families import Credential, CredentialReader, base_of, read_credential
 

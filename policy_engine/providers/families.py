@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
+
+from policy_engine.common.records import dataclass
 
 if TYPE_CHECKING:
     from policy_engine.classify import ProviderRule

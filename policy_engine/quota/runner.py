@@ -14,12 +14,13 @@ import functools
 import os
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import httpx
 
+from policy_engine.common.records import dataclass
 from policy_engine.quota.context import CheckContext, QuotaCheckError
 from policy_engine.quota.status import failed_snapshot
 from policy_engine.state import QuotaSnapshot, StateChanges, StateStore

@@ -8,10 +8,10 @@ means (fall back to rotation order).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from policy_engine.common.digests import sha256
+from policy_engine.common.records import dataclass
 from policy_engine.sandbox.limits import MAX_PYTHON_SOURCE_CHARS, MAX_SELECTOR_TIMEOUT
 
 __all__ = [

@@ -21,7 +21,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from policy_engine.common.records import dataclass
 
 __all__ = ["CircuitBreaker"]
 

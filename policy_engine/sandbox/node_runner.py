@@ -50,10 +50,10 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.sandbox.base import Outcome, SourceProblem, source_hash
 from policy_engine.sandbox.bounded_json import JSONLimitError
 from policy_engine.sandbox.bounded_json import loads as bounded_loads

@@ -49,10 +49,11 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, NoReturn
 
 from policy_engine.common.line_framing import READ_CHUNK, LineFramer, TooLong
+from policy_engine.common.records import dataclass
 
 from .bounded_json import MAX_ANSWER_DEPTH
 from .bounded_json import loads as bounded_loads

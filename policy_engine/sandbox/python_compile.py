@@ -49,12 +49,14 @@ import ast
 import re
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import CodeType
 from typing import Any
 
 from RestrictedPython import compile_restricted_exec
 from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locations
+
+from policy_engine.common.records import dataclass
 
 from .base import MAX_PYTHON_SOURCE_CHARS, SourceProblem, source_hash
 

@@ -15,11 +15,12 @@ import errno
 import os
 import secrets
 import threading
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from policy_engine.common.bounded_read import SELECTOR_SCRIPT, FileReadError, ReadProblem, read_bounded
+from policy_engine.common.records import dataclass
 from policy_engine.sandbox.base import Runner, SourceProblem
 from policy_engine.sandbox.breaker import CircuitBreaker
 from policy_engine.sandbox.redact import shorten

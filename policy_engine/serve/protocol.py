@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from policy_engine.common.line_framing import MAX_LINE, TooLong
+from policy_engine.common.records import dataclass
 
 __all__ = [
     "ERROR_CODES",

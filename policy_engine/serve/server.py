@@ -37,11 +37,11 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from policy_engine import __version__
 from policy_engine.common.line_framing import MAX_LINE, TooLong
+from policy_engine.common.records import dataclass
 from policy_engine.common.timezones import isoformat
 from policy_engine.serve.engines import EngineCache, EngineSlot
 from policy_engine.serve.history import (

@@ -54,12 +54,13 @@ import difflib
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from policy_engine.common.diagnostics import Diagnostic, PolicyError, Severity
 from policy_engine.common.durations import format_duration, parse_duration
+from policy_engine.common.records import dataclass
 from policy_engine.common.timezones import check_supported, parse_instant
 from policy_engine.compile.graph import Graph
 from policy_engine.evaluate.route import RouteError

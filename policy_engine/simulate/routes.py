@@ -7,9 +7,9 @@ chain, preset and pool (pools the project allow-list emptied are left out), in t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.common.suggestions import did_you_mean
 from policy_engine.compile.graph import Graph
 from policy_engine.evaluate.route import RouteError, Segment, _missing, build_route

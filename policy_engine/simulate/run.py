@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import time as _time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta, tzinfo
 
+from policy_engine.common.records import dataclass
 from policy_engine.compile.graph import Graph
 from policy_engine.engine import Engine
 from policy_engine.evaluate.decision import Decision

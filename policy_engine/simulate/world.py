@@ -23,11 +23,12 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.common.timezones import isoformat
 from policy_engine.compile.graph import CompiledPool, Graph
 from policy_engine.engine import Engine

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+
+from policy_engine.common.records import dataclass
 
 from .base import (
     LOG_LIMIT,

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from policy_engine.common import fast_json
+from policy_engine.common.records import dataclass
 
 from .log import LOG_LIMIT, LogRecord, LogRetention
 

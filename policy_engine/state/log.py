@@ -14,9 +14,10 @@ stream ids, a counter in memory; a cursor only means something to the store that
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+from policy_engine.common.records import dataclass
 
 __all__ = ["DEFAULT_RETENTION", "LOG_BYTES", "LOG_LIMIT", "LogRecord", "LogRetention", "entry_time", "trim_every"]
 

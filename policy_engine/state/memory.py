@@ -7,12 +7,13 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from policy_engine.common import fast_json
+from policy_engine.common.records import dataclass
 
 from .base import (
     LOG_LIMIT,

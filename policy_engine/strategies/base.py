@@ -10,9 +10,11 @@ it had to fall back to plain rotation order.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from policy_engine.common.records import dataclass
 
 if TYPE_CHECKING:
     from policy_engine.compile.graph import CompiledPool

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.hookspecs import hookimpl
 from policy_engine.strategies.base import Skip, StrategyContext, StrategyResult
 

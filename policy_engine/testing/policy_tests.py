@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from typing import Any
 from policy_engine.common.bounded_read import POLICY_TEST
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
 from policy_engine.common.durations import parse_duration
+from policy_engine.common.records import dataclass
 from policy_engine.common.timezones import fixed_offset_of, parse_instant
 from policy_engine.engine import Engine
 from policy_engine.evaluate.route import RouteError

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from policy_engine.common.records import dataclass
 from policy_engine.state.base import StateStore
 from policy_engine.state.log import LogRecord
 from policy_engine.trace.entry import TRACE_VERSION, with_at

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from typing import Any
+
+from policy_engine.common.records import dataclass
 
 __all__ = ["ASSUMPTIONS", "Outcome", "ReplayReport", "recorded_outcome", "replay"]
 
