@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from policy_engine.common.records import dataclass
 from policy_engine.hookspecs import hookimpl
 from policy_engine.strategies.base import StrategyContext, StrategyResult
 
