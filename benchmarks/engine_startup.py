@@ -193,6 +193,13 @@ def child_env(pycache: str | None) -> dict[str, str]:
     return env
 
 
+def _editable_hooks() -> list[str]:
+    """The editable installs' ``.pth`` hooks in this interpreter's site-packages (``__editable__*.pth``)."""
+    import site
+
+    return sorted(p.name for folder in site.getsitepackages() for p in Path(folder).glob("__editable__*.pth"))
+
+
 def _cli_command() -> list[str]:
     """The measured ``mp-policy eval`` command line (the venv's console script when present)."""
     script = Path(PYTHON).parent / "mp-policy"
@@ -273,6 +280,16 @@ def bench_cli(report: Report, budget: Budget, pycache: str) -> None:
                                     f" run: the floor; CPU time (user + system) {cpu:.0f} ms against {cpu_floor:.0f}"
                                     f" ms: {values['cpu_ratio']}× (steadier than wall time on a busy machine)"))
     report.add(Figure(section, "  floor: python -c pass", "ms", _ms_summary([w for w, _ in runs["pass"]])))
+    if _editable_hooks():
+        # An editable install's .pth hook (pathlib, re, importlib.util) runs in the floor above; a wheel install's
+        # `python -c pass` does not pay it. `python -S -c 'import site'` is that start within about 1 ms.
+        wheel = _wall_ms([PYTHON, "-S", "-c", "import site"], n, env)
+        wheel_floor = statistics.median(wheel)
+        report.add(Figure(section, "  floor of a wheel install: python -S -c 'import site' (no .pth hooks)", "ms",
+                          _ms_summary(wheel),
+                          note=f"this environment's site-packages run an editable install's hook at every start "
+                               f"({', '.join(_editable_hooks())}); against this floor the eval above (which "
+                               f"pays the hook too) is {float(values['median'] or 0) / wheel_floor:.1f}×"))
     report.add(Figure(section, "  mp-policy --help (lists every command, imports none)", "ms",
                       _ms_summary(_wall_ms([*cmd[:-7], "--help"], n, env))))
     report.add(Figure(section, "  the same eval without writing bytecode (PYTHONDONTWRITEBYTECODE=1)", "ms",
