@@ -19,7 +19,8 @@ What stays exactly as :func:`dataclasses.dataclass` has it: the signature and de
   ``None``, whose ``compare`` is); a mutable class with ``eq`` is unhashable.
 
 A class that defines one of these methods itself, or asks for ``order`` or ``unsafe_hash``, is
-handed to :func:`dataclasses.dataclass` whole. ``tests/common/test_records.py`` compares the two
+handed to :func:`dataclasses.dataclass` whole. Type checkers and editors see the records as
+dataclasses (:func:`typing.dataclass_transform`). ``tests/common/test_records.py`` compares the two
 over every combination of options.
 """
 
@@ -29,7 +30,7 @@ import dataclasses
 from collections.abc import Callable
 from operator import attrgetter
 from reprlib import recursive_repr
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, dataclass_transform, overload
 
 __all__ = ["dataclass"]
 
@@ -47,6 +48,7 @@ def dataclass(*, init: bool = True, repr: bool = True, eq: bool = True, order: b
               slots: bool = False, weakref_slot: bool = False) -> Callable[[type[_T]], type[_T]]: ...
 
 
+@dataclass_transform(field_specifiers=(dataclasses.field, dataclasses.Field))
 def dataclass(cls: type[_T] | None = None, /, *, init: bool = True, repr: bool = True, eq: bool = True,
               order: bool = False, unsafe_hash: bool = False, frozen: bool = False, match_args: bool = True,
               kw_only: bool = False, slots: bool = False,

@@ -150,3 +150,10 @@ def test_records_pickle_and_subclass() -> None:
         assert child != Base(1) and repr(child) == "Child(a=1, b=2)" and hash(child) == hash((1, 2))
     finally:
         del globals()["Base"], globals()["Child"]
+
+
+def test_type_checkers_see_dataclasses() -> None:
+    """PEP 681: mypy, pyright and editors read the records' fields, ``__init__`` and frozenness through this mark
+    (checked once with mypy: without it ``Target(...)`` was "too many arguments")."""
+    mark = records.dataclass.__dataclass_transform__  # type: ignore[attr-defined]
+    assert dataclasses.field in mark["field_specifiers"]
