@@ -37,3 +37,23 @@ def test_the_distribution_declares_the_entry_point_and_pins_the_core() -> None:
     assert found[0].load() is weighted_module
     requires = dist.requires or []  # type: ignore[attr-defined]
     assert "mp-policy<1,>=0.1" in requires, requires
+
+
+def test_the_plugin_loads_beside_a_core_without_records() -> None:
+    """mp-policy 0.2.0 has no ``policy_engine.common.records``: the plugin falls back to the standard dataclass."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, dataclasses\n"
+        "import policy_engine.hookspecs, policy_engine.strategies.base  # the core itself, as installed\n"
+        "sys.modules['policy_engine.common.records'] = None  # from here on an ImportError, as with 0.2.0\n"
+        "import mp_policy_weighted.strategy as s\n"
+        "assert s.dataclass is dataclasses.dataclass\n"
+        "plan, problems = s.parse_options({'weights': {'a': 2, 'b': 1}}, ['a', 'b'])\n"
+        "assert not problems and dataclasses.is_dataclass(plan)\n"
+        "print(plan == s.parse_options({'weights': {'a': 2, 'b': 1}}, ['a', 'b'])[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
