@@ -114,17 +114,19 @@ def json_copy(value: Any, what: str = "value") -> Any:
     return fast_json.loads(json_text(value, what))
 
 
-def json_text(value: Any, what: str = "value", *, plain_numbers: bool = False) -> str:
+def json_text(value: Any, what: str = "value", *, plain_numbers: bool = False, name: object = None) -> str:
     """Compact JSON text; raises :class:`TypeError` naming ``what`` when it is not JSON-able.
 
     ``plain_numbers=True``: the caller vouches that every number is finite and every integer fits in
     64 bits (a batch marked :attr:`StateChanges.plain_numbers`), which allows the fast encoder
-    (:mod:`policy_engine.common.fast_json`).
+    (:mod:`policy_engine.common.fast_json`). ``name``: filled into ``what`` (``"turn {!r} data"``)
+    only when there is an error to report, so a write does not format a message it will not show.
     """
     try:
         return fast_json.dumps(value, plain_numbers=plain_numbers)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{what} is not JSON-serialisable: {exc}") from exc
+        label = what if name is None else what.format(name)
+        raise TypeError(f"{label} is not JSON-serialisable: {exc}") from exc
 
 
 def check_parts(parts: Collection[str] | None) -> frozenset[str]:

@@ -197,14 +197,16 @@ class MemoryStore(StateStore):
             return
         self._check_writable()
         # Build everything that can fail first (serialising turn data and log entries).
+        plain = changes.plain_numbers
         new_turns: dict[str, _Turn | None] = {}
         for turn_id, turn in changes.turns.items():
             if turn is None:
                 new_turns[turn_id] = None
                 continue
-            text = json_text(turn.data, f"turn {turn_id!r} data", plain_numbers=changes.plain_numbers)
-            new_turns[turn_id] = _Turn(text, _utc(turn.updated_at), _utc(turn.expires_at), changes.plain_numbers)
-        texts = [(json_text(e, "log entry", plain_numbers=changes.plain_numbers), entry_time(e)) for e in changes.log]
+            text = json_text(turn.data, "turn {!r} data", plain_numbers=plain, name=turn_id)
+            # tuple.__new__: the NamedTuple without its Python-level __new__ (this runs on every write)
+            new_turns[turn_id] = tuple.__new__(_Turn, (text, _utc(turn.updated_at), _utc(turn.expires_at), plain))
+        texts = [(json_text(e, "log entry", plain_numbers=plain), entry_time(e)) for e in changes.log]
         with self._shared.lock:
             t = self._tables()
             cooldowns = t.cooldowns

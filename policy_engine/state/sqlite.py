@@ -255,7 +255,7 @@ class SqliteStore(StateStore, SqliteFile):
         ns = self.namespace
         deletes = [(ns, tid) for tid, turn in changes.turns.items() if turn is None]
         upserts = [
-            (ns, tid, json_text(t.data, f"turn {tid!r} data", plain_numbers=changes.plain_numbers),
+            (ns, tid, json_text(t.data, "turn {!r} data", plain_numbers=changes.plain_numbers, name=tid),
              to_epoch(t.updated_at), to_epoch(t.expires_at))
             for tid, t in changes.turns.items()
             if t is not None
