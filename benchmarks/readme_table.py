@@ -1,24 +1,28 @@
-"""The README's performance table, generated from one run of ``bench_engine.py`` and one of ``bench_state.py``.
+"""The README's performance table, generated from the JSON reports of ``bench_engine.py`` and ``bench_state.py``.
 
-Usage (the JSON reports of the two benchmarks, then the table printed, or written into the README)::
+Usage (the reports of one or more runs of each, then the table printed, or written into the README)::
 
-    .venv/bin/python benchmarks/bench_engine.py --only latency --only cli --format json > engine.json
-    .venv/bin/python benchmarks/bench_state.py --processes 1 --format json > state.json
-    .venv/bin/python benchmarks/readme_table.py engine.json state.json --write README.md
+    for run in 1 2 3; do
+      .venv/bin/python benchmarks/bench_engine.py --only latency --only cli --format json > engine-$run.json
+      .venv/bin/python benchmarks/bench_state.py --processes 1 --duration 3 --format json > state-$run.json
+    done
+    .venv/bin/python benchmarks/readme_table.py engine-*.json state-*.json --write README.md
 
 The table sits in the README between ``<!-- performance-table -->`` and ``<!-- /performance-table -->``;
 ``--write`` replaces what is between them and nothing else, and refuses a README without both markers.
-Every cell is a p50 (a median for the cold command) of the reports given, next to its floor where the
-benchmark measured one; a figure a report lacks (a store not measured, say) is left empty, and the
-figures used are named in ``--format json``.
+Every cell is a p50 (a median for the cold command) next to its floor where the benchmark measured
+one; with several runs, the median of the runs' values (a single run on a busy two-core machine moves
+the cold command by a third). Which benchmark wrote a report is read from the report. A figure no
+report holds (a store not measured, say) is left empty; ``--format json`` names the figures used.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,32 +41,46 @@ COLD = ("cold CLI", "mp-policy eval --chain main (demo agent dir)")
 WHEEL_FLOOR = ("cold CLI", "  floor of a wheel install: python -S -c 'import site' (no .pth hooks)")
 
 
-class Reports:
-    """The two JSON reports, with lookups that answer ``None`` for what a report does not hold."""
+def _median(numbers: Sequence[Any]) -> float | None:
+    found = [float(n) for n in numbers if isinstance(n, int | float) and not isinstance(n, bool)]
+    return statistics.median(found) if found else None
 
-    def __init__(self, engine: Mapping[str, Any], state: Mapping[str, Any]) -> None:
-        self.engine = engine
-        self.state = state
+
+class Reports:
+    """The runs' JSON reports (``bench_engine`` ones hold ``figures``, ``bench_state`` ones ``single_process``),
+    with lookups that give the median over the runs and ``None`` for what no report holds."""
+
+    def __init__(self, engine: Sequence[Mapping[str, Any]], state: Sequence[Mapping[str, Any]]) -> None:
+        self.engine = list(engine)
+        self.state = list(state)
         self.used: list[str] = []
-        self._figures = {(f.get("section"), f.get("name")): f for f in engine.get("figures") or []}
+        self._figures = [{(f.get("section"), f.get("name")): f for f in run.get("figures") or []}
+                         for run in self.engine]
+
+    @classmethod
+    def of(cls, reports: Sequence[Mapping[str, Any]]) -> Reports:
+        """Sort reports into bench_engine and bench_state ones; ValueError for one that is neither."""
+        engine = [r for r in reports if isinstance(r.get("figures"), list)]
+        state = [r for r in reports if isinstance(r.get("single_process"), dict)]
+        if len(engine) + len(state) != len(reports):
+            raise ValueError("a report is neither bench_engine's (figures) nor bench_state's (single_process)")
+        return cls(engine, state)
 
     def figure(self, key: tuple[str, str], value: str) -> float | None:
-        """``value`` (``p50``, ``median``, ``ratio`` ...) of a bench_engine figure."""
-        found = self._figures.get(key)
-        number = (found or {}).get("values", {}).get(value)
-        if isinstance(number, int | float):
+        """``value`` (``p50``, ``median``, ``ratio`` ...) of a bench_engine figure, the median over the runs."""
+        number = _median([((run.get(key) or {}).get("values") or {}).get(value) for run in self._figures])
+        if number is not None:
             self.used.append(f"bench_engine: {key[0]} / {key[1].strip()} / {value}")
-            return float(number)
-        return None
+        return number
 
     def store(self, store: str, part: str) -> float | None:
-        """The single-process p50 of ``part`` (``select``, ``fail``, ``round_trip``) on ``store``, in µs."""
-        found = (self.state.get("single_process") or {}).get(store) or {}
-        number = (found.get(part) or {}).get("p50")
-        if isinstance(number, int | float):
+        """The single-process p50 of ``part`` (``select``, ``fail``, ``round_trip``) on ``store`` in µs, the median
+        over the runs."""
+        number = _median([((((run.get("single_process") or {}).get(store) or {}).get(part)) or {}).get("p50")
+                          for run in self.state])
+        if number is not None:
             self.used.append(f"bench_state: single process, {store} / {part} / p50")
-            return float(number)
-        return None
+        return number
 
 
 def _us(value: float | None) -> str:
@@ -111,18 +129,21 @@ def table_rows(reports: Reports) -> list[tuple[str, str, str, str]]:
 
 def render(reports: Reports) -> str:
     """The table (Markdown) with the line that says where its figures come from."""
-    machine = reports.engine.get("machine") or reports.state.get("machine") or {}
-    load = machine.get("load_average") or []
+    runs = [*reports.engine, *reports.state]
+    machine = next((r["machine"] for r in runs if isinstance(r.get("machine"), dict)), {})
+    loads = [load[0] for r in runs if isinstance(load := (r.get("machine") or {}).get("load_average"), list) and load]
     lines = ["| call | memory store | SQLite file | Redis (loopback) |", "| --- | --- | --- | --- |"]
     lines += [f"| {' | '.join(row)} |" for row in table_rows(reports)]
     where = ", ".join(p for p in (
         f"{machine['cpus']} CPUs" if machine.get("cpus") else "",
         f"Python {machine['python']}" if machine.get("python") else "",
-        f"load average {load[0]:g}" if load else "",
+        f"load average {min(loads):g}–{max(loads):g}" if loads else "",
         str(machine.get("when", ""))[:10],
     ) if p)
-    lines += ["", f"p50 of one run each ({where}; pool of 3 accounts, decision trace on), generated by "
-                  "`benchmarks/readme_table.py` from `bench_engine.py` and `bench_state.py`."]
+    counted = f"{len(reports.engine)} run{'s' if len(reports.engine) != 1 else ''} of `bench_engine.py`, " \
+              f"{len(reports.state)} of `bench_state.py`"
+    lines += ["", f"p50, the median over {counted} ({where}; pool of 3 accounts, decision trace on), generated "
+                  "by `benchmarks/readme_table.py`."]
     return "\n".join(lines)
 
 
@@ -137,16 +158,25 @@ def replace_table(readme: str, table: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Print the table, or write it into a README (``--write``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("engine", type=Path, help="bench_engine.py --format json output (latency and cli sections)")
-    parser.add_argument("state", type=Path, help="bench_state.py --format json output")
+    parser.add_argument("reports", type=Path, nargs="+",
+                        help="--format json outputs of bench_engine.py (latency and cli sections) and bench_state.py")
     parser.add_argument("--write", type=Path, metavar="README", help="replace the table between the markers")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
+    loaded = []
+    for path in args.reports:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(report, dict):
+                raise ValueError("not a JSON object")
+            loaded.append(report)
+        except (OSError, ValueError) as exc:
+            print(f"readme_table: cannot read the report {path}: {exc}", file=sys.stderr)
+            return 2
     try:
-        reports = Reports(json.loads(args.engine.read_text(encoding="utf-8")),
-                          json.loads(args.state.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as exc:
-        print(f"readme_table: cannot read a report: {exc}", file=sys.stderr)
+        reports = Reports.of(loaded)
+    except ValueError as exc:
+        print(f"readme_table: {exc}", file=sys.stderr)
         return 2
     table = render(reports)
     if args.write is not None:

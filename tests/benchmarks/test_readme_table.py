@@ -42,7 +42,7 @@ STATE = {"single_process": {
 
 
 def test_every_cell_comes_from_its_figure_and_a_store_not_measured_is_left_empty() -> None:
-    rows = readme_table.table_rows(readme_table.Reports(ENGINE, STATE))
+    rows = readme_table.table_rows(readme_table.Reports([ENGINE], [STATE]))
     assert rows == [
         ("a decision without writing (`mp-policy eval`, `Engine.select(dry_run=True)`)",
          "13 µs (212 µs for 1,000 accounts)", "", ""),
@@ -64,7 +64,8 @@ def test_the_table_replaces_only_what_is_between_the_markers(tmp_path: Path) -> 
     text = readme.read_text()
     assert text.startswith(f"# Title\n\nbefore\n{readme_table.START}\n| call | memory store |")
     assert text.endswith(f"{readme_table.END}\n\nafter\n") and "old table" not in text
-    assert "load average 0.4, 2026-12-07" in text
+    assert "the median over 1 run of `bench_engine.py`, 1 of `bench_state.py`" in text
+    assert "load average 0.4–0.4, 2026-12-07" in text
     again = readme.read_text()
     assert readme_table.main([str(engine), str(state), "--write", str(readme)]) == 0
     assert readme.read_text() == again  # the same reports give the same README
@@ -78,7 +79,10 @@ def test_a_readme_without_the_markers_is_refused_and_left_alone(tmp_path: Path,
     engine.write_text(json.dumps(ENGINE))
     state.write_text("{not json")
     assert readme_table.main([str(engine), str(state)]) == 2
-    assert "cannot read a report" in capsys.readouterr().err
+    assert f"cannot read the report {state}" in capsys.readouterr().err
+    state.write_text(json.dumps({"something": "else"}))
+    assert readme_table.main([str(engine), str(state)]) == 2
+    assert "neither bench_engine's" in capsys.readouterr().err
     state.write_text(json.dumps(STATE))
     assert readme_table.main([str(engine), str(state), "--write", str(readme)]) == 2
     assert "no <!-- performance-table -->" in capsys.readouterr().err
@@ -103,9 +107,26 @@ def test_the_benchmarks_real_reports_fill_every_cell_they_measure(tmp_path: Path
         done = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-2000:]
         out.write_text(done.stdout)
-    reports = readme_table.Reports(json.loads(engine.read_text()), json.loads(state.read_text()))
+    reports = readme_table.Reports.of([json.loads(engine.read_text()), json.loads(state.read_text())])
     rows = readme_table.table_rows(reports)
     assert all(row[1] for row in rows) and all(row[2] for row in rows[1:4])  # memory, SQLite
     assert all(row[1].endswith("for 1,000 accounts)") for row in rows[:1])
     assert "× the dry run" in rows[1][1] and "× `python -c pass`" in rows[4][1]
     assert [cells[2] for _, *cells in rows[1:4]] == ["", "", ""]  # Redis was not measured
+
+
+def test_several_runs_give_the_median_of_each_figure_and_a_run_may_lack_one() -> None:
+    def engine(select: float, cold: float) -> dict[str, Any]:
+        return {"machine": {"load_average": [select / 10]}, "figures": [
+            _figure("decision latency (memory store)", "select + turn written (memory store), 3 accounts", p50=select),
+            _figure("cold CLI", "mp-policy eval --chain main (demo agent dir)", median=cold)]}
+
+    runs = [engine(20.0, 110.0), engine(30.0, 160.0), engine(22.0, 115.0), {"figures": []}]
+    states = [{"single_process": {"redis": {"select": {"p50": p}}}} for p in (340.0, 390.0)]
+    reports = readme_table.Reports.of([*runs, *states])
+    assert (len(reports.engine), len(reports.state)) == (4, 2)
+    rows = dict((row[0], row[1:]) for row in readme_table.table_rows(reports))
+    assert rows["`select` with its state write"] == ("22 µs", "", "365 µs")
+    assert rows["a cold `mp-policy eval` of the demo"][0] == "115 ms"
+    assert "the median over 4 runs of `bench_engine.py`, 2 of `bench_state.py`" in readme_table.render(reports)
+    assert "load average 2–3" in readme_table.render(reports)
