@@ -280,7 +280,8 @@ def bench_cli(report: Report, budget: Budget, pycache: str) -> None:
                                     f" run: the floor; CPU time (user + system) {cpu:.0f} ms against {cpu_floor:.0f}"
                                     f" ms: {values['cpu_ratio']}× (steadier than wall time on a busy machine)"))
     report.add(Figure(section, "  floor: python -c pass", "ms", _ms_summary([w for w, _ in runs["pass"]])))
-    if _editable_hooks():
+    hooks = _editable_hooks()
+    if hooks:
         # An editable install's .pth hook (pathlib, re, importlib.util) runs in the floor above; a wheel install's
         # `python -c pass` does not pay it. `python -S -c 'import site'` is that start within about 1 ms.
         wheel = _wall_ms([PYTHON, "-S", "-c", "import site"], n, env)
@@ -288,7 +289,7 @@ def bench_cli(report: Report, budget: Budget, pycache: str) -> None:
         report.add(Figure(section, "  floor of a wheel install: python -S -c 'import site' (no .pth hooks)", "ms",
                           _ms_summary(wheel),
                           note=f"this environment's site-packages run an editable install's hook at every start "
-                               f"({', '.join(_editable_hooks())}); against this floor the eval above (which "
+                               f"({', '.join(hooks)}); against this floor the eval above (which "
                                f"pays the hook too) is {float(values['median'] or 0) / wheel_floor:.1f}×"))
     report.add(Figure(section, "  mp-policy --help (lists every command, imports none)", "ms",
                       _ms_summary(_wall_ms([*cmd[:-7], "--help"], n, env))))

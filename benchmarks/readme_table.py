@@ -131,7 +131,7 @@ def render(reports: Reports) -> str:
     """The table (Markdown) with the line that says where its figures come from."""
     runs = [*reports.engine, *reports.state]
     machine = next((r["machine"] for r in runs if isinstance(r.get("machine"), dict)), {})
-    loads = [load[0] for r in runs if isinstance(load := (r.get("machine") or {}).get("load_average"), list) and load]
+    loads = [r["machine"]["load_average"][0] for r in runs if (r.get("machine") or {}).get("load_average")]
     lines = ["| call | memory store | SQLite file | Redis (loopback) |", "| --- | --- | --- | --- |"]
     lines += [f"| {' | '.join(row)} |" for row in table_rows(reports)]
     where = ", ".join(p for p in (

@@ -280,10 +280,7 @@ class Engine:
             "attempted": attempted,
             "visited": visited,
             "request": dict(request),
-            # Target.to_dict() and the segment, spelled out: one dict instead of two (this runs on every write)
-            "target": {"provider": target.provider, "model": target.model, "pool": target.pool, "chain": target.chain,
-                       "preset": target.preset, "entry": target.entry, "via": target.via,
-                       "segment": target.segment} if target else None,
+            "target": target.turn_dict() if target else None,
         }
         return TurnRecord(turn_id=turn, data=data, updated_at=now, expires_at=now + self.graph.settings.turn_ttl)
 

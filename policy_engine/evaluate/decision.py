@@ -45,6 +45,19 @@ class Target:
             "via": self.via,
         }
 
+    def turn_dict(self) -> dict[str, Any]:
+        """The JSON form with the route position (``segment``), as a turn record keeps its target."""
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "pool": self.pool,
+            "chain": self.chain,
+            "preset": self.preset,
+            "entry": self.entry,
+            "via": self.via,
+            "segment": self.segment,
+        }
+
 
 class Candidates(Sequence[Target]):
     """The eligible targets of a route, in order, built only when read.
