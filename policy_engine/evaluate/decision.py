@@ -47,16 +47,9 @@ class Target:
 
     def turn_dict(self) -> dict[str, Any]:
         """The JSON form with the route position (``segment``), as a turn record keeps its target."""
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "pool": self.pool,
-            "chain": self.chain,
-            "preset": self.preset,
-            "entry": self.entry,
-            "via": self.via,
-            "segment": self.segment,
-        }
+        out = self.to_dict()
+        out["segment"] = self.segment  # added to the one dict (a merge would build a second)
+        return out
 
 
 class Candidates(Sequence[Target]):
