@@ -296,13 +296,17 @@ class Engine:
             changes.retention = self._trace
         return changes
 
-    def _entry(self, op: str, decision: Decision, request: Mapping[str, Any], label: str | None,
-               prompt: str | None, failing: str | None = None, failed: Mapping[str, Any] | None = None
-               ) -> dict[str, Any] | None:
-        if self._trace is None:
-            return None
-        return decision_entry(op, decision, request=request, failing=failing, failed=failed, project=self._project,
-                              label=label, prompt=prompt)
+    def _traced(self, changes: StateChanges, op: str, decision: Decision, request: Mapping[str, Any],
+                label: str | None, prompt: str | None, failing: str | None = None,
+                failed: Mapping[str, Any] | None = None) -> StateChanges:
+        """:meth:`_add_entry` with the decision's entry, built only when the trace is on (one call on the
+        decision path instead of two)."""
+        changes.plain_numbers = True
+        if self._trace is not None:
+            changes.log.append(decision_entry(op, decision, request=request, failing=failing, failed=failed,
+                                              project=self._project, label=label, prompt=prompt))
+            changes.retention = self._trace
+        return changes
 
     def _purge_due(self, now: datetime) -> None:
         """After a turn was written: purge expired turns and cooldowns every ``_PURGE_INTERVAL`` of engine time."""
@@ -354,8 +358,8 @@ class Engine:
                 visited = visited_entries([], decision.target)
                 record = self._turn_record(turn_id, route, route, decision.target, [], visited, now, request,
                                            route_json)
-                entry = self._entry("select", decision, request, label, prompt)
-                return self._add_entry(turn_changes(decision, record), entry), decision
+                changes = turn_changes(decision, record)
+                return self._traced(changes, "select", decision, request, label, prompt), decision
 
             decision = self.store.transact(None, now, decide)
             self._purge_due(now)
@@ -436,15 +440,16 @@ class Engine:
             decision = self._keep(turn_id, data, failing, model, classification, retry_at, now, started, explain,
                                   snap)
             request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
-            entry = self._entry("fail", decision, request, label, prompt, failing, failed)
             if not data:
                 # No turn behind it: a turn starts at the failing provider, as if select had named it.
                 started_route = list(decision.segments)
                 record = self._turn_record(turn_id, started_route, started_route, decision.target, [], [],
                                            now, request)
-                return self._add_entry(turn_changes(decision, record, quota=captured), entry), decision
+                return self._traced(turn_changes(decision, record, quota=captured), "fail", decision, request, label,
+                                    prompt, failing, failed), decision
             # the turn stays as it is: only the quota the response carried, and the trace entry
-            return self._add_entry(StateChanges(quota=[captured] if captured is not None else []), entry), decision
+            return self._traced(StateChanges(quota=[captured] if captured is not None else []), "fail", decision,
+                                request, label, prompt, failing, failed), decision
 
         route, origin = remaining_route(self.graph, data, failing, model, late)
         home_name = (current or {}).get("pool") if current and current.get("provider") == failing else None
@@ -472,8 +477,8 @@ class Engine:
         visited = visited_entries(data.get("visited", []), decision.target)
         request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
         record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
-        entry = self._entry("fail", decision, request, label, prompt, failing, failed)
-        return self._add_entry(turn_changes(decision, record, cooldown, captured), entry), decision
+        changes = turn_changes(decision, record, cooldown, captured)
+        return self._traced(changes, "fail", decision, request, label, prompt, failing, failed), decision
 
     def succeed(self, turn: str, *, headers: Mapping[str, str] | None = None, provider: str | None = None,
                 label: str | None = None) -> None:

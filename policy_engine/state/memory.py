@@ -206,7 +206,9 @@ class MemoryStore(StateStore):
             text = json_text(turn.data, "turn {!r} data", plain_numbers=plain, name=turn_id)
             # tuple.__new__: the NamedTuple without its Python-level __new__ (this runs on every write)
             new_turns[turn_id] = tuple.__new__(_Turn, (text, _utc(turn.updated_at), _utc(turn.expires_at), plain))
-        texts = [(json_text(e, "log entry", plain_numbers=plain), entry_time(e)) for e in changes.log]
+        texts: list[tuple[str, float | None]] = []
+        for e in changes.log:  # a loop, not a comprehension: no function frame for the usual one entry
+            texts.append((json_text(e, "log entry", plain_numbers=plain), entry_time(e)))
         with self._shared.lock:
             t = self._tables()
             cooldowns = t.cooldowns
