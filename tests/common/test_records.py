@@ -157,3 +157,116 @@ def test_type_checkers_see_dataclasses() -> None:
     (checked once with mypy: without it ``Target(...)`` was "too many arguments")."""
     mark = records.dataclass.__dataclass_transform__  # type: ignore[attr-defined]
     assert dataclasses.field in mark["field_specifiers"]
+
+
+def _make_frozen(decorator: Any, slots: bool, kw_only: bool, documented: bool) -> type:
+    """A frozen record without ``InitVar``: it gets the module's own ``__init__`` (every kind of field it handles)."""
+
+    class Frozen:
+        tag: ClassVar[str] = "class variable, not a field"
+        name: str
+        count: int = 0
+        items: list[int] = dataclasses.field(default_factory=list)
+        label: str = dataclasses.field(default="", kw_only=True)
+        fixed: int = dataclasses.field(init=False, default=7)
+        made: list[str] = dataclasses.field(init=False, default_factory=list)
+        derived: str = dataclasses.field(init=False, default="")
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "derived", f"{self.name}:{self.count}")
+            self.made.append("post-init")
+
+    if documented:
+        Frozen.__doc__ = "A frozen record."
+    return decorator(frozen=True, slots=slots, kw_only=kw_only)(Frozen)
+
+
+def _message(call: Any) -> Any:
+    try:
+        call()
+    except Exception as exc:
+        return type(exc), str(exc).replace("test_records.", "")
+    return None
+
+
+@pytest.mark.parametrize("slots", [False, True], ids=["dict", "slots"])
+@pytest.mark.parametrize("kw_only", [False, True], ids=["positional", "kw_only"])
+@pytest.mark.parametrize("documented", [False, True], ids=["undocumented", "documented"])
+def test_a_frozen_records_own_init_is_the_standard_one(slots: bool, kw_only: bool, documented: bool) -> None:
+    import inspect
+
+    ours = _make_frozen(records.dataclass, slots, kw_only, documented)
+    theirs = _make_frozen(dataclasses.dataclass, slots, kw_only, documented)
+    assert "__setattr__" not in ours.__init__.__code__.co_names  # the point: no object.__setattr__ per field
+    assert str(inspect.signature(ours)) == str(inspect.signature(theirs))
+    assert ours.__doc__ == theirs.__doc__ and ours.__dataclass_params__.init
+    assert ours.__init__.__qualname__ == theirs.__init__.__qualname__
+    calls = [((), {"name": "a"}), ((), {"name": "a", "count": 2, "items": [1], "label": "l"}),
+             (("a",), {}), (("a", 3), {"label": "x"}), (("a", 3, [4]), {}), ((), {}), (("a",), {"fixed": 1}),
+             (("a",), {"name": "b"}), (("a", 1, [], "extra", 5), {}), ((), {"name": "a", "nope": 1})]
+    for args, kwargs in calls:
+        mine, other = _outcome(lambda: ours(*args, **kwargs)), _outcome(lambda: theirs(*args, **kwargs))  # noqa: B023
+        assert mine[0] == other[0], (args, kwargs)
+        if mine[0] == "value":
+            assert repr(mine[1]) == repr(other[1]) and dataclasses.asdict(mine[1]) == dataclasses.asdict(other[1])
+            assert mine[1].made == ["post-init"] and mine[1].fixed == 7
+        else:
+            assert _message(lambda: ours(*args, **kwargs)) == _message(lambda: theirs(*args, **kwargs))  # noqa: B023
+    first, second = ours(name="a"), ours(name="a")
+    assert first.items is not second.items and first.made is not second.made  # a new list from each factory
+    assert _outcome(lambda: setattr(first, "count", 1)) == ("error", dataclasses.FrozenInstanceError)
+    assert dataclasses.replace(first, count=5).derived == "a:5"
+
+
+def test_a_field_behind_a_data_descriptor_is_stored_through_it() -> None:
+    class Doubling:
+        """A base whose property stores twice what it is given (object.__setattr__ calls its setter)."""
+
+        @property
+        def value(self) -> int:
+            return self.__dict__["stored"]  # type: ignore[no-any-return]
+
+        @value.setter
+        def value(self, given: int) -> None:
+            self.__dict__["stored"] = given * 2
+
+    made = []
+    for decorator in (records.dataclass, dataclasses.dataclass):
+
+        class Child(Doubling):
+            """Child."""
+
+            name: str
+            value: int  # type: ignore[assignment]
+
+        made.append(decorator(frozen=True)(Child)("a", 4))
+    assert [(m.name, m.value) for m in made] == [("a", 8), ("a", 8)]
+
+
+def test_a_non_default_field_after_a_default_is_refused_as_the_standard_library_refuses_it() -> None:
+    def define(decorator: Any) -> Any:
+        class Wrong:
+            """Wrong."""
+
+            first: int = 0
+            second: int
+
+        return _message(lambda: decorator(frozen=True)(Wrong))
+
+    assert define(records.dataclass) == define(dataclasses.dataclass) != None  # noqa: E711
+
+
+def test_records_with_init_vars_or_an_init_of_their_own_keep_it() -> None:
+    sample = _make(records.dataclass, {"frozen": True, "slots": False, "eq": True, "repr": True, "kw_only": False})
+    assert "__setattr__" in sample.__init__.__code__.co_names  # InitVar: the standard library's __init__
+
+    @records.dataclass(frozen=True)
+    class Own:
+        """Own."""
+
+        value: int
+
+        def __init__(self, raw: str) -> None:
+            object.__setattr__(self, "value", int(raw))
+
+    assert Own("3").value == 3
