@@ -272,11 +272,14 @@ class Engine:
 
     def _turn_record(self, turn: str, route: list[Segment], origin: list[Segment], target: Target | None,
                      attempted: list[str], visited: list[list[Any]], now: datetime,
-                     request: Mapping[str, Any], route_json: list[dict[str, Any]] | None = None) -> TurnRecord:
-        """The turn as the store keeps it (``route_json``: the route's JSON form, when the caller has it)."""
+                     request: Mapping[str, Any], route_json: list[dict[str, Any]] | None = None,
+                     origin_json: list[dict[str, Any]] | None = None) -> TurnRecord:
+        """The turn as the store keeps it (``route_json``, ``origin_json``: the routes' JSON forms, when the caller
+        has them: a ``fail`` keeps the origin it read, unchanged)."""
         data: dict[str, Any] = {
             "route": route_json if route_json is not None else [s.to_dict() for s in route],
-            "origin": None if origin is route else [s.to_dict() for s in origin],
+            "origin": None if origin is route else origin_json if origin_json is not None else [
+                s.to_dict() for s in origin],
             "attempted": attempted,
             "visited": visited,
             "request": dict(request),
@@ -476,7 +479,10 @@ class Engine:
         )
         visited = visited_entries(data.get("visited", []), decision.target)
         request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
-        record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request)
+        # the origin as the turn holds it (remaining_route parsed it from there): written back, not encoded again
+        origin_json = (data.get("origin") or data.get("route")) if data else None
+        record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request,
+                                   origin_json=origin_json)
         changes = turn_changes(decision, record, cooldown, captured)
         return self._traced(changes, "fail", decision, request, label, prompt, failing, failed), decision
 

@@ -77,10 +77,6 @@ def with_at(entry: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _compact(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in item.items() if v is not None}
-
-
 @functools.lru_cache(maxsize=512)
 def _iso(moment: datetime, tz: tzinfo) -> str | None:
     """:func:`isoformat`, remembered: a cooldown's end is written into every entry that skips it."""
@@ -159,11 +155,26 @@ def decision_entry(op: str, decision: Decision, *, request: Mapping[str, Any], f
     if decision.error is not None:
         error = decision.error
         failed = failed or {}
-        entry["error"] = _compact({"kind": error.kind, "status": failed.get("status"), "type": failed.get("type"),
-                                   "code": failed.get("code"), "headers": failed.get("headers") or None,
-                                   "rotate": error.rotate,
-                                   "retryAfter": isoformat(error.retry_after, tz), "retrySource": error.retry_source,
-                                   "cooldownUntil": isoformat(error.cooldown_until, tz), "reason": error.reason})
+        # the fields that are set, in this order (spelled out: no comprehension frame on every fail)
+        out: dict[str, Any] = {"kind": error.kind}
+        if failed.get("status") is not None:
+            out["status"] = failed["status"]
+        if failed.get("type") is not None:
+            out["type"] = failed["type"]
+        if failed.get("code") is not None:
+            out["code"] = failed["code"]
+        if failed.get("headers"):
+            out["headers"] = failed["headers"]
+        out["rotate"] = error.rotate
+        if error.retry_after is not None:
+            out["retryAfter"] = isoformat(error.retry_after, tz)
+        if error.retry_source is not None:
+            out["retrySource"] = error.retry_source
+        if error.cooldown_until is not None:
+            out["cooldownUntil"] = isoformat(error.cooldown_until, tz)
+        if error.reason is not None:
+            out["reason"] = error.reason
+        entry["error"] = out
     t = decision.target
     entry["target"] = None if t is None else {"provider": t.provider, "model": t.model, "pool": t.pool,
                                               "chain": t.chain, "preset": t.preset, "entry": t.entry, "via": t.via}
