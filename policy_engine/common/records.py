@@ -76,9 +76,9 @@ def dataclass(cls: type[_T] | None = None, /, *, init: bool = True, repr: bool =
         documented = bool(c.__doc__)
         made = dataclasses.dataclass(c, init=init and not own_init, repr=False, eq=False, frozen=frozen,
                                      match_args=match_args, kw_only=kw_only, slots=slots, weakref_slot=weakref_slot)
-        fields = dataclasses.fields(made)
+        fields = dataclasses.fields(made)  # type: ignore[arg-type]
         if own_init:
-            made.__init__ = _frozen_init(made, fields)  # type: ignore[misc]
+            made.__init__ = _frozen_init(made, fields)  # type: ignore[method-assign]
             made.__dataclass_params__.init = True  # type: ignore[attr-defined]
             if not documented:  # the standard library's class doc is its signature, from the __init__
                 made.__doc__ = made.__name__ + str(inspect.signature(made)).replace(" -> None", "")
@@ -144,7 +144,8 @@ def _frozen_init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Calla
         elif seen_default:
             raise TypeError(f"non-default argument {f.name!r} follows default argument")
     names: dict[str, Any] = {"__rec_factory": _FACTORY}
-    positional, keyword, body = ["__rec_self"], [], []
+    positional, body = ["__rec_self"], []
+    keyword: list[str] = []
     for k, f in enumerate(fields):
         names[f"__rec_type{k}"] = f.type
         if f.default_factory is not missing:
