@@ -100,9 +100,15 @@ def dataclass(cls: type[_T] | None = None, /, *, init: bool = True, repr: bool =
 
 
 def _has_init_vars(c: type) -> bool:
-    """Whether the class or a base declares an ``InitVar`` (written as a string or not)."""
+    """Whether the class or a base declares an ``InitVar`` (written as a string or not); ``True`` when an
+    annotation cannot be read (deferred annotations naming what is not defined yet): the standard library
+    then decides."""
     for k in c.__mro__:
-        for annotation in inspect.get_annotations(k).values():
+        try:
+            annotations = inspect.get_annotations(k)
+        except Exception:  # any failure: leave the class to the standard library
+            return True
+        for annotation in annotations.values():
             if isinstance(annotation, dataclasses.InitVar) or annotation is dataclasses.InitVar or (
                     isinstance(annotation, str) and "InitVar" in annotation):
                 return True

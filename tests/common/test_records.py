@@ -270,3 +270,18 @@ def test_records_with_init_vars_or_an_init_of_their_own_keep_it() -> None:
             object.__setattr__(self, "value", int(raw))
 
     assert Own("3").value == 3
+
+
+def test_a_class_whose_annotations_cannot_be_read_keeps_the_standard_init() -> None:
+    class Odd:
+        """A base whose annotations are not a dict (inspect.get_annotations refuses it)."""
+
+    Odd.__annotations__ = "not a dict"  # type: ignore[assignment]
+
+    @records.dataclass(frozen=True)
+    class Child(Odd):
+        """Child."""
+
+        value: int
+
+    assert Child(3).value == 3 and "__setattr__" in Child.__init__.__code__.co_names
