@@ -454,7 +454,7 @@ class Engine:
             return self._traced(StateChanges(quota=[captured] if captured is not None else []), "fail", decision,
                                 request, label, prompt, failing, failed), decision
 
-        route, origin = remaining_route(self.graph, data, failing, model, late)
+        route, origin, route_json = remaining_route(self.graph, data, failing, model, late)
         home_name = (current or {}).get("pool") if current and current.get("provider") == failing else None
         home = graph.pools.get(home_name) if home_name else graph.pool_of(failing)
         length = home.cooldown if home is not None else graph.settings.cooldown
@@ -482,7 +482,7 @@ class Engine:
         # the origin as the turn holds it (remaining_route parsed it from there): written back, not encoded again
         origin_json = (data.get("origin") or data.get("route")) if data else None
         record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request,
-                                   origin_json=origin_json)
+                                   route_json, origin_json)
         changes = turn_changes(decision, record, cooldown, captured)
         return self._traced(changes, "fail", decision, request, label, prompt, failing, failed), decision
 

@@ -17,6 +17,7 @@ from policy_engine.evaluate.route import Segment, build_route
 from policy_engine.state import Cooldown, QuotaSnapshot, StateChanges, TurnRecord
 
 __all__ = [
+    "RemainingRoute",
     "cooldown_source",
     "new_turn_id",
     "remaining_route",
@@ -55,9 +56,27 @@ def visited_entries(previous: list[list[Any]], target: Target | None) -> list[li
     return visited
 
 
+#: What :func:`remaining_route` finds: the route to walk, the route the turn started with, and the route's JSON
+#: form when it is known without encoding every segment (``None``: encode it). A plain tuple: it is made on every
+#: ``fail``, and a ``NamedTuple`` costs a Python-level ``__new__``.
+RemainingRoute = tuple[list[Segment], list[Segment], list[dict[str, Any]] | None]
+
+
+def _after_json(after: list[Segment], stored: list[dict[str, Any]], position: int) -> list[dict[str, Any]]:
+    """The JSON form of ``route_after(route, position, ...)``: its new head encoded, the segments after
+    ``position`` as the turn stored them (they are unchanged; the store encodes the batch anyway)."""
+    rest = stored[position + 1:]
+    out: list[dict[str, Any]] = []
+    for s in after[:len(after) - len(rest)]:  # the new head: the failing pool after the failing member, or none
+        out.append(s.to_dict())
+    out += rest
+    return out
+
+
 def remaining_route(graph: Graph, data: Mapping[str, Any], failing: str, model: str | None, late: bool
-                    ) -> tuple[list[Segment], list[Segment]]:
-    """The route a rotating failure walks, and the route the turn started with (DESIGN §4).
+                    ) -> RemainingRoute:
+    """The route a rotating failure walks, the route the turn started with (DESIGN §4), and the walked route's
+    JSON form (its segments after the failing one as the turn stored them; ``None`` for a new route).
 
     A failure of the current target continues after it (``Fail``). A late failure (another
     provider while the turn is open) evaluates the route again from the turn's current
@@ -65,28 +84,32 @@ def remaining_route(graph: Graph, data: Mapping[str, Any], failing: str, model: 
     the route ("The turn remembers its place"); a turn that has run out stays without a
     target. With no turn behind it, a route is started from the failing provider.
     """
-    route = [Segment.from_dict(s) for s in data.get("route", [])]
+    stored = data.get("route", [])
+    route = [Segment.from_dict(s) for s in stored]
     origin = [Segment.from_dict(s) for s in data.get("origin") or ()] or route
     current = data.get("target") or {}
     if late and not current:
-        return [], origin  # a turn that has run out stays at target: null
+        return [], origin, []  # a turn that has run out stays at target: null
     position = current.get("segment")
     if route and isinstance(position, int) and 0 <= position < len(route):
         if not late:
-            return route_after(route, position, failing), origin
+            after = route_after(route, position, failing)
+            return after, origin, _after_json(after, stored, position)
         seg = route[position]
         pinned = Segment("provider", current.get("model"), current.get("via") or seg.via,
                          provider=current["provider"], pool=current.get("pool"), chain=current.get("chain"),
                          preset=current.get("preset"), entry=current.get("entry"))
-        return [pinned, *route_after(route, position, current["provider"])], origin
+        after = route_after(route, position, current["provider"])
+        return [pinned, *after], origin, [pinned.to_dict(), *_after_json(after, stored, position)]
     for k, seg in enumerate(route):
         if (seg.kind == "provider" and seg.provider == failing) or (
                 seg.kind == "pool" and failing in graph.pools[seg.pool or ""].member_set):
-            return route_after(route, k, failing), origin
+            after = route_after(route, k, failing)
+            return after, origin, _after_json(after, stored, k)
     if data:
-        return route, origin  # a turn never goes back: the failing provider is behind it
+        return route, origin, stored  # a turn never goes back: the failing provider is behind it
     fresh = build_route(graph, provider=failing, model=model)
-    return route_after(fresh, 0, failing), fresh
+    return route_after(fresh, 0, failing), fresh, None
 
 
 def turn_changes(decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None,

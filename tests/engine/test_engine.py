@@ -500,6 +500,39 @@ def test_a_rotating_late_failure_keeps_the_current_target_first_and_lists_the_re
     assert target(engine.fail(d.turn, status=429, message=RATE_LIMIT)) == ("anthropic-3", "m", "pool")
 
 
+def test_the_turn_stores_the_route_left_after_each_failure() -> None:
+    """The turn's stored route after a failure: the failing pool continues after it, the later entries of
+    the chain as they were (a late failure puts the current target first)."""
+    engine = make()
+    d = engine.select(chain="main")
+    tail = [{"kind": "pool", "model": "gpt-5-mini", "via": "chain", "pool": "codex", "chain": "main", "entry": 1},
+            {"kind": "pool", "model": "gemini-2.5-pro", "via": "chain", "pool": "gem", "chain": "main", "entry": 2}]
+
+    def claude_after(provider: str) -> dict[str, Any]:
+        return {"kind": "pool", "model": "claude-sonnet-4", "via": "chain", "pool": "claude", "chain": "main",
+                "entry": 0, "after": provider}
+
+    def stored(turn: str) -> dict[str, Any]:
+        record = engine.store.get_turn(turn, T0)
+        assert record is not None
+        return dict(record.data)
+
+    start = stored(d.turn)["route"]
+    d = engine.fail(d.turn, status=429, message=RATE_LIMIT)
+    assert target(d) == ("anthropic-2", "claude-sonnet-4", "chain")
+    assert stored(d.turn)["route"] == [claude_after("anthropic"), *tail]
+    assert stored(d.turn)["origin"] == start
+    late = engine.fail(d.turn, provider="anthropic", status=429, message=RATE_LIMIT)
+    assert target(late) == ("anthropic-2", "claude-sonnet-4", "chain")
+    pinned = {"kind": "provider", "model": "claude-sonnet-4", "via": "chain", "provider": "anthropic-2",
+              "pool": "claude", "chain": "main", "entry": 0}
+    assert stored(d.turn)["route"] == [pinned, claude_after("anthropic-2"), *tail]
+    d = engine.fail(d.turn, status=429, message=RATE_LIMIT)
+    assert target(d) == ("anthropic-3", "claude-sonnet-4", "chain")
+    assert stored(d.turn)["route"] == [claude_after("anthropic-2"), *tail]
+    assert stored(d.turn)["origin"] == start
+
+
 def test_a_late_failure_on_a_turn_that_ran_out_stays_without_a_target() -> None:
     clock = FakeClock()
     engine = make(policy(chains=[]), clock=clock)
