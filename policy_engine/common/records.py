@@ -134,8 +134,7 @@ def _store(cls: type, name: str, k: int, names: dict[str, Any]) -> str:
     if hasattr(type(where), "__set__") or hasattr(type(where), "__delete__"):  # a data descriptor decides
         names["__rec_setattr"] = object.__setattr__
         return f"__rec_setattr(__rec_self, {name!r}, {{}})"
-    names["__rec_dict"] = True  # the body starts by looking up the instance's __dict__
-    return f"__rec_dict[{name!r}] = {{}}"
+    return f"__rec_dict[{name!r}] = {{}}"  # the body looks up the instance's __dict__ first (_frozen_init)
 
 
 def _frozen_init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Callable[..., None]:
@@ -172,7 +171,7 @@ def _frozen_init(cls: type, fields: tuple[dataclasses.Field[Any], ...]) -> Calla
         if f.init:
             (keyword if f.kw_only else positional).append(f"{f.name}: __rec_type{k}{default}")
         body.append(_store(cls, f.name, k, names).format(value))
-    if names.pop("__rec_dict", False):
+    if any(line.startswith("__rec_dict[") for line in body):
         body.insert(0, "__rec_dict = __rec_self.__dict__")
     if hasattr(cls, "__post_init__"):
         body.append("__rec_self.__post_init__()")

@@ -302,14 +302,11 @@ class Engine:
     def _traced(self, changes: StateChanges, op: str, decision: Decision, request: Mapping[str, Any],
                 label: str | None, prompt: str | None, failing: str | None = None,
                 failed: Mapping[str, Any] | None = None) -> StateChanges:
-        """:meth:`_add_entry` with the decision's entry, built only when the trace is on (one call on the
-        decision path instead of two)."""
-        changes.plain_numbers = True
-        if self._trace is not None:
-            changes.log.append(decision_entry(op, decision, request=request, failing=failing, failed=failed,
-                                              project=self._project, label=label, prompt=prompt))
-            changes.retention = self._trace
-        return changes
+        """:meth:`_add_entry` with the decision's entry, built only when the trace is on."""
+        entry = None if self._trace is None else decision_entry(
+            op, decision, request=request, failing=failing, failed=failed, project=self._project, label=label,
+            prompt=prompt)
+        return self._add_entry(changes, entry)
 
     def _purge_due(self, now: datetime) -> None:
         """After a turn was written: purge expired turns and cooldowns every ``_PURGE_INTERVAL`` of engine time."""
@@ -454,7 +451,7 @@ class Engine:
             return self._traced(StateChanges(quota=[captured] if captured is not None else []), "fail", decision,
                                 request, label, prompt, failing, failed), decision
 
-        route, origin, route_json = remaining_route(self.graph, data, failing, model, late)
+        route, origin, route_json, origin_json = remaining_route(self.graph, data, failing, model, late)
         home_name = (current or {}).get("pool") if current and current.get("provider") == failing else None
         home = graph.pools.get(home_name) if home_name else graph.pool_of(failing)
         length = home.cooldown if home is not None else graph.settings.cooldown
@@ -479,8 +476,6 @@ class Engine:
         )
         visited = visited_entries(data.get("visited", []), decision.target)
         request = data.get("request") or {"provider": failing, **({"model": model} if model else {})}
-        # the origin as the turn holds it (remaining_route parsed it from there): written back, not encoded again
-        origin_json = (data.get("origin") or data.get("route")) if data else None
         record = self._turn_record(turn_id, route, origin, decision.target, attempted, visited, now, request,
                                    route_json, origin_json)
         changes = turn_changes(decision, record, cooldown, captured)

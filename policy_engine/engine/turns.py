@@ -56,10 +56,10 @@ def visited_entries(previous: list[list[Any]], target: Target | None) -> list[li
     return visited
 
 
-#: What :func:`remaining_route` finds: the route to walk, the route the turn started with, and the route's JSON
-#: form when it is known without encoding every segment (``None``: encode it). A plain tuple: it is made on every
-#: ``fail``, and a ``NamedTuple`` costs a Python-level ``__new__``.
-RemainingRoute = tuple[list[Segment], list[Segment], list[dict[str, Any]] | None]
+#: What :func:`remaining_route` finds: the route to walk, the route the turn started with, and their JSON forms
+#: where the turn stored them (``None``: encode the segments). A plain tuple: it is made on every ``fail``, and a
+#: ``NamedTuple`` costs a Python-level ``__new__``.
+RemainingRoute = tuple[list[Segment], list[Segment], list[dict[str, Any]] | None, list[dict[str, Any]] | None]
 
 
 def _after_json(after: list[Segment], stored: list[dict[str, Any]], position: int) -> list[dict[str, Any]]:
@@ -75,8 +75,9 @@ def _after_json(after: list[Segment], stored: list[dict[str, Any]], position: in
 
 def remaining_route(graph: Graph, data: Mapping[str, Any], failing: str, model: str | None, late: bool
                     ) -> RemainingRoute:
-    """The route a rotating failure walks, the route the turn started with (DESIGN §4), and the walked route's
-    JSON form (its segments after the failing one as the turn stored them; ``None`` for a new route).
+    """The route a rotating failure walks and the route the turn started with (DESIGN §4), each with its JSON
+    form as far as the turn stored it (the walked route's segments after the failing one, the origin whole;
+    ``None`` for a new route).
 
     A failure of the current target continues after it (``Fail``). A late failure (another
     provider while the turn is open) evaluates the route again from the turn's current
@@ -87,29 +88,31 @@ def remaining_route(graph: Graph, data: Mapping[str, Any], failing: str, model: 
     stored = data.get("route", [])
     route = [Segment.from_dict(s) for s in stored]
     origin = [Segment.from_dict(s) for s in data.get("origin") or ()] or route
+    origin_json = data.get("origin") or stored
     current = data.get("target") or {}
     if late and not current:
-        return [], origin, []  # a turn that has run out stays at target: null
+        return [], origin, [], origin_json  # a turn that has run out stays at target: null
     position = current.get("segment")
     if route and isinstance(position, int) and 0 <= position < len(route):
         if not late:
             after = route_after(route, position, failing)
-            return after, origin, _after_json(after, stored, position)
+            return after, origin, _after_json(after, stored, position), origin_json
         seg = route[position]
         pinned = Segment("provider", current.get("model"), current.get("via") or seg.via,
                          provider=current["provider"], pool=current.get("pool"), chain=current.get("chain"),
                          preset=current.get("preset"), entry=current.get("entry"))
         after = route_after(route, position, current["provider"])
-        return [pinned, *after], origin, [pinned.to_dict(), *_after_json(after, stored, position)]
+        return ([pinned, *after], origin, [pinned.to_dict(), *_after_json(after, stored, position)],
+                origin_json)
     for k, seg in enumerate(route):
         if (seg.kind == "provider" and seg.provider == failing) or (
                 seg.kind == "pool" and failing in graph.pools[seg.pool or ""].member_set):
             after = route_after(route, k, failing)
-            return after, origin, _after_json(after, stored, k)
+            return after, origin, _after_json(after, stored, k), origin_json
     if data:
-        return route, origin, stored  # a turn never goes back: the failing provider is behind it
+        return route, origin, stored, origin_json  # a turn never goes back: the failing provider is behind it
     fresh = build_route(graph, provider=failing, model=model)
-    return route_after(fresh, 0, failing), fresh, None
+    return route_after(fresh, 0, failing), fresh, None, None
 
 
 def turn_changes(decision: Decision, record: TurnRecord, cooldown: Cooldown | None = None,

@@ -77,22 +77,17 @@ def with_at(entry: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _compact(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if v is not None}
+
+
 @functools.lru_cache(maxsize=512)
 def _iso(moment: datetime, tz: tzinfo) -> str | None:
     """:func:`isoformat`, remembered: a cooldown's end is written into every entry that skips it."""
     return isoformat(moment, tz)
 
 
-_ZONE_NAMES: dict[tzinfo, str] = {}  # one zone per policy, asked on every entry (a dict: cheaper than lru_cache)
-
-
-def _zone_name(tz: tzinfo) -> str:
-    name = _ZONE_NAMES.get(tz)
-    if name is None:
-        if len(_ZONE_NAMES) >= 64:
-            _ZONE_NAMES.clear()
-        name = _ZONE_NAMES[tz] = zone_name(tz)
-    return name
+_zone_name = functools.lru_cache(maxsize=64)(zone_name)  # one zone per policy: asked on every entry
 
 
 def _skip(s: SkipRecord, tz: tzinfo) -> dict[str, Any]:
@@ -142,39 +137,17 @@ def decision_entry(op: str, decision: Decision, *, request: Mapping[str, Any], f
     # going through the to_dict methods (the same JSON forms: see tests/trace/test_entry.py), no
     # comprehension frames.
     tz = decision.tz
-    # _common spelled out (one call less); timestamp() is already the double nearest to the exact microsecond count
-    entry: dict[str, Any] = {"v": TRACE_VERSION, "t": decision.at.timestamp(), "tz": _zone_name(tz), "op": op,
-                             "turn": decision.turn, "request": dict(request)}
-    if project:
-        entry["project"] = project
-    if label:
-        entry["label"] = label
-    entry["policyRevision"] = decision.policy_revision
+    entry = _common(op, decision.turn, decision.at, tz, decision.policy_revision, request, project, label)
     if failing is not None:
         entry["failing"] = failing
     if decision.error is not None:
         error = decision.error
         failed = failed or {}
-        # the fields that are set, in this order (spelled out: no comprehension frame on every fail)
-        out: dict[str, Any] = {"kind": error.kind}
-        if failed.get("status") is not None:
-            out["status"] = failed["status"]
-        if failed.get("type") is not None:
-            out["type"] = failed["type"]
-        if failed.get("code") is not None:
-            out["code"] = failed["code"]
-        if failed.get("headers"):
-            out["headers"] = failed["headers"]
-        out["rotate"] = error.rotate
-        if error.retry_after is not None:
-            out["retryAfter"] = isoformat(error.retry_after, tz)
-        if error.retry_source is not None:
-            out["retrySource"] = error.retry_source
-        if error.cooldown_until is not None:
-            out["cooldownUntil"] = isoformat(error.cooldown_until, tz)
-        if error.reason is not None:
-            out["reason"] = error.reason
-        entry["error"] = out
+        entry["error"] = _compact({"kind": error.kind, "status": failed.get("status"), "type": failed.get("type"),
+                                   "code": failed.get("code"), "headers": failed.get("headers") or None,
+                                   "rotate": error.rotate,
+                                   "retryAfter": isoformat(error.retry_after, tz), "retrySource": error.retry_source,
+                                   "cooldownUntil": isoformat(error.cooldown_until, tz), "reason": error.reason})
     t = decision.target
     entry["target"] = None if t is None else {"provider": t.provider, "model": t.model, "pool": t.pool,
                                               "chain": t.chain, "preset": t.preset, "entry": t.entry, "via": t.via}
