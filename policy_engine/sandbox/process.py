@@ -38,6 +38,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import json
+
+# logging registers paired os.register_at_fork hooks when first imported, so it is imported here, never while the
+# spawner thread forks. A fork with a preexec_fn runs the "before" hooks, then waits for the import lock; a logging
+# imported meanwhile (by a fail classifying an error while a worker is replaced in the background) adds its "after"
+# hook in between, and the parent runs logging._releaseLock without the acquire ("cannot release un-acquired lock").
+import logging  # noqa: F401
 import os
 import queue
 import resource

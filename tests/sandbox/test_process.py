@@ -214,3 +214,12 @@ def test_the_reply_limit_is_in_bytes_of_json() -> None:
             worker.request({"op": "call"}, time.monotonic() + 10)
     finally:
         worker.kill()
+
+
+def test_logging_is_imported_before_the_spawner_can_fork() -> None:
+    """logging's at-fork hooks must exist before the spawner thread's first fork: imported while it forks, its
+    "after" hook runs without its "before" one (the parent prints "cannot release un-acquired lock")."""
+    script = "import sys, policy_engine.sandbox.process; print('logging' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
