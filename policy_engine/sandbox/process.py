@@ -37,13 +37,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import json
-
-# logging registers paired os.register_at_fork hooks when first imported, so it is imported here, never while the
-# spawner thread forks. A fork with a preexec_fn runs the "before" hooks, then waits for the import lock; a logging
-# imported meanwhile (by a fail classifying an error while a worker is replaced in the background) adds its "after"
-# hook in between, and the parent runs logging._releaseLock without the acquire ("cannot release un-acquired lock").
-import logging  # noqa: F401
 import os
 import queue
 import resource
@@ -77,6 +72,17 @@ __all__ = [
 ]
 
 MAX_REPLY_BYTES = 1 << 20  # a reply line longer than this is a protocol violation
+
+#: The modules that register paired ``os.register_at_fork`` hooks ("before" and "after in parent") when first
+#: imported: all of them in the standard library and in the dependencies of ``mp-policy serve`` (the Redis and metrics
+#: extras included; a test keeps the list complete).
+#: The spawner imports them before its thread starts, so none is first imported while it forks. A fork with a
+#: ``preexec_fn`` runs the "before" hooks, then waits for the import lock; such a module imported meanwhile by
+#: another thread (logging by a ``fail`` classifying an error while a worker is replaced in the background,
+#: concurrent.futures.thread by the first call of an AsyncEngine, whose asyncio.to_thread starts a thread pool) adds
+#: its hooks in between, and the parent runs the "after" one without the "before" one ("cannot release un-acquired
+#: lock", "release unlocked lock").
+_PAIRED_AT_FORK_MODULES = ("logging", "concurrent.futures.thread")
 STARTUP_TIMEOUT = 10.0  # seconds a worker may take to print its "ready" line
 MAX_REPLY_DEPTH = MAX_ANSWER_DEPTH + 4  # a reply line: the answer plus the reply's own object
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -122,6 +128,8 @@ class _Spawner:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.preexec = _death_signal_setter()
+        for name in _PAIRED_AT_FORK_MODULES:  # before the thread exists: see _PAIRED_AT_FORK_MODULES
+            importlib.import_module(name)
         self._jobs: queue.SimpleQueue[tuple[Callable[[], Any], list[Any], threading.Event]] = queue.SimpleQueue()
         threading.Thread(target=self._serve, name="mp-policy-worker-spawner", daemon=True).start()
 

@@ -3,10 +3,13 @@ reply is parsed only when it is small and shallow."""
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import signal
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import threading
 import time
@@ -17,7 +20,13 @@ import pytest
 
 import policy_engine
 from policy_engine.sandbox.node_runner import NodeRunner
-from policy_engine.sandbox.process import WorkerCrashed, WorkerPool, WorkerProcess, WorkerSpec
+from policy_engine.sandbox.process import (
+    _PAIRED_AT_FORK_MODULES,
+    WorkerCrashed,
+    WorkerPool,
+    WorkerProcess,
+    WorkerSpec,
+)
 from policy_engine.sandbox.python_runner import PythonRunner
 
 NODE = NodeRunner().unavailable() is None
@@ -216,10 +225,83 @@ def test_the_reply_limit_is_in_bytes_of_json() -> None:
         worker.kill()
 
 
-def test_logging_is_imported_before_the_spawner_can_fork() -> None:
-    """logging's at-fork hooks must exist before the spawner thread's first fork: imported while it forks, its
-    "after" hook runs without its "before" one (the parent prints "cannot release un-acquired lock")."""
-    script = "import sys, policy_engine.sandbox.process; print('logging' in sys.modules)"
+def _paired_at_fork_hooks(path: Path) -> bool:
+    """Whether the module at ``path`` calls ``os.register_at_fork`` with a "before" hook."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if "register_at_fork" not in text:
+        return False
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == \
+                "register_at_fork" and any(k.arg == "before" for k in node.keywords):
+            return True
+    return False
+
+
+def _module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+#: The extras whose libraries run inside ``mp-policy serve`` beside the spawner (Redis state, Prometheus metrics).
+_SERVE_EXTRAS = ("redis", "metrics")
+
+
+def _dependency_files() -> list[Path]:
+    """The Python files of mp-policy's installed dependencies, with :data:`_SERVE_EXTRAS`, followed transitively
+    (theirs without extras)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    seen: set[str] = set()
+    todo = ["mp-policy"]
+    files: list[Path] = []
+    while todo:
+        name = todo.pop()
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # a dependency of another platform's marker
+        key = dist.metadata["Name"].lower().replace("_", "-")
+        if key in seen:
+            continue
+        seen.add(key)
+        if key != "mp-policy":
+            files += [Path(str(dist.locate_file(f))) for f in dist.files or () if f.suffix == ".py"]
+        extras = _SERVE_EXTRAS if key == "mp-policy" else ("",)
+        for text in dist.requires or ():
+            req = Requirement(text)
+            if req.marker is None or any(req.marker.evaluate({"extra": extra}) for extra in extras):
+                todo.append(req.name)
+    return files
+
+
+def test_the_modules_with_paired_at_fork_hooks_are_all_listed() -> None:
+    """Every module of the standard library and of the dependencies that registers a "before" at-fork hook is one
+    the spawner imports before its first fork (a new Python or dependency release may add one)."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    found = {_module_name(path, stdlib) for path in stdlib.rglob("*.py")
+             if "test" not in path.relative_to(stdlib).parts[:1] and "site-packages" not in path.parts
+             and _paired_at_fork_hooks(path)}
+    site = {Path(p) for p in sysconfig.get_paths().values()}
+    for path in _dependency_files():
+        root = next((r for r in site if path.is_relative_to(r)), None)
+        if root is not None and path.exists() and _paired_at_fork_hooks(path):
+            found.add(_module_name(path, root))
+    assert "logging" in found  # the scan sees the hook it was written for
+    assert found == set(_PAIRED_AT_FORK_MODULES)
+
+
+def test_the_paired_at_fork_modules_are_imported_before_the_spawner_forks() -> None:
+    """Imported while the spawner thread forks, such a module's "after" hook runs without its "before" one (the
+    parent prints "cannot release un-acquired lock"); the spawner imports them all before its thread starts."""
+    script = ("import json, sys\n"
+              "from policy_engine.sandbox.process import _PAIRED_AT_FORK_MODULES as names, spawn\n"
+              "before = [m for m in names if m in sys.modules]\n"
+              "spawn([sys.executable, '-c', 'pass'], {}, None).wait()\n"
+              "print(json.dumps({'before': before, 'after': [m for m in names if m in sys.modules]}))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "True"
+    seen = json.loads(done.stdout)
+    assert "concurrent.futures.thread" not in seen["before"]  # imported by the spawner, not as a side effect
+    assert seen["after"] == list(_PAIRED_AT_FORK_MODULES)
