@@ -55,9 +55,13 @@ def _failure(entry: Mapping[str, Any]) -> str:
     kind = error.get("kind", "other")
     words = ERROR_WORDS.get(kind, f"failed ({kind})")
     text = f"{entry.get('failing') or '?'} {words}"
-    if error.get("rotate") and error.get("cooldownUntil"):
-        source = error.get("retrySource") or "cooldown"
-        text += f" until {_clock(error['cooldownUntil'])} ({source.removeprefix('header ')})"
+    until = error.get("cooldownUntil")
+    if error.get("rotate") and until:
+        # The error's retry time names the end only when it set it: a shorter one leaves the pool's cooldown,
+        # and a longer cooldown already running outlasts both. (An answer rebuilt from the store has no
+        # retryAfter and gives the cooldown's own source as retrySource.)
+        source = error.get("retrySource") if error.get("retryAfter") in (None, until) else None
+        text += f" until {_clock(until)} ({(source or 'cooldown').removeprefix('header ')})"
     elif not error.get("rotate"):
         text += " (kept: this error does not rotate)"
     return text
