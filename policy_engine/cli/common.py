@@ -6,12 +6,15 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from policy_engine.common.diagnostics import Diagnostic, PolicyError
 from policy_engine.common.terminal_text import printable
+
+if TYPE_CHECKING:
+    from policy_engine.state import StateStore
 
 __all__ = ["EXIT_FAIL", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "check_one_start", "common_options", "emit_json",
            "exit_on_route_error", "exit_on_state_error", "format_choices", "load_engine", "print_diagnostics",
@@ -145,8 +148,8 @@ def reject_unknown_provider(engine: Any, provider: str | None) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | None, state: str | None,
-                fmt: str, readonly: bool, **kwargs: Any) -> Any:
+def load_engine(*, policy: Path | None, project: Path | None, agent_dir: Path | None,
+                state: str | StateStore | None, fmt: str, readonly: bool, **kwargs: Any) -> Any:
     """Build an engine from the command's options; an invalid policy exits 1 with every diagnostic."""
     from policy_engine.engine import Engine
     from policy_engine.state import StateError

@@ -17,6 +17,8 @@ __all__ = ["replay_command"]
 
 
 def _outcome(o: dict[str, Any]) -> str:
+    if o.get("error"):
+        return f"could not replay it ({o['error']})"
     if o["servedBy"]:
         failed = f" after {', '.join(o['failed'])} failed" if o["failed"] else ""
         return f"{o['servedBy']} served{failed}"
@@ -39,6 +41,8 @@ def replay_command(source: Path | None, since: str | None, last: int, **options:
     recorded traffic met them. The report lists the turns that end differently, how they would
     have ended, and a summary per account; the assumptions it makes are printed with it.
     The recording comes from the state store (--state, as for `mp-policy trace`) or --from FILE.
+    A turn recorded in a project runs with that project's overlay as it is now (--project: one
+    overlay for every turn instead).
 
     \b
     Examples:
@@ -54,11 +58,16 @@ def replay_command(source: Path | None, since: str | None, last: int, **options:
         raise click.UsageError("name the candidate policy with --policy FILE")
     cutoff = parse_since(since, datetime.now(UTC)).timestamp() if since else None
     if source is not None:
+        skipped: list[int] = []
         try:
-            entries = read_jsonl(source)
+            entries = read_jsonl(source, skipped=skipped)
         except TraceFileError as exc:
             click.echo(f"error: {printable(str(exc))}", err=True)
             sys.exit(EXIT_FAIL)
+        if skipped:
+            lines = ", ".join(map(str, skipped[:5])) + (", ..." if len(skipped) > 5 else "")
+            click.echo(printable(f"warning: {source}: skipped {len(skipped)} line(s) that are not trace entries of "
+                                 f"this version (line {lines})"), err=True)
     else:
         from policy_engine.cli.state_cmd import open_configured_store
 
@@ -70,10 +79,10 @@ def replay_command(source: Path | None, since: str | None, last: int, **options:
     if cutoff is not None:
         entries = [e for e in entries if float(e.get("t") or 0) >= cutoff]
 
-    def make_engine(clock: Callable[[], datetime]) -> Any:
-        return load_engine(**{**options, "state": "memory://"}, readonly=False, clock=clock)
-
-    report = replay(entries, make_engine).to_dict()
+    report = replay(entries, _engines(options)).to_dict()
+    if report["skippedEntries"]:
+        click.echo(f"warning: skipped {report['skippedEntries']} entry(ies) whose fields are not what the engine "
+                   "writes", err=True)
     if options["fmt"] == "json":
         emit_json(report)
         return
@@ -86,6 +95,39 @@ def replay_command(source: Path | None, since: str | None, last: int, **options:
     for account, c in report["accounts"].items():
         click.echo(printable(f"  {account}: served {c['recordedServed']} → {c['candidateServed']}, "
                              f"failed {c['recordedFailed']} → {c['candidateFailed']}"))
+    if report["candidateCouldNot"]:
+        click.echo(f"the candidate could not replay {report['candidateCouldNot']} turn(s): see above")
     click.echo("assumptions:")
     for line in ASSUMPTIONS:
         click.echo(f"  - {line}")
+
+
+def _engines(options: dict[str, Any]) -> Callable[[Callable[[], datetime], str | None], Any]:
+    """The candidate's engines for :func:`~policy_engine.trace.replay.replay`, all on one in-memory store: the
+    policy alone for turns without a project (its invalidity exits 1 with the diagnostics), with a recorded
+    project's overlay for that project's turns (one that cannot be read is that project's setup error), or
+    with the overlay of --project for every turn."""
+    from policy_engine.common.diagnostics import PolicyError
+    from policy_engine.engine import Engine
+    from policy_engine.state import open_store
+    from policy_engine.trace.replay import ReplaySetupError
+
+    store = open_store("memory://", agent_dir=Path("."))
+    chosen: Path | None = options["project"]
+    base: list[Any] = []
+
+    def make_engine(clock: Callable[[], datetime], project: str | None) -> Any:
+        if project is None or chosen is not None:
+            if not base:
+                base.append(load_engine(**{**options, "state": store}, readonly=False, clock=clock,
+                                        search_project=False))  # not the overlay of the folder replay runs in
+            return base[0]
+        try:
+            return Engine.load(agent_dir=options["agent_dir"], project=project, policy=options["policy"], state=store,
+                               clock=clock, search_project=False, quota_refresh=False)
+        except PolicyError as exc:
+            raise ReplaySetupError("; ".join(d.format() for d in exc.errors) or "invalid overlay") from exc
+        except OSError as exc:
+            raise ReplaySetupError(f"cannot read its overlay: {exc}") from exc
+
+    return make_engine

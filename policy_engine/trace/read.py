@@ -2,11 +2,15 @@
 
 Entries of a format version this mp-policy does not know (``v`` other than :data:`TRACE_VERSION`) and
 lines that are not JSON objects are skipped, never fatal: a trace is read to understand, not to judge.
+An entry of this version whose fields cannot be what the engine wrote (:func:`entry_problem`: a time that
+is no time, a request that is no object, ...) is an error in an export (:func:`read_jsonl`), which would
+otherwise be replayed wrongly.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +21,8 @@ from policy_engine.state.base import StateStore
 from policy_engine.state.log import LogRecord
 from policy_engine.trace.entry import TRACE_VERSION, with_at
 
-__all__ = ["SCAN_LIMIT", "TraceFileError", "TraceFilter", "known", "read_jsonl", "store_entries", "turn_entries"]
+__all__ = ["SCAN_LIMIT", "TraceFileError", "TraceFilter", "entry_problem", "known", "read_jsonl", "store_entries",
+           "turn_entries"]
 
 #: How many entries (newest first) a search for one turn looks through at most.
 SCAN_LIMIT = 100_000
@@ -31,6 +36,60 @@ class TraceFileError(ValueError):
 def known(entry: Any) -> bool:
     """Whether ``entry`` is a trace entry of a version this reader understands."""
     return isinstance(entry, Mapping) and entry.get("v") == TRACE_VERSION and isinstance(entry.get("turn"), str)
+
+
+#: The latest time an entry may carry (the end of year 9999, as far as Python's datetime goes).
+_LAST_TIME = 253_402_300_799.0
+_OPS = ("select", "fail", "succeed")
+_NAMES = ("provider", "pool", "chain", "preset", "model")
+
+
+def _iso_problem(value: Any, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"{what} must be an ISO-8601 time or null, not {type(value).__name__}"
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return f"{what} {value!r} is not an ISO-8601 time"
+    return None
+
+
+def entry_problem(entry: Mapping[str, Any]) -> str | None:
+    """What makes an entry of this version unusable (``None``: nothing): the fields a reader relies on must
+    have the types the engine writes (``docs/trace.md``), and ``t`` must be a time."""
+    t = entry.get("t")
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or not 0 <= t <= _LAST_TIME:
+        return f"'t' must be a time in UTC epoch seconds, not {t!r}"
+    if entry.get("op") not in _OPS:
+        return f"'op' must be one of {', '.join(_OPS)}, not {entry.get('op')!r}"
+    for key in ("request", "target", "error"):
+        value = entry.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            return f"{key!r} must be an object or null, not {type(value).__name__}"
+    for key, value in (entry.get("request") or {}).items():
+        if key in _NAMES and value is not None and not isinstance(value, str):
+            return f"'request.{key}' must be a name, not {value!r}"
+    provider = (entry.get("target") or {}).get("provider")
+    if provider is not None and not isinstance(provider, str):
+        return f"'target.provider' must be a name, not {provider!r}"
+    if entry.get("failing") is not None and not isinstance(entry.get("failing"), str):
+        return f"'failing' must be a name, not {entry.get('failing')!r}"
+    if entry.get("project") is not None and not isinstance(entry.get("project"), str):
+        return f"'project' must be a folder's path, not {entry.get('project')!r}"
+    error = entry.get("error") or {}
+    status = error.get("status")
+    if status is not None and (isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599):
+        return f"'error.status' must be an HTTP status, not {status!r}"
+    for key in ("type", "code", "kind"):
+        if error.get(key) is not None and not isinstance(error.get(key), str):
+            return f"'error.{key}' must be text, not {error.get(key)!r}"
+    for key in ("retryAfter", "cooldownUntil"):
+        problem = _iso_problem(error.get(key), f"'error.{key}'")
+        if problem:
+            return problem
+    return _iso_problem(entry.get("retryAfter"), "'retryAfter'")
 
 
 @dataclass(frozen=True)
@@ -102,12 +161,18 @@ def _backwards(store: StateStore, scan_limit: int) -> Iterator[LogRecord]:
         cursor = page[0].id
 
 
-def read_jsonl(path: str | Path, lines: Iterable[str] | None = None) -> list[dict[str, Any]]:
-    """The entries of a JSONL export (one entry per line, as ``mp-policy trace --format jsonl`` writes them)."""
+def read_jsonl(path: str | Path, lines: Iterable[str] | None = None, *, skipped: list[int] | None = None
+               ) -> list[dict[str, Any]]:
+    """The entries of a JSONL export (one entry per line, as ``mp-policy trace --format jsonl`` writes them).
+
+    A line that is not JSON, or an entry of this version with an :func:`entry_problem`, raises
+    :class:`TraceFileError` naming the line; the numbers of the lines skipped (JSON that is no entry of this
+    version) are added to ``skipped`` when given.
+    """
     if lines is None:
         try:
             with open(path, encoding="utf-8") as handle:
-                return read_jsonl(path, list(handle))
+                return read_jsonl(path, list(handle), skipped=skipped)
         except OSError as exc:
             raise TraceFileError(f"{path}: cannot read the trace file: {exc.strerror or exc}") from exc
         except UnicodeDecodeError as exc:
@@ -122,6 +187,12 @@ def read_jsonl(path: str | Path, lines: Iterable[str] | None = None) -> list[dic
         except ValueError as exc:
             raise TraceFileError(f"{path}:{number}: not a JSON line ({exc}); export a trace with "
                                  "`mp-policy trace --format jsonl`") from exc
-        if known(entry):
-            out.append(with_at(entry))
+        if not known(entry):
+            if skipped is not None:
+                skipped.append(number)
+            continue
+        problem = entry_problem(entry)
+        if problem:
+            raise TraceFileError(f"{path}:{number}: not a trace entry as mp-policy writes it: {problem}")
+        out.append(with_at(entry))
     return out

@@ -15,6 +15,11 @@ Assumptions (printed with every report):
    called is assumed to succeed.
 5. Credentials are the set-up's (``auth.json``), quota snapshots are not replayed, and custom
    selectors run as configured.
+
+A turn recorded in a project runs through the candidate with that project's overlay as it is now; all
+turns share one state, as agents in different projects share the agent directory's. A turn the candidate
+cannot route (it has no pool, chain or preset of that name) or cannot set up (the project's overlay is
+gone or invalid) is reported as a difference with the reason, not fatal.
 """
 
 from __future__ import annotations
@@ -26,8 +31,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policy_engine.common.records import dataclass
+from policy_engine.evaluate.route import RouteError
+from policy_engine.trace.read import entry_problem
 
-__all__ = ["ASSUMPTIONS", "Outcome", "ReplayReport", "recorded_outcome", "replay"]
+__all__ = ["ASSUMPTIONS", "MakeEngine", "Outcome", "ReplayReport", "ReplaySetupError", "recorded_outcome", "replay"]
+
+#: Builds the candidate's engine for the turns of one recorded project (``None``: turns without one), reading
+#: the time from the clock it is given; raises :class:`ReplaySetupError` for a project it cannot set up.
+MakeEngine = Callable[[Callable[[], datetime], str | None], Any]
+
+
+class ReplaySetupError(Exception):
+    """The candidate cannot run a recorded project's turns (its overlay is gone or invalid); the message says why."""
 
 ASSUMPTIONS = (
     "each turn asks what it asked in the recording, at the recorded time",
@@ -50,15 +65,17 @@ class Outcome:
     retry_after: str | None = None
     failed: list[str] = field(default_factory=list)
     open: bool = False
+    error: str | None = None  # the candidate could not replay the turn: why
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form."""
         return {"first": self.first, "servedBy": self.served_by, "ranOut": self.ran_out,
-                "retryAfter": self.retry_after, "failed": list(self.failed), "open": self.open}
+                "retryAfter": self.retry_after, "failed": list(self.failed), "open": self.open, "error": self.error}
 
     def same(self, other: Outcome) -> bool:
         """Whether two outcomes agree on the first target and how the turn ended."""
-        return (self.first, self.served_by, self.ran_out) == (other.first, other.served_by, other.ran_out)
+        return (self.first, self.served_by, self.ran_out, self.error) == (
+            other.first, other.served_by, other.ran_out, other.error)
 
 
 @dataclass
@@ -67,6 +84,7 @@ class ReplayReport:
 
     turns: list[dict[str, Any]]
     revision: str
+    skipped: int = 0  # entries left out: their fields are not what the engine writes
 
     @property
     def differences(self) -> list[dict[str, Any]]:
@@ -89,9 +107,10 @@ class ReplayReport:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (``mp-policy replay --format json``)."""
         ran_out = sum(1 for t in self.turns if t["candidate"]["ranOut"])
+        failed = sum(1 for t in self.turns if t["candidate"]["error"])
         return {"policyRevision": self.revision, "turns": len(self.turns), "different": len(self.differences),
-                "candidateRanOut": ran_out, "differences": self.differences, "accounts": self.summary(),
-                "assumptions": list(ASSUMPTIONS)}
+                "candidateRanOut": ran_out, "candidateCouldNot": failed, "skippedEntries": self.skipped,
+                "differences": self.differences, "accounts": self.summary(), "assumptions": list(ASSUMPTIONS)}
 
 
 def recorded_outcome(entries: Sequence[Mapping[str, Any]]) -> Outcome:
@@ -153,23 +172,57 @@ def _error_args(entry: Mapping[str, Any], at: float) -> dict[str, Any]:
     return args
 
 
-def replay(entries: Sequence[Mapping[str, Any]], make_engine: Callable[[Callable[[], datetime]], Any]
-           ) -> ReplayReport:
-    """Replay ``entries`` (a recorded trace) through ``make_engine(clock)``, an engine of the candidate policy
-    on fresh in-memory state that reads the time from ``clock``."""
-    ordered = sorted(entries, key=lambda e: float(e.get("t") or 0))
+def replay(entries: Sequence[Mapping[str, Any]], make_engine: MakeEngine) -> ReplayReport:
+    """Replay ``entries`` (a recorded trace) through the candidate: ``make_engine(clock, project)`` gives its
+    engine for the turns recorded in ``project`` (``None``: no project), all on one fresh in-memory state,
+    reading the time from ``clock``. Entries with an :func:`~policy_engine.trace.read.entry_problem` are left
+    out and counted (:attr:`ReplayReport.skipped`)."""
+    usable = [e for e in entries if entry_problem(e) is None]
+    ordered = sorted(usable, key=lambda e: float(e["t"]))
     turns: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for e in ordered:
         turns[e["turn"]].append(e)
     failures = _failures(ordered)
     now = {"t": 0.0}
-    engine = make_engine(lambda: datetime.fromtimestamp(now["t"], UTC))
+
+    def clock() -> datetime:
+        return datetime.fromtimestamp(now["t"], UTC)
+
+    engines: dict[str | None, Any] = {None: make_engine(clock, None)}
+    problems: dict[str, str] = {}
+
+    def engine_for(project: str | None) -> Any:
+        if project not in engines and project is not None and project not in problems:
+            try:
+                engines[project] = make_engine(clock, project)
+            except ReplaySetupError as exc:
+                problems[project] = str(exc)
+        return engines.get(project)
+
     try:
-        report = [_replay_turn(engine, turn, steps, failures, now) for turn, steps in turns.items()
-                  if steps[0].get("op") == "select"]  # a turn whose start fell out of the recording is skipped
-        return ReplayReport(report, engine.graph.revision)
+        report = []
+        for turn, steps in turns.items():
+            if steps[0].get("op") != "select":
+                continue  # a turn whose start fell out of the recording is skipped
+            project = steps[0].get("project")
+            engine = engine_for(project)
+            if engine is None:
+                report.append(_unreplayable(turn, steps, f"project {project}: {problems[project]}"))
+            else:
+                report.append(_replay_turn(engine, turn, steps, failures, now))
+        return ReplayReport(report, engines[None].graph.revision, skipped=len(entries) - len(usable))
     finally:
-        engine.close()
+        for engine in {id(e): e for e in engines.values()}.values():
+            engine.close()
+
+
+def _unreplayable(turn: str, steps: list[Mapping[str, Any]], why: str) -> dict[str, Any]:
+    """A turn the candidate could not run: the recorded outcome, and the reason in the candidate's place."""
+    start = steps[0]
+    candidate = Outcome(None, None, False, error=why)
+    recorded = recorded_outcome(steps)
+    return {"turn": turn, "at": start.get("at"), "request": dict(start.get("request") or {}),
+            "recorded": recorded.to_dict(), "candidate": candidate.to_dict(), "same": recorded.same(candidate)}
 
 
 def _replay_turn(engine: Any, turn: str, steps: list[Mapping[str, Any]], failures: Mapping[str, list[_Failure]],
@@ -177,8 +230,11 @@ def _replay_turn(engine: Any, turn: str, steps: list[Mapping[str, Any]], failure
     start = steps[0]
     now["t"] = float(start["t"])
     request = dict(start.get("request") or {})
-    decision = engine.select(request.get("provider"), pool=request.get("pool"), chain=request.get("chain"),
-                             preset=request.get("preset"), model=request.get("model"), turn=turn)
+    try:
+        decision = engine.select(request.get("provider"), pool=request.get("pool"), chain=request.get("chain"),
+                                 preset=request.get("preset"), model=request.get("model"), turn=turn)
+    except RouteError as exc:  # the candidate has no such route (a renamed or removed pool, chain or preset)
+        return _unreplayable(turn, steps, str(exc))
     first = decision.target.provider if decision.target else None
     used: set[int] = set()
     failed: list[str] = []

@@ -130,11 +130,11 @@ def test_an_account_the_recording_saw_failing_then_fails_in_the_replay(recorded:
     by_hour = {int(d["at"][11:13]): d["candidate"] for d in json.loads(run.stdout)["differences"]}
     assert by_hour == {
         9: {"first": "openai-codex-2", "servedBy": "openai-codex-2", "ranOut": False, "retryAfter": None,
-            "failed": [], "open": False},
+            "failed": [], "open": False, "error": None},
         10: {"first": "openai-codex-2", "servedBy": "openai-codex-2", "ranOut": False, "retryAfter": None,
-             "failed": [], "open": False},
+             "failed": [], "open": False, "error": None},
         11: {"first": "openai-codex", "servedBy": "openai-codex-3", "ranOut": False, "retryAfter": None,
-             "failed": ["openai-codex"], "open": False},
+             "failed": ["openai-codex"], "open": False, "error": None},
     }
 
 
@@ -145,3 +145,92 @@ def test_a_broken_export_is_a_located_error(recorded: dict[str, Any]) -> None:
     assert run.returncode == 1 and f"{bad}:2: not a JSON line" in run.stderr
     missing = mp_policy("replay", "--agent-dir", recorded["agent"], "--from", bad)
     assert missing.returncode == 2 and "--policy" in missing.stderr
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ('{"v": 1, "turn": "a", "op": "select", "request": {"pool": "codex"}}', "'t' must be a time"),
+    ('{"v": 1, "turn": "a", "op": "select", "t": "abc"}', "'t' must be a time"),
+    ('{"v": 1, "turn": "a", "op": "select", "t": 1e300}', "'t' must be a time"),
+    ('{"v": 1, "turn": "a", "op": "select", "t": NaN}', "'t' must be a time"),
+    ('{"v": 1, "turn": "a", "op": "select", "t": -1e12}', "'t' must be a time"),
+    ('{"v": 1, "turn": "a", "op": "route", "t": 1}', "'op' must be one of select, fail, succeed"),
+    ('{"v": 1, "turn": "a", "op": "select", "t": 1, "request": "main"}', "'request' must be an object"),
+    ('{"v": 1, "turn": "a", "op": "select", "t": 1, "request": {"pool": 7}}', "'request.pool' must be a name"),
+    ('{"v": 1, "turn": "a", "op": "fail", "t": 1, "error": {"status": "429"}}', "'error.status' must be an HTTP"),
+    ('{"v": 1, "turn": "a", "op": "fail", "t": 1, "error": {"cooldownUntil": "soon"}}',
+     "'error.cooldownUntil' 'soon' is not an ISO-8601 time"),
+])
+def test_an_entry_with_fields_the_engine_never_writes_is_a_located_error(recorded: dict[str, Any], line: str,
+                                                                        problem: str) -> None:
+    bad = recorded["tmp"] / "fields.jsonl"
+    bad.write_text('{"v": 1, "turn": "b", "op": "select", "t": 1, "request": {"pool": "codex"}}\n' + line + "\n",
+                   encoding="utf-8")
+    run = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", recorded["candidate"], "--from", bad)
+    assert run.returncode == 1, (run.returncode, run.stderr)
+    assert f"{bad}:2: not a trace entry as mp-policy writes it: {problem}" in run.stderr
+
+
+def test_lines_that_are_no_entries_of_this_version_are_skipped_with_a_warning(recorded: dict[str, Any]) -> None:
+    export = recorded["tmp"] / "mixed.jsonl"
+    out = mp_policy("trace", "--agent-dir", recorded["agent"], "--state", recorded["state"], "--last", "1000",
+                    "--format", "jsonl")
+    export.write_text('[1, 2]\n42\n{}\n{"v": 2, "turn": "x"}\n' + out.stdout, encoding="utf-8")
+    run = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", recorded["candidate"], "--from", export,
+                    "--format", "json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["turns"] == 24
+    assert f"warning: {export}: skipped 4 line(s) that are not trace entries of this version (line 1, 2, 3, 4)" \
+        in run.stderr
+
+
+def test_a_candidate_without_the_recorded_route_reports_those_turns(recorded: dict[str, Any]) -> None:
+    """Renaming a pool is a change people backtest: the turns that asked for it cannot be replayed, and say so."""
+    renamed = recorded["tmp"] / "renamed.yaml"
+    renamed.write_text(POLICY.replace("OFFICE_END", "17").replace("name: codex", "name: codex-accounts"),
+                       encoding="utf-8")
+    run = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", renamed, "--state", recorded["state"],
+                    "--format", "json")
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["turns"] == 24 and report["different"] == 24 and report["candidateCouldNot"] == 24
+    assert report["differences"][0]["candidate"]["error"] == "there is no pool named 'codex'; known: codex-accounts"
+    text = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", renamed, "--state", recorded["state"])
+    assert "candidate could not replay it (there is no pool named 'codex'" in text.stdout
+    assert "the candidate could not replay 24 turn(s)" in text.stdout
+
+
+OVERLAY = """\
+pools:
+  - {name: work, baseProvider: openai-codex, members: [openai-codex-3]}
+chains:
+  - name: work
+    entries: [{pool: work, model: gpt-5}]
+"""
+
+
+def test_a_turn_recorded_in_a_project_replays_with_that_projects_overlay(recorded: dict[str, Any]) -> None:
+    project = recorded["tmp"] / "project"
+    (project / ".pi").mkdir(parents=True)
+    (project / ".pi" / "multi-pass.yaml").write_text(OVERLAY, encoding="utf-8")
+    clock = Clock()
+    clock.at = MONDAY + timedelta(days=1, hours=10)
+    with Engine.load(agent_dir=recorded["agent"], project=project, state=recorded["state"], env={}, clock=clock,
+                     quota_refresh=False) as engine:
+        work = engine.select(chain="work")
+        engine.succeed(work.turn)
+    assert work.target is not None and work.target.provider == "openai-codex-3"
+    since = ("--since", "2026-11-24T00:00+00:00")
+    same = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", recorded["agent"] / "multi-pass.yaml",
+                     "--state", recorded["state"], *since, "--format", "json")
+    assert same.returncode == 0, same.stderr
+    report = json.loads(same.stdout)
+    assert (report["turns"], report["different"]) == (1, 0)  # the chain exists in the project's overlay only
+
+    (project / ".pi" / "multi-pass.yaml").write_text(OVERLAY.replace("members: [openai-codex-3]", "members: 7"),
+                                                     encoding="utf-8")
+    broken = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", recorded["agent"] / "multi-pass.yaml",
+                       "--state", recorded["state"], *since, "--format", "json")
+    assert broken.returncode == 0, broken.stderr
+    (diff,) = json.loads(broken.stdout)["differences"]
+    assert diff["turn"] == work.turn and diff["candidate"]["error"].startswith(f"project {project}: ")
+    assert "multi-pass.yaml:2" in diff["candidate"]["error"]  # located: the overlay's line
