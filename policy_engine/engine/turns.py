@@ -105,8 +105,8 @@ def remaining_route(graph: Graph, data: Mapping[str, Any], failing: str, model: 
         return ([pinned, *after], origin, [pinned.to_dict(), *_after_json(after, stored, position)],
                 origin_json)
     for k, seg in enumerate(route):
-        if (seg.kind == "provider" and seg.provider == failing) or (
-                seg.kind == "pool" and failing in graph.pools[seg.pool or ""].member_set):
+        pool = graph.pools.get(seg.pool or "") if seg.kind == "pool" else None  # None: renamed or removed since
+        if (seg.kind == "provider" and seg.provider == failing) or (pool is not None and failing in pool.member_set):
             after = route_after(route, k, failing)
             return after, origin, _after_json(after, stored, k), origin_json
     if data:

@@ -173,7 +173,11 @@ class _Walker:
 
     def pool_segment(self, k: int, seg: Segment, seen: set[tuple[str, str | None]], phase: str,
                      current: str | None) -> None:
-        pool = self.graph.pools[seg.pool or ""]
+        pool = self.graph.pools.get(seg.pool or "")
+        if pool is None:  # a turn's stored route names a pool this policy does not have
+            self.skip(seg, None, None, "disabled", f"pool {seg.pool} is not in the policy in force (renamed or "
+                      "removed since the turn started, or the turn started with another project's overlay)", None)
+            return
         if seg.after is not None:
             order = pool.rotation_after(seg.after)
         else:

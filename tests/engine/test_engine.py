@@ -286,6 +286,29 @@ def test_a_turn_never_returns_to_an_attempted_provider_even_after_its_cooldown()
     assert out["retryAfter"] == out["at"] == "2026-04-06T10:02:00+00:00"
 
 
+def test_a_turn_whose_pool_was_renamed_since_its_select_still_fails_over(tmp_path: Path) -> None:
+    """The policy changed while the turn was open (its first pool renamed): the failure is recorded and the turn
+    goes on along what is left of its route, the renamed pool's segment skipped as not in the policy."""
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    clock = FakeClock()
+    before = make(state=state, clock=clock)
+    d = before.select(chain="main")
+    assert target(d) == ("anthropic", "claude-sonnet-4", "chain")
+    renamed = policy()
+    renamed["pools"][0]["name"] = "claude-accounts"
+    renamed["chains"][0]["entries"][0]["pool"] = "claude-accounts"
+    after = make(renamed, state=state, clock=clock)
+    d = after.fail(d.turn, status=429, message=RATE_LIMIT)
+    assert cooldown_until(after, "anthropic") == T0 + timedelta(minutes=5)
+    assert target(d) == ("openai-codex", "gpt-5-mini", "chain")
+    assert ("claude", "disabled") in [(s.pool, s.reason) for s in d.skipped]
+    assert any("pool claude is not in the policy in force" in s.detail for s in d.skipped)
+    d = after.fail(d.turn, provider="anthropic", status=429, message=RATE_LIMIT)  # a late failure walks it too
+    assert target(d) == ("openai-codex", "gpt-5-mini", "chain")
+    before.close()
+    after.close()
+
+
 def test_fail_continues_in_the_pool_after_the_failing_member_wrapping_around() -> None:
     engine = make(policy(chains=[]))
     engine.store.apply(StateChanges(cursors={"claude": "anthropic-2"}))
