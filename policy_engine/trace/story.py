@@ -22,15 +22,19 @@ ERROR_WORDS = {
 }
 
 
-def _clock(iso: str | None, seconds: bool = False) -> str:
-    """``HH:MM`` (``HH:MM:SS``) of an ISO time in its own offset (the policy's zone); today's date is implied."""
+def _clock(iso: str | None, seconds: bool = False, day_of: str | None = None) -> str:
+    """``HH:MM`` (``HH:MM:SS``) of an ISO time in its own offset (the policy's zone), with its date in front when
+    it falls on another day than the ISO time ``day_of`` (the entry's own: a cooldown that ends in three days
+    is not told as a time of today)."""
     if not iso:
         return "?"
     try:
         moment = datetime.fromisoformat(iso)
+        day = datetime.fromisoformat(day_of).date() if day_of else moment.date()
     except ValueError:
         return iso
-    return moment.strftime("%H:%M:%S" if seconds else "%H:%M")
+    clock = moment.strftime("%H:%M:%S" if seconds else "%H:%M")
+    return clock if moment.date() == day else f"{moment:%Y-%m-%d} {clock}"
 
 
 def asked(entry: Mapping[str, Any]) -> str:
@@ -45,7 +49,7 @@ def _served(entry: Mapping[str, Any]) -> str:
     target = entry.get("target") or None
     if target is None or not target.get("provider"):
         until = entry.get("retryAfter")
-        return f"nothing left (retry after {_clock(until)})" if until else "nothing left"
+        return f"nothing left (retry after {_clock(until, day_of=entry.get('at'))})" if until else "nothing left"
     return str(target["provider"])
 
 
@@ -61,7 +65,7 @@ def _failure(entry: Mapping[str, Any]) -> str:
         # and a longer cooldown already running outlasts both. (An answer rebuilt from the store has no
         # retryAfter and gives the cooldown's own source as retrySource.)
         source = error.get("retrySource") if error.get("retryAfter") in (None, until) else None
-        text += f" until {_clock(until)} ({(source or 'cooldown').removeprefix('header ')})"
+        text += f" until {_clock(until, day_of=entry.get('at'))} ({(source or 'cooldown').removeprefix('header ')})"
     elif not error.get("rotate"):
         text += " (kept: this error does not rotate)"
     return text
@@ -82,7 +86,7 @@ def _skips(entry: Mapping[str, Any]) -> str:
     parts = []
     for skip in _relevant(entry):
         who = skip.get("provider") or skip.get("pool") or "?"
-        until = f" until {_clock(skip['until'])}" if skip.get("until") else ""
+        until = f" until {_clock(skip['until'], day_of=entry.get('at'))}" if skip.get("until") else ""
         parts.append(f"{who}: {skip.get('reason', '?')}{until}")
     return "; ".join(parts)
 
@@ -107,6 +111,8 @@ def table_rows(entries: Sequence[Mapping[str, Any]], turns: dict[str, tuple[str,
     """
     rows = [["TIME", "TURN", "OP", "ASKED", "OUTCOME", "SKIPPED"]]
     turns = {} if turns is None else turns
+    days = {str(e.get("at") or "")[:10] for e in entries}
+    dated = len(days) > 1  # rows of several days: each time with its date
     for e in entries:
         turn = str(e.get("turn", "?"))
         what, current = turns.get(turn, ("-", None))
@@ -114,8 +120,9 @@ def table_rows(entries: Sequence[Mapping[str, Any]], turns: dict[str, tuple[str,
             what = asked(e)
         outcome = one_line(e, current).removeprefix(f"asked {what} → ")
         turns[turn] = (what, (e.get("target") or {}).get("provider"))
-        rows.append([_clock(e.get("at"), seconds=True), turn[:8], str(e.get("op", "?")), what, outcome,
-                     _skips(e) or "-"])
+        at = _clock(e.get("at"), seconds=True)
+        when = f"{str(e.get('at'))[:10]} {at}" if dated and e.get("at") else at
+        rows.append([when, turn[:8], str(e.get("op", "?")), what, outcome, _skips(e) or "-"])
     return rows
 
 
