@@ -29,7 +29,9 @@ def _outcome(o: dict[str, Any]) -> str:
 @click.command("replay")
 @click.option("--from", "source", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.jsonl",
               help="Read the recorded trace from this export (mp-policy trace --format jsonl) instead of the store.")
-@click.option("--since", metavar="DURATION|TIME", help="Only turns since then: 1d, or an ISO-8601 time.")
+@click.option("--since", metavar="DURATION|TIME",
+              help="Only turns since then: 1d, or an ISO-8601 time (without an offset: in the policy's time zone, "
+                   "as the trace shows it).")
 @click.option("--last", type=click.IntRange(1, 1_000_000), default=100_000, show_default=True,
               help="Read at most this many of the newest entries from the store.")
 @common_options
@@ -51,12 +53,13 @@ def replay_command(source: Path | None, since: str | None, last: int, **options:
       mp-policy replay --policy candidate.yaml --since 7d --format json
     """
     from policy_engine.cli.trace_cmd import parse_since
-    from policy_engine.trace.read import TraceFileError, read_jsonl, store_entries
+    from policy_engine.trace.read import TraceFileError, entry_problem, read_jsonl, store_entries
+    from policy_engine.trace.read import since as after
     from policy_engine.trace.replay import ASSUMPTIONS, replay
 
     if options["policy"] is None:
         raise click.UsageError("name the candidate policy with --policy FILE")
-    cutoff = parse_since(since, datetime.now(UTC)).timestamp() if since else None
+    cutoff = parse_since(since, datetime.now(UTC)) if since else None
     if source is not None:
         skipped: list[int] = []
         try:
@@ -77,7 +80,7 @@ def replay_command(source: Path | None, since: str | None, last: int, **options:
         finally:
             store.close()
     if cutoff is not None:
-        entries = [e for e in entries if float(e.get("t") or 0) >= cutoff]
+        entries = [e for e in entries if entry_problem(e) is not None or after(e, cutoff)]  # the replay counts those
 
     report = replay(entries, _engines(options)).to_dict()
     if report["skippedEntries"]:

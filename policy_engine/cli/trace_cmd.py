@@ -17,7 +17,8 @@ __all__ = ["parse_since", "trace_command"]
 
 
 def parse_since(text: str, now: datetime) -> datetime:
-    """``--since``: a duration back from now (``90m``, ``2h``, ``1d``) or an ISO-8601 time (with offset, else UTC)."""
+    """``--since``: a duration back from now (``90m``, ``2h``, ``1d``) or an ISO-8601 time; one without an offset
+    stays naive, a wall time in each entry's zone (the one its row shows: :func:`~policy_engine.trace.read.since`)."""
     from policy_engine.common.durations import parse_duration
 
     try:
@@ -29,7 +30,7 @@ def parse_since(text: str, now: datetime) -> datetime:
     except ValueError:
         raise click.BadParameter(f"{text!r}: write a duration such as 90m or 2d, or a time such as "
                                  "2026-12-07T09:00+01:00", param_hint="--since") from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _print_entries(entries: list[dict[str, Any]], fmt: str, head: bool = True,
@@ -54,7 +55,9 @@ def _print_entries(entries: list[dict[str, Any]], fmt: str, head: bool = True,
 @click.option("--account", help="Only entries where this account was asked for, served or failed.")
 @click.option("--pool", help="Only entries that asked for this pool or were served through it.")
 @click.option("--chain", help="Only entries that asked for this chain or were served through it.")
-@click.option("--since", metavar="DURATION|TIME", help="Only entries since then: 2h, 1d, or an ISO-8601 time.")
+@click.option("--since", metavar="DURATION|TIME",
+              help="Only entries since then: 2h, 1d, or an ISO-8601 time (without an offset: in the time zone the "
+                   "entries are shown in, the policy's).")
 @click.option("--errors", is_flag=True, help="Only fail entries (with their classified error).")
 @format_choices("text", "json", "jsonl")
 @common_options

@@ -19,10 +19,10 @@ from typing import Any
 from policy_engine.common.records import dataclass
 from policy_engine.state.base import StateStore
 from policy_engine.state.log import LogRecord
-from policy_engine.trace.entry import TRACE_VERSION, with_at
+from policy_engine.trace.entry import TRACE_VERSION, with_at, zone_of
 
-__all__ = ["SCAN_LIMIT", "TraceFileError", "TraceFilter", "entry_problem", "known", "read_jsonl", "store_entries",
-           "turn_entries"]
+__all__ = ["SCAN_LIMIT", "TraceFileError", "TraceFilter", "entry_problem", "known", "read_jsonl", "since",
+           "store_entries", "turn_entries"]
 
 #: How many entries (newest first) a search for one turn looks through at most.
 SCAN_LIMIT = 100_000
@@ -108,7 +108,7 @@ class TraceFilter:
         served through (skips are not matched: a walk notes skips all along the rest of the route)."""
         if self.turn is not None and entry.get("turn") != self.turn:
             return False
-        if self.since is not None and float(entry.get("t") or 0) < self.since.timestamp():
+        if self.since is not None and not since(entry, self.since):
             return False
         if self.errors and "error" not in entry:
             return False
@@ -120,6 +120,15 @@ class TraceFilter:
         if self.pool is not None and self.pool not in {request.get("pool"), target.get("pool")}:
             return False
         return self.chain is None or self.chain in {request.get("chain"), target.get("chain")}
+
+
+def since(entry: Mapping[str, Any], moment: datetime) -> bool:
+    """Whether the entry is at or after ``moment``: an instant, or a naive wall time read in the entry's own zone
+    (``tz``, the zone its row is shown in)."""
+    t = float(entry.get("t") or 0)
+    if moment.tzinfo is not None:
+        return t >= moment.timestamp()
+    return t >= moment.replace(tzinfo=zone_of(entry.get("tz"))).timestamp()
 
 
 def store_entries(store: StateStore, last: int, where: TraceFilter | None = None,
