@@ -82,13 +82,21 @@ def trace_command(turn_arg: str | None, last: int, follow: bool, turn: str | Non
     fmt = options["fmt"]
     if turn_arg and follow:
         raise click.UsageError("--follow tails the whole trace; filter it with --turn TURN instead of TURN")
-    where = TraceFilter(turn=turn, account=account, pool=pool, chain=chain,
-                        since=parse_since(since, datetime.now(UTC)) if since else None, errors=errors)
+    if turn_arg and (turn or account or pool or chain or since or errors):
+        raise click.UsageError("TURN shows that turn's whole cascade; the filters (--turn, --account, --pool, "
+                               "--chain, --since, --errors) select rows of the list, without TURN")
     store = open_configured_store(options, readonly=True)
     try:
         if turn_arg:
-            _show_turn(turn_arg, turn_entries(store, turn_arg), fmt)
+            entries = turn_entries(store, turn_arg)
+            if not entries and (whole := _by_prefix(store, turn_arg)) is not None:
+                turn_arg, entries = whole, turn_entries(store, whole)
+            _show_turn(turn_arg, entries, fmt)
             return
+        if turn and not turn_entries(store, turn):
+            turn = _by_prefix(store, turn) or turn
+        where = TraceFilter(turn=turn, account=account, pool=pool, chain=chain,
+                            since=parse_since(since, datetime.now(UTC)) if since else None, errors=errors)
         entries = [dict(r.entry) for r in store_entries(store, last, where)]
         if fmt == "json" and not follow:
             emit_json({"store": store.url, "entries": entries})
@@ -101,6 +109,18 @@ def trace_command(turn_arg: str | None, last: int, follow: bool, turn: str | Non
             _follow(store, where, "jsonl" if fmt != "text" else fmt, turns)
     finally:
         store.close()
+
+
+def _by_prefix(store: Any, turn: str) -> str | None:
+    """The one turn whose id starts with ``turn`` (the table shows eight characters of an id), ``None`` when
+    none does; several are a usage error that names them."""
+    from policy_engine.trace.read import turns_starting_with
+
+    found = turns_starting_with(store, turn)
+    if len(found) > 1:
+        shown = ", ".join(found[:4]) + (", ..." if len(found) > 4 else "")
+        raise click.UsageError(f"{printable(turn)!r} starts several turn ids ({printable(shown)}); give more of it")
+    return found[0] if found else None
 
 
 def _show_turn(turn: str, entries: list[dict[str, Any]], fmt: str) -> None:
@@ -120,6 +140,16 @@ def _show_turn(turn: str, entries: list[dict[str, Any]], fmt: str) -> None:
             click.echo(printable(line))
 
 
+_OPEN_TURNS = 10_000  # turns --follow remembers the newest entry of, for the succeeds that end them
+
+
+def _entry_before(store: Any, turn: str) -> Any:
+    """The turn's newest select or fail in the store (what a succeed seen by --follow ended), or ``None``."""
+    from policy_engine.trace.read import turn_entries
+
+    return next((e for e in reversed(turn_entries(store, turn)) if e.get("op") != "succeed"), None)
+
+
 def _follow(store: Any, where: Any, fmt: str, turns: dict[str, Any]) -> None:
     """Print new entries as they arrive (a blocking read on Redis; on SQLite a look at the file every 4 ms)."""
     from policy_engine.state import StateError
@@ -134,6 +164,7 @@ def _follow(store: Any, where: Any, fmt: str, turns: dict[str, Any]) -> None:
     signal.signal(signal.SIGTERM, stopping)
     newest = store.log_before(None, 1)
     cursor = newest[-1].id if newest else None
+    latest: dict[str, Any] = {}  # turn -> its newest select or fail seen here: what a later succeed ended
     try:
         while not stop["now"]:
             try:
@@ -143,7 +174,20 @@ def _follow(store: Any, where: Any, fmt: str, turns: dict[str, Any]) -> None:
                 sys.exit(EXIT_FAIL)
             if records:
                 cursor = records[-1].id
-                shown = [with_at(r.entry) for r in records if known(r.entry) and where.matches(r.entry)]
+                shown = []
+                for r in records:
+                    if not known(r.entry):
+                        continue
+                    before = latest.get(r.entry["turn"])
+                    if before is None and where.needs_context and r.entry.get("op") == "succeed":
+                        before = _entry_before(store, r.entry["turn"])
+                    if where.matches(r.entry, before):
+                        shown.append(with_at(r.entry))
+                    latest.pop(r.entry["turn"], None)
+                    if r.entry.get("op") != "succeed":
+                        latest[r.entry["turn"]] = r.entry
+                        if len(latest) > _OPEN_TURNS:  # turns that never ended: forget the oldest
+                            latest.pop(next(iter(latest)))
                 _print_entries(shown, fmt, head=False, turns=turns)
     except KeyboardInterrupt:
         pass

@@ -22,7 +22,7 @@ from policy_engine.state.log import LogRecord
 from policy_engine.trace.entry import TRACE_VERSION, with_at, zone_of
 
 __all__ = ["SCAN_LIMIT", "TraceFileError", "TraceFilter", "entry_problem", "known", "read_jsonl", "since",
-           "store_entries", "turn_entries"]
+           "store_entries", "turn_entries", "turns_starting_with"]
 
 #: How many entries (newest first) a search for one turn looks through at most.
 SCAN_LIMIT = 100_000
@@ -103,9 +103,21 @@ class TraceFilter:
     since: datetime | None = None
     errors: bool = False
 
-    def matches(self, entry: Mapping[str, Any]) -> bool:
+    @property
+    def needs_context(self) -> bool:
+        """Whether a ``succeed`` entry's match depends on its turn's entry before it (the succeed names no route)."""
+        return self.account is not None or self.pool is not None or self.chain is not None
+
+    def matches(self, entry: Mapping[str, Any], before: Mapping[str, Any] | None = None) -> bool:
         """Whether the entry passes: the account was asked for, served or failed; the pool/chain was asked for or
-        served through (skips are not matched: a walk notes skips all along the rest of the route)."""
+        served through (skips are not matched: a walk notes skips all along the rest of the route).
+
+        ``before``: for a ``succeed``, the turn's entry before it (its ``select`` or last ``fail``): the succeed
+        ended what that entry asked for, on its target (a ``succeed`` entry names neither).
+        """
+        if before is not None and entry.get("op") == "succeed":
+            entry = {**entry, "request": before.get("request") or {},
+                     "target": entry.get("target") or before.get("target")}
         if self.turn is not None and entry.get("turn") != self.turn:
             return False
         if self.since is not None and not since(entry, self.since):
@@ -133,15 +145,30 @@ def since(entry: Mapping[str, Any], moment: datetime) -> bool:
 
 def store_entries(store: StateStore, last: int, where: TraceFilter | None = None,
                   scan_limit: int = SCAN_LIMIT) -> list[LogRecord]:
-    """The newest ``last`` entries passing ``where`` (oldest first), looking through at most ``scan_limit``."""
-    found: list[LogRecord] = []
-    for record in _backwards(store, scan_limit):
-        if known(record.entry) and (where is None or where.matches(record.entry)):
-            found.append(LogRecord(record.id, with_at(record.entry)))
-            if len(found) >= last:
-                break
-    found.reverse()
-    return found
+    """The newest ``last`` entries passing ``where`` (oldest first), looking through at most ``scan_limit``.
+
+    A ``succeed`` that does not pass on its own waits for its turn's entry before it (further back) when the
+    filter names an account, pool or chain (:meth:`TraceFilter.matches`).
+    """
+    found: list[tuple[int, LogRecord]] = []  # (position back from the newest, record)
+    waiting: dict[str, list[tuple[int, LogRecord]]] = {}
+    contextual = where is not None and where.needs_context
+    for position, record in enumerate(_backwards(store, scan_limit)):
+        entry = record.entry
+        if not known(entry):
+            continue
+        if waiting and entry["turn"] in waiting and entry.get("op") != "succeed":
+            for at, held in waiting.pop(entry["turn"]):
+                if where is not None and where.matches(held.entry, entry):
+                    found.append((at, LogRecord(held.id, with_at(held.entry))))
+        if where is None or where.matches(entry):
+            found.append((position, LogRecord(record.id, with_at(entry))))
+        elif contextual and entry.get("op") == "succeed":
+            waiting.setdefault(entry["turn"], []).append((position, record))
+        if len(found) >= last and not waiting:
+            break
+    found.sort(key=lambda item: item[0])
+    return [record for _, record in reversed(found[:last])]
 
 
 def turn_entries(store: StateStore, turn: str, scan_limit: int = SCAN_LIMIT) -> list[dict[str, Any]]:
@@ -154,6 +181,19 @@ def turn_entries(store: StateStore, turn: str, scan_limit: int = SCAN_LIMIT) -> 
             if entry.get("op") == "select":
                 break
     found.reverse()
+    return found
+
+
+def turns_starting_with(store: StateStore, prefix: str, scan_limit: int = SCAN_LIMIT, limit: int = 5) -> list[str]:
+    """The distinct turn ids that start with ``prefix`` (newest first, at most ``limit``): the table shows the
+    first eight characters of an id, and a person types those back."""
+    found: list[str] = []
+    for record in _backwards(store, scan_limit):
+        entry = record.entry
+        if known(entry) and entry["turn"].startswith(prefix) and entry["turn"] not in found:
+            found.append(entry["turn"])
+            if len(found) >= limit:
+                break
     return found
 
 

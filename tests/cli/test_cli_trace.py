@@ -65,7 +65,14 @@ def test_filters_and_formats(cli: Cli, agent: Path) -> None:
     codex = cli("trace", "--agent-dir", agent, "--pool", "codex", "--format", "jsonl").stdout.splitlines()
     assert [json.loads(line)["turn"] for line in codex] == [other]
     by_account = cli("trace", "--agent-dir", agent, "--account", "anthropic-2", "--format", "json").json()["entries"]
-    assert [e["op"] for e in by_account] == ["fail"]  # anthropic-2 served after the failure
+    assert [e["op"] for e in by_account] == ["fail", "succeed"]  # anthropic-2 served after the failure
+    for option in (("--pool", "claude"), ("--chain", "main")):
+        rows = cli("trace", "--agent-dir", agent, *option, "--format", "json").json()["entries"]
+        assert [e["op"] for e in rows] == ["select", "fail", "succeed"], option  # the succeed ended that turn
+    rows = cli("trace", "--agent-dir", agent, "--account", "anthropic", "--format", "json").json()["entries"]
+    assert [e["op"] for e in rows] == ["select", "fail"]  # anthropic-2 served the turn, not anthropic
+    last = cli("trace", "--agent-dir", agent, "--account", "anthropic-2", "--last", "1", "--format", "json")
+    assert [e["op"] for e in last.json()["entries"]] == ["succeed"]
     assert len(cli("trace", "--agent-dir", agent, "--last", "2", "--format", "json").json()["entries"]) == 2
     assert cli("trace", "--agent-dir", agent, "--since", "1h", "--format", "json").json()["entries"]
     assert cli("trace", "--agent-dir", agent, "--since", "2099-01-01T00:00+00:00", "--format",
@@ -79,6 +86,26 @@ def test_errors_are_located_with_exit_codes(cli: Cli, agent: Path) -> None:
     assert bad.returncode == 2 and "--since" in bad.stderr
     both = cli("trace", "--agent-dir", agent, "abc", "--follow", check=False)
     assert both.returncode == 2
+
+
+def test_the_eight_characters_the_table_shows_find_the_turn(cli: Cli, agent: Path) -> None:
+    turn = run_turn(cli, agent)
+    short = cli("trace", "--agent-dir", agent).stdout.splitlines()[1].split()[1]
+    assert len(short) == 8 and turn.startswith(short)
+    story = cli("trace", "--agent-dir", agent, short).stdout.splitlines()
+    assert story[0] == f"turn {turn}, label pi/session-1"
+    rows = cli("trace", "--agent-dir", agent, "--turn", short, "--format", "json").json()["entries"]
+    assert [e["op"] for e in rows] == ["select", "fail", "succeed"]
+    for extra in ("T-1", "T-2"):  # two turns whose ids start alike: the prefix is ambiguous
+        cli("select", "--agent-dir", agent, "--chain", "main", "--turn", extra)
+    both = cli("trace", "--agent-dir", agent, "T-", check=False)
+    assert both.returncode == 2 and "'T-' starts several turn ids (T-2, T-1)" in both.stderr
+
+
+def test_a_turn_and_filters_together_are_a_usage_error(cli: Cli, agent: Path) -> None:
+    turn = run_turn(cli, agent)
+    mixed = cli("trace", "--agent-dir", agent, turn, "--errors", check=False)
+    assert mixed.returncode == 2 and "without TURN" in mixed.stderr
 
 
 def test_trace_off_writes_no_entry(cli: Cli, agent: Path) -> None:
@@ -124,3 +151,29 @@ def follow_sees_another_process(cli: Cli, agent: Path, state: str, home: Path) -
 
 def test_follow_sees_another_process_write_on_sqlite(cli: Cli, agent: Path, tmp_path: Path) -> None:
     follow_sees_another_process(cli, agent, f"sqlite:///{tmp_path / 'shared.db'}", tmp_path)
+
+
+def test_follow_with_a_pool_filter_shows_the_succeed_that_ends_a_turn(cli: Cli, agent: Path, tmp_path: Path) -> None:
+    """A succeed names no route: --follow --pool matches it by the turn's entry before it, also when that entry
+    was written before the follower started."""
+    state = f"sqlite:///{tmp_path / 'shared.db'}"
+    early = cli("select", "--agent-dir", agent, "--state", state, "--chain", "main", "--format", "json").json()["turn"]
+    proc = subprocess.Popen([str(SCRIPT), "trace", "--follow", "--pool", "claude", "--agent-dir", str(agent),
+                             "--state", state, "--format", "jsonl"], cwd=REPO, env=clean_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    threading.Thread(target=_lines, args=(proc.stdout, seen), daemon=True).start()
+    try:
+        time.sleep(1.5)
+        cli("succeed", "--agent-dir", agent, "--state", state, "--turn", early)
+        late = cli("select", "--agent-dir", agent, "--state", state, "--chain", "main", "--format", "json").json()
+        cli("succeed", "--agent-dir", agent, "--state", state, "--turn", late["turn"])
+        deadline = time.monotonic() + 10
+        while len(seen) < 4 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert [(json.loads(line)["turn"], json.loads(line)["op"]) for line in seen] == [
+            (early, "select"),  # the latest entries first, then the new ones
+            (early, "succeed"), (late["turn"], "select"), (late["turn"], "succeed")]
+    finally:
+        proc.terminate()
+        proc.wait(10)
