@@ -156,14 +156,33 @@ class _RetryMoments:
 
     # -- headers -----------------------------------------------------------------------------
 
+    def joined_retry_after(self, value: str) -> None:
+        """A ``retry-after`` sent more than once, its values joined with ``, `` (as HTTP joins a repeated field):
+        each delay and HTTP date counts (the latest wins, as for every retry time). An HTTP date has a comma of
+        its own (``Wed, 09 Dec 2026 11:00:00 GMT``), so a piece that is no value is tried with the next one."""
+        pieces = [piece.strip() for piece in value.split(",")]
+        k = 0
+        while k < len(pieces):
+            seconds = _as_float(pieces[k])
+            if seconds is not None:
+                self.after(_seconds(seconds), "header retry-after")
+            elif k + 1 < len(pieces) and (moment := _http_date(f"{pieces[k]}, {pieces[k + 1]}")) is not None:
+                self.at(moment, "header retry-after")
+                k += 1
+            else:
+                self.at(_http_date(pieces[k]), "header retry-after")
+            k += 1
+
     def headers(self, h: Mapping[str, str]) -> None:
         value = h.get("retry-after")
         if value:
             seconds = _as_float(value)
             if seconds is not None:
                 self.after(_seconds(seconds), "header retry-after")
+            elif (moment := _http_date(value)) is not None or "," not in value:
+                self.at(moment, "header retry-after")
             else:
-                self.at(_http_date(value), "header retry-after")
+                self.joined_retry_after(value)
         seconds = _as_float(h.get("retry-after-ms"))
         if seconds is not None:
             self.after(_seconds(seconds / 1000.0), "header retry-after-ms")

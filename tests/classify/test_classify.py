@@ -1384,3 +1384,16 @@ def test_classification_is_cheap() -> None:
             classifier.classify(info, NOW)
     per_call = (time.perf_counter() - start) / (20 * len(infos))
     assert per_call < 0.002, f"{per_call * 1e6:.0f} µs per classification"
+
+
+@pytest.mark.parametrize(("value", "after"), [
+    ("120, 900", timedelta(seconds=900)),  # the header sent twice, joined as HTTP joins a repeated field
+    ("900, 120", timedelta(seconds=900)),
+    ("Mon, 06 Apr 2026 11:00:00 GMT, 60", timedelta(hours=1)),  # an HTTP date has a comma of its own
+    ("60, Mon, 06 Apr 2026 11:00:00 GMT", timedelta(hours=1)),
+    ("Mon, 06 Apr 2026 10:30:00 GMT, Mon, 06 Apr 2026 10:20:00 GMT", timedelta(minutes=30)),
+    ("120, soon", timedelta(seconds=120)),  # a piece that is no time is left out
+])
+def test_a_repeated_retry_after_counts_its_latest_time(value: str, after: timedelta) -> None:
+    result = classify(err("anthropic", status=429, headers={"retry-after": value}), NOW)
+    assert result.retry_at == NOW + after and result.retry_source == "header retry-after"
