@@ -328,6 +328,9 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
     known = {_key(d) for d in earlier}
     warnings = [d for d in found if d.severity == "warning" and _key(d) not in known]
     changed = deleted or doc.changed
+    if target.kind == "policy" and doc.changed and not deleted:
+        for message in _overlay_broken_by(doc, target, env):
+            changes.note(message)
     existed = doc.exists
     if changed and not deleted and target.path.is_symlink():
         changes.note(f"{shown} is a symbolic link: {'the edit goes to' if dry_run else 'wrote'} "
@@ -348,6 +351,34 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
                   file=shown, error_code="write-failed", hint="check the folder's permissions and free space")
     _report(fmt, shown=shown, kind=target.kind, created=not existed and changed, changed=changed,
             dry_run=dry_run, deleted=deleted, diff=diff, changes=changes, warnings=warnings)
+
+
+def _overlay_broken_by(doc: Any, target: EditTarget, env: dict[str, str]) -> list[str]:
+    """What the edit of the global policy breaks in the project overlay the current folder uses: the errors the
+    overlay has with the edited policy and had not before (an edit writes only its own file, so a pool removed
+    or renamed there may be one a project's chain still names)."""
+    from policy_engine.common.diagnostics import PolicyError
+    from policy_engine.edit.document import PolicyDocument, UnreadableFileError
+    from policy_engine.policy.locations import find_project_file
+
+    try:
+        path = find_project_file(Path.cwd(), search_up=True, exclude=target.path)
+    except OSError:
+        return []
+    if path is None:
+        return []
+    shown = _shown(path)
+    try:
+        overlay = PolicyDocument.open(path, "project", source=shown, for_writing=False)
+        now = doc.loaded()
+        original = PolicyDocument(doc.path, doc.kind, doc.original, exists=True, source=doc.source)
+        was = {_key(d) for d in overlay.validate(env=env, global_doc=original.loaded(), agent_dir=target.agent_dir)}
+        errors = [d for d in overlay.validate(env=env, global_doc=now, agent_dir=target.agent_dir)
+                  if d.severity == "error" and _key(d) not in was]
+    except (UnreadableFileError, PolicyError, OSError):
+        return []
+    return [f"the project overlay {shown} (this folder's) is invalid with the edited policy; fix it there (the "
+            f"editors take --project): {d.format()}" for d in errors]
 
 
 def _report(fmt: str, *, shown: str, kind: str, created: bool, changed: bool, dry_run: bool, deleted: bool,

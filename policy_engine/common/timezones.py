@@ -72,13 +72,16 @@ def supported_epoch(seconds: float) -> datetime | None:
 
 
 def isoformat(moment: datetime | None, tz: tzinfo) -> str | None:
-    """ISO-8601 with offset in ``tz``, to the second unless there are fractions of a second."""
+    """ISO-8601 with offset in ``tz``, to the second unless there are fractions of a second, which are rounded up
+    to the millisecond: a time that says when something becomes possible (``retryAfter``, a cooldown's end) is
+    never before it, so a client that waits until then finds it so."""
     if moment is None:
         return None
     local = moment.astimezone(tz)
     if local.microsecond:
-        local = local.replace(microsecond=(local.microsecond // 1000) * 1000)
-        return local.isoformat(timespec="milliseconds")
+        local += timedelta(microseconds=-local.microsecond % 1000)
+        if local.microsecond:
+            return local.isoformat(timespec="milliseconds")
     return local.isoformat(timespec="seconds")
 
 

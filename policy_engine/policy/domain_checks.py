@@ -102,10 +102,16 @@ def _window_checks(doc: LoadedDocument, window: Mapping[str, Any], path: JsonPat
         )
     days = window.get("days")
     if isinstance(days, list):
+        if not days:
+            yield _says_nothing(doc, "days", "an empty days list [] names no day", (*path, "days"),
+                                "leave days out for a window of every day, or name the days it opens on ([mon-fri])")
         for problem in check_days(days):
             yield doc.diagnostic("days", problem.message, (*path, "days", problem.index), hint=problem.hint)
     date_range = window.get("dateRange")
     if isinstance(date_range, Mapping):
+        if not date_range:
+            yield _says_nothing(doc, "date-range", "an empty dateRange {} names no date", (*path, "dateRange"),
+                                "give from and/or to (YYYY-MM-DD), or leave dateRange out for a window of every date")
         start, end = _as_date(date_range.get("from")), _as_date(date_range.get("to"))
         if start and end and start > end:
             yield doc.diagnostic(
@@ -114,6 +120,14 @@ def _window_checks(doc: LoadedDocument, window: Mapping[str, Any], path: JsonPat
                 (*path, "dateRange"),
                 hint="swap from and to",
             )
+
+def _says_nothing(doc: LoadedDocument, code: str, message: str, path: JsonPath, hint: str) -> Diagnostic:
+    """An empty ``days`` or ``dateRange``: like an empty window, an error in YAML (it reads as "every day", the
+    opposite of what it seems to say); in a pi ``multi-pass.json``, a warning that says how it is read."""
+    if pi_tolerant(doc):
+        return doc.diagnostic(code, f"{message}; it is read as no limit at all", path, severity="warning", hint=hint)
+    return doc.diagnostic(code, f"{message}: it says nothing about when the window is open", path, hint=hint)
+
 
 def _empty_window(doc: LoadedDocument, path: JsonPath) -> Diagnostic:
     """``{}`` as a window: an error in YAML; in a pi ``multi-pass.json``, a warning (pi reads it as always open)."""

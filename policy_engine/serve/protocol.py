@@ -23,6 +23,7 @@ Error codes (:data:`ERROR_CODES`) are stable; messages are for people.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -111,8 +112,9 @@ def parse_line(line: bytes | TooLong) -> Request:
         raise ProtocolError("bad-request", f"a request is a JSON object, not {_kind(data)}",
                             'e.g. {"id": 1, "op": "hello", "protocol": 1}')
     ident = data.get("id")
-    if ident is None or isinstance(ident, dict | list):
-        what = "has no id" if ident is None else f"has {_kind(ident)} as its id"
+    if ident is None or isinstance(ident, dict | list) or (isinstance(ident, float) and not math.isfinite(ident)):
+        what = "has no id" if ident is None else "has a number beyond a double as its id" if isinstance(
+            ident, float) else f"has {_kind(ident)} as its id"
         raise ProtocolError("bad-request", f"the request {what}; the id must be a string, number or boolean",
                             "every request carries an id, which its answer echoes")
     op = data.get("op")
@@ -182,6 +184,12 @@ class Args:
             return None
         if not isinstance(value, str):
             raise self._bad(name, "a string", value, hint)
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # "\ud800" in the JSON: a lone surrogate, no character of any text
+                raise ProtocolError("bad-request", f"{self.op}: {name!r} holds a lone surrogate (a half of a UTF-16 "
+                                    "pair), which is no text", "send it as valid Unicode") from None
         return value
 
     def integer(self, name: str, *, required: bool = False, low: int | None = None, high: int | None = None,

@@ -45,6 +45,24 @@ def test_remove_prunes_the_chain_and_takes_the_pool_s_comments(agent: Path) -> N
                                 f"{policy}: pruned the chain entries that used pool codex: main#1"]
 
 
+def test_removing_a_pool_the_folders_overlay_uses_says_the_overlay_breaks(agent: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The edit writes the global policy only; run in a project whose overlay names the pool, it says so."""
+    project = tmp_path / "p4"
+    (project / ".pi").mkdir(parents=True)
+    (project / ".pi" / "multi-pass.yaml").write_text(
+        "chains:\n  - name: gem-only\n    entries:\n      - {pool: gemini, model: gemini-2.5-pro}\n",
+        encoding="utf-8")
+    monkeypatch.chdir(project)
+    run = invoke("pool", "remove", "gemini", "--agent-dir", agent)
+    assert run.returncode == 0
+    assert "note: the project overlay .pi/multi-pass.yaml (this folder's) is invalid with the edited policy" \
+        in run.stderr
+    assert ".pi/multi-pass.yaml:4:16: unknown-pool: chain 'gem-only' entry 0: there is no pool 'gemini'" in run.stderr
+    quiet = invoke("pool", "toggle", "claude", "--agent-dir", agent)  # breaks nothing in the overlay
+    assert quiet.returncode == 0 and "project overlay" not in quiet.stderr
+
+
 def test_rename_rewrites_chain_entries(agent: Path) -> None:
     removed, added, out = edit(agent, "rename", "claude", "anthropic-pool")
     assert removed == ["  - name: claude", "      - {pool: claude, model: claude-sonnet-4-5, enabled: true}"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from policy_engine.common.timezones import SUPPORTED_YEARS, check_supported, parse_instant, supported_epoch
+from policy_engine.common.timezones import SUPPORTED_YEARS, check_supported, isoformat, parse_instant, supported_epoch
 
 
 @pytest.mark.parametrize("text", ["1970-01-01T00:00:00+14:00", "2026-11-24T10:30:00+01:00",
@@ -35,3 +35,16 @@ def test_epoch_times_that_are_no_supported_time_are_none(seconds: float) -> None
 
 def test_an_ordinary_epoch_time_is_an_aware_utc_instant() -> None:
     assert supported_epoch(4102444800.0) == datetime(2100, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("microsecond", "text"), [
+    (0, "2026-04-06T12:00:00+02:00"),
+    (123000, "2026-04-06T12:00:00.123+02:00"),
+    (123789, "2026-04-06T12:00:00.124+02:00"),  # up: a retry time shown is never before the real one
+    (1, "2026-04-06T12:00:00.001+02:00"),
+    (999500, "2026-04-06T12:00:01+02:00"),
+])
+def test_times_are_shown_to_the_millisecond_rounded_up(microsecond: int, text: str) -> None:
+    moment = datetime(2026, 4, 6, 10, 0, 0, microsecond, tzinfo=UTC)
+    shown = isoformat(moment, timezone(timedelta(hours=2)))
+    assert shown == text and datetime.fromisoformat(shown) >= moment

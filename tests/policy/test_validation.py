@@ -750,6 +750,26 @@ def test_an_empty_window_in_a_multi_pass_json_is_a_warning_as_pi_reads_it(tmp_pa
     assert "open all the time" in error.message and "mp-policy import" in (error.hint or "")
 
 
+@pytest.mark.parametrize(("window", "code", "key", "words"), [
+    ("{days: []}", "days", "days", "an empty days list [] names no day"),
+    ("{hours: [9, 17], dateRange: {}}", "date-range", "dateRange", "an empty dateRange {} names no date"),
+])
+def test_an_empty_days_list_or_date_range_is_a_located_error_in_yaml(window: str, code: str, key: str,
+                                                                    words: str) -> None:
+    """They read as every day (every date): the opposite of what they seem to say, like an empty window."""
+    error = only(validate(pool_with(window)), code)
+    assert (error.path, error.severity) == ((*WINDOW, key), "error")
+    assert error.message.startswith(words) and error.hint
+
+
+def test_an_empty_days_list_in_a_multi_pass_json_is_a_warning(tmp_path: Path) -> None:
+    policy = {"pools": [{"name": "codex", "baseProvider": "openai-codex", "members": ["openai-codex"],
+                         "strategy": "scheduled",
+                         "memberSchedule": {"openai-codex": {"role": "preferred", "windows": [{"days": []}]}}}]}
+    error = only(validate(json.dumps(policy, indent=2), tmp_path=tmp_path, name="multi-pass.json"), "days")
+    assert error.severity == "warning" and "read as no limit at all" in error.message
+
+
 def test_a_cron_window_of_zero_duration_is_a_located_error() -> None:
     error = only(validate(pool_with('{cron: "0 9 * * *", duration: 0s}')), "zero-duration")
     assert (error.path, error.message) == ((*WINDOW, "duration"), "a cron window lasting 0 never opens")

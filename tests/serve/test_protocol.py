@@ -47,6 +47,7 @@ def test_a_good_request_keeps_its_id_op_and_arguments() -> None:
     (b'{"id": 7, "op": 3}', "bad-request", 7, "op must be a string"),
     (b'{"id": 7, "op": "launch"}', "unknown-op", 7, "unknown op 'launch'"),
     (b'{"id": NaN, "op": "hello"}', "bad-request", None, "not JSON"),
+    (b'{"id": 1e400, "op": "hello"}', "bad-request", None, "a number beyond a double as its id"),
     (b'{"id": 1, "op": "hello"' + b"[" * 100_000, "bad-request", None, "not JSON"),
     (b'{"id": "\xff\xfe", "op": "hello"}', "bad-request", None, "not UTF-8"),
     (TooLong(3_000_000), "bad-request", None, "3000000 bytes"),
@@ -87,6 +88,15 @@ def test_argument_types_are_checked_and_named() -> None:
         assert info.value.code == "bad-request" and message in info.value.message and info.value.hint
         assert info.value.message.startswith("fail: ")
     assert args.string("ok") == "x" and args.integer("n") == 42 and args.string("absent") is None
+
+
+def test_a_string_with_a_lone_surrogate_is_a_bad_request_naming_it() -> None:
+    """JSON lets "\\ud800" through (JavaScript strings hold such halves); no name or model is made of one."""
+    request = parse_line(b'{"id": 1, "op": "fail", "provider": "anthropic", "model": "\\ud800", "pool": "caf\xc3\xa9"}')
+    with pytest.raises(ProtocolError) as info:
+        request.args.string("model")
+    assert info.value.code == "bad-request" and "'model' holds a lone surrogate" in info.value.message
+    assert request.args.string("pool") == "caf\u00e9"  # other non-ASCII text is text
 
 
 def test_headers_accept_numbers_as_text() -> None:
