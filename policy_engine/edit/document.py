@@ -19,7 +19,9 @@ Guarantees:
     comment lines above the *next* entry stay with that entry. A new entry goes right after the
     last line of the entry before it, so the blank line and comments that introduce whatever
     follows stay in place, and it gets a blank line before it when its siblings are separated by
-    blank lines.
+    blank lines. A block list replaced by another (a pool's new members) keeps the lines of the
+    items that stay, comments included, and moves them along when the order changes; the blank
+    lines between items stay in place.
   * Every other edit (a scalar value, anything inside a flow collection such as
     ``{pool: a, model: b}``) goes through the ruamel.yaml round-trip tree; the dump before and
     after the change is then merged into the original text (a three-way line merge), so lines

@@ -336,6 +336,9 @@ class YamlText:
             marked = isinstance(value, FlowMap | BlockMap | FlowList | BlockList)
             if hasattr(old, "fa") and not marked and isinstance(value, Mapping | list | tuple):
                 style = "flow" if _is_flow(old) else "block"  # an unstyled value keeps the old value's style
+            if not flow and _is_block_node(old) and not isinstance(value, FlowList) and self._set_items(
+                    (*map_path, key), value):
+                return
             new_block = not flow and (style == "block" or (style is None and _is_block_value(value)))
             if not flow and (_is_block_node(old) or new_block):
                 start, col, own = self._locate((*map_path, key))
@@ -367,6 +370,49 @@ class YamlText:
                 return
         built = self.build(value, "flow" if flow and isinstance(value, Mapping | list | tuple) else None)
         self._commit(lambda: target.insert(index, key, built))
+
+    def _set_items(self, seq_path: JsonPath, values: Any) -> bool:
+        """Give the block list at ``seq_path`` the items ``values``, keeping the lines of the items that stay.
+
+        An item that stays keeps its lines byte for byte (its comments too) and takes them along
+        when it moves; a dropped item's lines go; a new item gets its own line, styled like an
+        appended one. The separators between items (blank lines) stay in place. False (nothing
+        done) when this is not a non-empty list of one item a line, or ``values`` is not a non-empty list.
+        """
+        from ruamel.yaml.comments import CommentedSeq
+
+        seq = self.node(seq_path)
+        if not isinstance(seq, CommentedSeq) or not seq or not isinstance(values, list | tuple) or not values:
+            return False
+        spans = self._item_spans(seq_path, len(seq))
+        if spans is None:
+            return False
+        lines = self._lines()
+        col = spans[0][2]
+        gaps = [lines[end + 1:spans[k + 1][0]] for k, (_, end, _) in enumerate(spans[:-1])]
+        spacer = ["\n"] if self._blank_separated(seq_path, len(seq)) else []
+        out: list[str] = []
+        for k, old in enumerate(_match_items(list(seq), list(values))):
+            if k:
+                out.extend(gaps[k - 1] if k - 1 < len(gaps) else spacer)
+            if old is None:
+                out.extend(self._render_item(values[k], col, None))
+            else:
+                out.extend(lines[spans[old][0]:spans[old][1] + 1])
+        lines[spans[0][0]:spans[-1][1] + 1] = out
+        self._set_text("".join(lines))
+        return True
+
+    def _item_spans(self, seq_path: JsonPath, count: int) -> list[tuple[int, int, int]] | None:
+        """(first line with its comments, last line, dash column) of each item of a block list; None when
+        an item does not start its own line."""
+        spans = []
+        for index in range(count):
+            start, col, own = self._locate((*seq_path, index))
+            if not own:
+                return None
+            spans.append((self._header_start(start, col), self._region(start, col, False)[0], col))
+        return spans
 
     def _set_in_empty(self, key: str, value: Any) -> None:
         """The document has no content yet (a new file, only comments, or ``{}``): write a block mapping."""
@@ -440,6 +486,24 @@ class YamlText:
         lines = self._lines()
         lines[body_end + 1:body_end + 1] = fragment
         self._set_text("".join(lines))
+
+
+def _match_items(old: list[Any], new: list[Any]) -> list[int | None]:
+    """For each new item, the index of an equal old item (each used once, in order), else None."""
+    free = list(range(len(old)))
+    found: list[int | None] = []
+    for value in new:
+        index = next((i for i in free if _same_item(old[i], value)), None)
+        if index is not None:
+            free.remove(index)
+        found.append(index)
+    return found
+
+
+def _same_item(old: Any, new: Any) -> bool:
+    """Equal, and of the same kind (``1`` is not ``true``, ``"1"`` is not ``1``)."""
+    return (isinstance(old, bool) == isinstance(new, bool) and isinstance(old, str) == isinstance(new, str)
+            and old == new)
 
 
 def _shift(lines: list[str], by: int) -> list[str]:

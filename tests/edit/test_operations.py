@@ -251,6 +251,66 @@ def test_pool_members_set_add_remove(tmp_path: Path) -> None:
     valid(doc)
 
 
+#: A pool whose members are one a line with comments (pi-multi-pass writes them in flow style).
+COMMENTED_MEMBERS = """\
+subscriptions:
+  - provider: anthropic
+    index: 2
+  - provider: anthropic
+    index: 3
+pools:
+  - name: claude
+    baseProvider: anthropic
+    members:
+      - anthropic     # first
+      # the backup
+      - anthropic-2   # second
+chains:
+  - name: main
+    entries:
+      - pool: claude
+        model: claude-sonnet-4-5
+"""
+
+
+@pytest.mark.parametrize(("edit", "members"), [
+    ({"add": ["anthropic-3"]},
+     "      - anthropic     # first\n      # the backup\n      - anthropic-2   # second\n      - anthropic-3\n"),
+    ({"remove": ["anthropic"]}, "      # the backup\n      - anthropic-2   # second\n"),
+    ({"remove": ["anthropic-2"]}, "      - anthropic     # first\n"),
+    ({"members": ["anthropic-2", "anthropic"]},
+     "      # the backup\n      - anthropic-2   # second\n      - anthropic     # first\n"),
+    ({"members": ["anthropic-2", "anthropic-3", "anthropic"]},
+     "      # the backup\n      - anthropic-2   # second\n      - anthropic-3\n      - anthropic     # first\n"),
+], ids=["add", "remove-first", "remove-last", "set-reordered", "set-with-a-new-one"])
+def test_pool_members_keep_the_comments_of_the_members_they_keep(tmp_path: Path, edit: dict[str, Any],
+                                                                   members: str) -> None:
+    doc = doc_of(tmp_path, COMMENTED_MEMBERS)
+    pool_edits.set_pool_members(doc, ctx(), "claude", **edit)
+    old = "      - anthropic     # first\n      # the backup\n      - anthropic-2   # second\n"
+    assert doc.text == COMMENTED_MEMBERS.replace(old, members)
+    valid(doc)
+
+
+def test_removing_an_account_keeps_the_comments_of_the_other_members(tmp_path: Path) -> None:
+    doc = doc_of(tmp_path, COMMENTED_MEMBERS)
+    subscription_edits.remove_subscription(doc, ctx(), "anthropic-2")
+    expected = COMMENTED_MEMBERS.replace("  - provider: anthropic\n    index: 2\n", "")
+    assert doc.text == expected.replace("      # the backup\n      - anthropic-2   # second\n", "")
+    valid(doc)
+
+
+def test_pool_members_in_flow_style_keep_the_comment_after_them(tmp_path: Path) -> None:
+    flow = COMMENTED_MEMBERS.replace(
+        "members:\n      - anthropic     # first\n      # the backup\n      - anthropic-2   # second\n",
+        "members: [anthropic, anthropic-2]  # note\n")
+    doc = doc_of(tmp_path, flow)
+    pool_edits.set_pool_members(doc, ctx(), "claude", members=["anthropic-2", "anthropic"])
+    subscription_edits.remove_subscription(doc, ctx(), "anthropic-3")
+    assert doc.text == flow.replace("[anthropic, anthropic-2]", "[anthropic-2, anthropic]").replace(
+        "  - provider: anthropic\n    index: 3\n", "")
+
+
 def test_pool_strategy(tmp_path: Path) -> None:
     doc = doc_of(tmp_path, DEMO_TEXT)
     pool_edits.set_pool_strategy(doc, ctx(), "claude", "quota-first")
