@@ -72,6 +72,17 @@ def mp_policy(*args: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, text=True, timeout=120, check=False)
 
 
+def replay_against(recorded: dict[str, Any], name: str, text: str) -> dict[str, Any]:
+    """``replay --format json`` of the recorded day against a candidate policy ``text`` (written as ``name``)."""
+    candidate = recorded["tmp"] / name
+    candidate.write_text(text, encoding="utf-8")
+    run = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", candidate, "--state", recorded["state"],
+                    "--format", "json")
+    assert run.returncode == 0, run.stderr
+    report: dict[str, Any] = json.loads(run.stdout)
+    return report
+
+
 def test_the_recording_is_what_the_schedule_says(recorded: dict[str, Any]) -> None:
     out = mp_policy("trace", "--agent-dir", recorded["agent"], "--state", recorded["state"], "--last", "1000",
                     "--format", "json")
@@ -121,13 +132,9 @@ def test_an_account_the_recording_saw_failing_then_fails_in_the_replay(recorded:
     """Candidate: office hours from 11 (not 9). At 11:30 its first pick, openai-codex, was never called by the
     candidate before, but the recording saw it rate-limited until 12:00 (the 10:30 turn): the replay injects
     that failure, and the turn goes on to the overflow account."""
-    candidate = recorded["tmp"] / "late-office.yaml"
-    candidate.write_text(POLICY.replace("[9, OFFICE_END]", "[11, 17]").replace("[OFFICE_END, 9]", "[17, 11]"),
-                         encoding="utf-8")
-    run = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", candidate, "--state", recorded["state"],
-                    "--format", "json")
-    assert run.returncode == 0, run.stderr
-    by_hour = {int(d["at"][11:13]): d["candidate"] for d in json.loads(run.stdout)["differences"]}
+    report = replay_against(recorded, "late-office.yaml",
+                            POLICY.replace("[9, OFFICE_END]", "[11, 17]").replace("[OFFICE_END, 9]", "[17, 11]"))
+    by_hour = {int(d["at"][11:13]): d["candidate"] for d in report["differences"]}
     assert by_hour == {
         9: {"first": "openai-codex-2", "servedBy": "openai-codex-2", "ranOut": False, "retryAfter": None,
             "failed": [], "open": False, "error": None},
@@ -185,13 +192,9 @@ def test_lines_that_are_no_entries_of_this_version_are_skipped_with_a_warning(re
 
 def test_a_candidate_without_the_recorded_route_reports_those_turns(recorded: dict[str, Any]) -> None:
     """Renaming a pool is a change people backtest: the turns that asked for it cannot be replayed, and say so."""
+    report = replay_against(recorded, "renamed.yaml",
+                            POLICY.replace("OFFICE_END", "17").replace("name: codex", "name: codex-accounts"))
     renamed = recorded["tmp"] / "renamed.yaml"
-    renamed.write_text(POLICY.replace("OFFICE_END", "17").replace("name: codex", "name: codex-accounts"),
-                       encoding="utf-8")
-    run = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", renamed, "--state", recorded["state"],
-                    "--format", "json")
-    assert run.returncode == 0, run.stderr
-    report = json.loads(run.stdout)
     assert report["turns"] == 24 and report["different"] == 24 and report["candidateCouldNot"] == 24
     assert report["differences"][0]["candidate"]["error"] == "there is no pool named 'codex'; known: codex-accounts"
     text = mp_policy("replay", "--agent-dir", recorded["agent"], "--policy", renamed, "--state", recorded["state"])
