@@ -204,12 +204,12 @@ def replay(entries: Sequence[Mapping[str, Any]], make_engine: MakeEngine) -> Rep
         for turn, steps in turns.items():
             if steps[0].get("op") != "select":
                 continue  # a turn whose start fell out of the recording is skipped
-            project = steps[0].get("project")
+            project: str | None = steps[0].get("project")
             engine = engine_for(project)
-            if engine is None:
-                report.append(_unreplayable(turn, steps, f"project {project}: {problems[project]}"))
-            else:
+            if engine is not None:
                 report.append(_replay_turn(engine, turn, steps, failures, now))
+            elif project is not None:
+                report.append(_unreplayable(turn, steps, f"project {project}: {problems[project]}"))
         return ReplayReport(report, engines[None].graph.revision, skipped=len(entries) - len(usable))
     finally:
         for engine in {id(e): e for e in engines.values()}.values():
