@@ -41,8 +41,9 @@ class PolicySources:
 
     @property
     def base_dir(self) -> str:
-        """The folder relative paths in the global policy start from."""
-        return str(self.global_path.parent) if self.global_path else str(self.agent_dir)
+        """The folder relative paths in the global policy start from, absolute (it is part of ``policyRevision``:
+        ``agent/multi-pass.yaml`` and its absolute spelling are one policy)."""
+        return str((self.global_path.parent if self.global_path else Path(self.agent_dir)).absolute())
 
     def has_errors(self) -> bool:
         """True when a file could not be read or is invalid."""

@@ -377,6 +377,22 @@ def test_a_project_overlay_changes_the_revision() -> None:
     assert compile_doc(doc).revision != compile_doc(doc, {"allowedSubs": ["anthropic"]}).revision
 
 
+def test_the_revision_does_not_depend_on_how_the_policy_path_is_spelled(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The policy's folder is part of the revision (selector scripts are found from it), as an absolute path."""
+    folder = tmp_path / "agent"
+    folder.mkdir()
+    (folder / "multi-pass.yaml").write_text("pools: [{name: claude, baseProvider: anthropic, members: [anthropic]}]\n",
+                                            encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    revisions = set()
+    for spelled in ("agent/multi-pass.yaml", "./agent/multi-pass.yaml", str(folder / "multi-pass.yaml")):
+        with Engine.load(agent_dir=folder, policy=spelled, state="memory://", env={}, auth={"anthropic"},
+                         search_project=False, quota_refresh=False) as engine:
+            revisions.add(engine.graph.revision)
+    assert len(revisions) == 1
+
+
 def test_the_decision_reports_the_graph_revision() -> None:
     engine = Engine.from_documents({"pools": [pool("claude", ["anthropic"])]}, auth={"anthropic"})
     assert engine.select(pool="claude", model="m").to_dict()["policyRevision"] == engine.graph.revision
