@@ -228,6 +228,9 @@ class Server:
             raise ProtocolError("bad-request", f"select: name exactly one of provider, pool, chain or preset{given}",
                                 'e.g. {"id": 1, "op": "select", "pool": "claude", "model": "claude-sonnet-4-5"}')
         route = {n: args.string(n) for n in names}
+        if route[names[0]] == "":
+            raise ProtocolError("bad-request", f"select: {names[0]!r} is empty; name the {names[0]} to start from",
+                                'e.g. {"id": 1, "op": "select", "pool": "claude", "model": "claude-sonnet-4-5"}')
         model, prompt, turn = args.string("model"), args.string("prompt"), args.string("turn")
         explain = args.boolean("explain")
         session = self._session(args, conn)
