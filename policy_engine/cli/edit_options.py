@@ -292,8 +292,7 @@ def run_edit(target: EditTarget, operate: Callable[[PolicyDocument, EditContext]
         """The diagnostics of the file as it was (only needed when the result has some)."""
         if not doc.exists:
             return []
-        unchanged = PolicyDocument(doc.path, doc.kind, doc.original, exists=True, source=shown)  # type: ignore[arg-type]
-        return unchanged.validate(env=env, global_doc=global_doc, agent_dir=target.agent_dir)
+        return doc.as_read().validate(env=env, global_doc=global_doc, agent_dir=target.agent_dir)
 
     context = EditContext.from_registry(env, global_data, agent_dir=target.agent_dir)
     try:
@@ -370,11 +369,12 @@ def _overlay_broken_by(doc: Any, target: EditTarget, env: dict[str, str]) -> lis
     shown = _shown(path)
     try:
         overlay = PolicyDocument.open(path, "project", source=shown, for_writing=False)
-        now = doc.loaded()
-        original = PolicyDocument(doc.path, doc.kind, doc.original, exists=True, source=doc.source)
-        was = {_key(d) for d in overlay.validate(env=env, global_doc=original.loaded(), agent_dir=target.agent_dir)}
-        errors = [d for d in overlay.validate(env=env, global_doc=now, agent_dir=target.agent_dir)
-                  if d.severity == "error" and _key(d) not in was]
+        errors = [d for d in overlay.validate(env=env, global_doc=doc.loaded(), agent_dir=target.agent_dir)
+                  if d.severity == "error"]
+        if errors:  # only those the edit brought: the overlay checked against the policy as it was read
+            was = {_key(d) for d in overlay.validate(env=env, global_doc=doc.as_read().loaded(),
+                                                     agent_dir=target.agent_dir)}
+            errors = [d for d in errors if _key(d) not in was]
     except (UnreadableFileError, PolicyError, OSError):
         return []
     return [f"the project overlay {shown} (this folder's) is invalid with the edited policy; fix it there (the "

@@ -53,8 +53,7 @@ def replay_command(source: Path | None, since: str | None, last: int, **options:
       mp-policy replay --policy candidate.yaml --since 7d --format json
     """
     from policy_engine.cli.trace_cmd import parse_since
-    from policy_engine.trace.read import TraceFileError, entry_problem, read_jsonl, store_entries
-    from policy_engine.trace.read import since as after
+    from policy_engine.trace.read import TraceFileError, read_jsonl, store_entries
     from policy_engine.trace.replay import ASSUMPTIONS, replay
 
     if options["policy"] is None:
@@ -79,10 +78,7 @@ def replay_command(source: Path | None, since: str | None, last: int, **options:
             entries = [dict(r.entry) for r in store_entries(store, last)]
         finally:
             store.close()
-    if cutoff is not None:
-        entries = [e for e in entries if entry_problem(e) is not None or after(e, cutoff)]  # the replay counts those
-
-    report = replay(entries, _engines(options)).to_dict()
+    report = replay(entries, _engines(options), since=cutoff).to_dict()
     if report["skippedEntries"]:
         click.echo(f"warning: skipped {report['skippedEntries']} entry(ies) whose fields are not what the engine "
                    "writes", err=True)

@@ -140,21 +140,11 @@ def _show_turn(turn: str, entries: list[dict[str, Any]], fmt: str) -> None:
             click.echo(printable(line))
 
 
-_OPEN_TURNS = 10_000  # turns --follow remembers the newest entry of, for the succeeds that end them
-
-
-def _entry_before(store: Any, turn: str) -> Any:
-    """The turn's newest select or fail in the store (what a succeed seen by --follow ended), or ``None``."""
-    from policy_engine.trace.read import turn_entries
-
-    return next((e for e in reversed(turn_entries(store, turn)) if e.get("op") != "succeed"), None)
-
-
 def _follow(store: Any, where: Any, fmt: str, turns: dict[str, Any]) -> None:
     """Print new entries as they arrive (a blocking read on Redis; on SQLite a look at the file every 4 ms)."""
     from policy_engine.state import StateError
     from policy_engine.trace.entry import with_at
-    from policy_engine.trace.read import known
+    from policy_engine.trace.read import FollowFilter, known
 
     stop = {"now": False}
 
@@ -164,7 +154,7 @@ def _follow(store: Any, where: Any, fmt: str, turns: dict[str, Any]) -> None:
     signal.signal(signal.SIGTERM, stopping)
     newest = store.log_before(None, 1)
     cursor = newest[-1].id if newest else None
-    latest: dict[str, Any] = {}  # turn -> its newest select or fail seen here: what a later succeed ended
+    forward = FollowFilter(where, store)
     try:
         while not stop["now"]:
             try:
@@ -174,20 +164,7 @@ def _follow(store: Any, where: Any, fmt: str, turns: dict[str, Any]) -> None:
                 sys.exit(EXIT_FAIL)
             if records:
                 cursor = records[-1].id
-                shown = []
-                for r in records:
-                    if not known(r.entry):
-                        continue
-                    before = latest.get(r.entry["turn"])
-                    if before is None and where.needs_context and r.entry.get("op") == "succeed":
-                        before = _entry_before(store, r.entry["turn"])
-                    if where.matches(r.entry, before):
-                        shown.append(with_at(r.entry))
-                    latest.pop(r.entry["turn"], None)
-                    if r.entry.get("op") != "succeed":
-                        latest[r.entry["turn"]] = r.entry
-                        if len(latest) > _OPEN_TURNS:  # turns that never ended: forget the oldest
-                            latest.pop(next(iter(latest)))
+                shown = [with_at(r.entry) for r in records if known(r.entry) and forward.matches(r.entry)]
                 _print_entries(shown, fmt, head=False, turns=turns)
     except KeyboardInterrupt:
         pass

@@ -312,6 +312,10 @@ class PolicyDocument:
             return found + list(exc.diagnostics)
         return found + list(graph.diagnostics)
 
+    def as_read(self) -> PolicyDocument:
+        """The document as it was read, before any edit (to compare what an edit changes)."""
+        return PolicyDocument(self.path, self.kind, self.original, exists=self.exists, source=self.source)
+
     def unchanged_on_disk(self) -> bool:
         """Whether the file still holds what was read (nobody else wrote or removed it meanwhile)."""
         try:

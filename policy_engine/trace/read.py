@@ -21,8 +21,8 @@ from policy_engine.state.base import StateStore
 from policy_engine.state.log import LogRecord
 from policy_engine.trace.entry import TRACE_VERSION, with_at, zone_of
 
-__all__ = ["SCAN_LIMIT", "TraceFileError", "TraceFilter", "entry_problem", "known", "read_jsonl", "since",
-           "store_entries", "turn_entries", "turns_starting_with"]
+__all__ = ["SCAN_LIMIT", "FollowFilter", "TraceFileError", "TraceFilter", "entry_problem", "known", "read_jsonl",
+           "since", "store_entries", "turn_entries", "turns_starting_with"]
 
 #: How many entries (newest first) a search for one turn looks through at most.
 SCAN_LIMIT = 100_000
@@ -132,6 +132,30 @@ class TraceFilter:
         if self.pool is not None and self.pool not in {request.get("pool"), target.get("pool")}:
             return False
         return self.chain is None or self.chain in {request.get("chain"), target.get("chain")}
+
+
+class FollowFilter:
+    """A :class:`TraceFilter` over entries read oldest first (``trace --follow``). A ``succeed`` is matched by its
+    turn's newest ``select`` or ``fail`` seen before it, or, for a turn begun before the follower, found in the
+    store; at most ``remember`` open turns are kept (the oldest are forgotten)."""
+
+    def __init__(self, where: TraceFilter, store: StateStore, remember: int = 10_000) -> None:
+        self.where, self.store, self.remember = where, store, remember
+        self._latest: dict[str, Mapping[str, Any]] = {}
+
+    def matches(self, entry: Mapping[str, Any]) -> bool:
+        """Whether the entry (of a known version) passes; it is remembered for the succeed that ends its turn."""
+        if not self.where.needs_context:
+            return self.where.matches(entry)
+        turn, op = entry["turn"], entry.get("op")
+        before = self._latest.pop(turn, None)
+        if before is None and op == "succeed":
+            before = next((e for e in reversed(turn_entries(self.store, turn)) if e.get("op") != "succeed"), None)
+        if op != "succeed":
+            self._latest[turn] = entry
+            if len(self._latest) > self.remember:
+                self._latest.pop(next(iter(self._latest)))
+        return self.where.matches(entry, before)
 
 
 def since(entry: Mapping[str, Any], moment: datetime) -> bool:

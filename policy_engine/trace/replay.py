@@ -33,6 +33,7 @@ from typing import Any
 from policy_engine.common.records import dataclass
 from policy_engine.evaluate.route import RouteError
 from policy_engine.trace.read import entry_problem
+from policy_engine.trace.read import since as after
 
 __all__ = ["ASSUMPTIONS", "MakeEngine", "Outcome", "ReplayReport", "ReplaySetupError", "recorded_outcome", "replay"]
 
@@ -172,13 +173,15 @@ def _error_args(entry: Mapping[str, Any], at: float) -> dict[str, Any]:
     return args
 
 
-def replay(entries: Sequence[Mapping[str, Any]], make_engine: MakeEngine) -> ReplayReport:
+def replay(entries: Sequence[Mapping[str, Any]], make_engine: MakeEngine, since: datetime | None = None
+           ) -> ReplayReport:
     """Replay ``entries`` (a recorded trace) through the candidate: ``make_engine(clock, project)`` gives its
     engine for the turns recorded in ``project`` (``None``: no project), all on one fresh in-memory state,
     reading the time from ``clock``. Entries with an :func:`~policy_engine.trace.read.entry_problem` are left
-    out and counted (:attr:`ReplayReport.skipped`)."""
+    out and counted (:attr:`ReplayReport.skipped`); so are, uncounted, those before ``since``
+    (:func:`~policy_engine.trace.read.since`)."""
     usable = [e for e in entries if entry_problem(e) is None]
-    ordered = sorted(usable, key=lambda e: float(e["t"]))
+    ordered = sorted((e for e in usable if since is None or after(e, since)), key=lambda e: float(e["t"]))
     turns: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for e in ordered:
         turns[e["turn"]].append(e)
@@ -212,7 +215,7 @@ def replay(entries: Sequence[Mapping[str, Any]], make_engine: MakeEngine) -> Rep
                 report.append(_unreplayable(turn, steps, f"project {project}: {problems[project]}"))
         return ReplayReport(report, engines[None].graph.revision, skipped=len(entries) - len(usable))
     finally:
-        for engine in {id(e): e for e in engines.values()}.values():
+        for engine in {id(e): e for e in engines.values()}.values():  # make_engine may give one for several projects
             engine.close()
 
 

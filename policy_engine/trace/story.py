@@ -22,10 +22,10 @@ ERROR_WORDS = {
 }
 
 
-def _clock(iso: str | None, seconds: bool = False, day_of: str | None = None) -> str:
+def _clock(iso: str | None, seconds: bool = False, day_of: str | None = None, dated: bool = False) -> str:
     """``HH:MM`` (``HH:MM:SS``) of an ISO time in its own offset (the policy's zone), with its date in front when
     it falls on another day than the ISO time ``day_of`` (the entry's own: a cooldown that ends in three days
-    is not told as a time of today)."""
+    is not told as a time of today), or always when ``dated``."""
     if not iso:
         return "?"
     try:
@@ -34,7 +34,7 @@ def _clock(iso: str | None, seconds: bool = False, day_of: str | None = None) ->
     except ValueError:
         return iso
     clock = moment.strftime("%H:%M:%S" if seconds else "%H:%M")
-    return clock if moment.date() == day else f"{moment:%Y-%m-%d} {clock}"
+    return clock if moment.date() == day and not dated else f"{moment:%Y-%m-%d} {clock}"
 
 
 def asked(entry: Mapping[str, Any]) -> str:
@@ -120,9 +120,8 @@ def table_rows(entries: Sequence[Mapping[str, Any]], turns: dict[str, tuple[str,
             what = asked(e)
         outcome = one_line(e, current).removeprefix(f"asked {what} → ")
         turns[turn] = (what, (e.get("target") or {}).get("provider"))
-        at = _clock(e.get("at"), seconds=True)
-        when = f"{str(e.get('at'))[:10]} {at}" if dated and e.get("at") else at
-        rows.append([when, turn[:8], str(e.get("op", "?")), what, outcome, _skips(e) or "-"])
+        rows.append([_clock(e.get("at"), seconds=True, dated=dated), turn[:8], str(e.get("op", "?")), what, outcome,
+                     _skips(e) or "-"])
     return rows
 
 
